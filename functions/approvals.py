@@ -1,0 +1,341 @@
+"""Manual approval: the one place a person stands between a playbook and production.
+
+`request_handler` runs in the playbook's `.waitForTaskToken` state: it stores the task token server-side and e-mails
+each approver a link of their own (a random *ticket* id; neither the token nor the approval id leaves the table).
+`decide` is the single decision path, used by the web API and by the local simulator alike: single use, expiring,
+N-of-M, partial (per action), audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from shared import clock
+from shared.aws import client, table
+
+logger = Logger()
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")  # 128 random bits, url-safe base64
+PENDING, APPROVED, REJECTED, EXPIRED = "PENDING", "APPROVED", "REJECTED", "EXPIRED"
+# Step Functions' answers when the waiting task is gone: the approval can no longer take effect.
+TASK_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+RECORD_TTL_DAYS = 90
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def plan_hash(plan: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def approvers_from_env() -> list[str]:
+    return [address.strip() for address in os.environ.get("APPROVERS", "").split(",") if address.strip()]
+
+
+def _ttl(moment: datetime) -> int:
+    return int((moment + timedelta(days=RECORD_TTL_DAYS)).timestamp())
+
+
+# ---------------------------------------------------------------------------------------------- request
+def email_text(playbook: str, plan: dict[str, Any], link: str, expires_at: str, required: int, dry_run: bool = False) -> tuple[str, str]:
+    """Subject and body of the approval e-mail: what would change, why, until when; the link is the only way to act."""
+    actions = plan.get("actions", [])
+    subject = f"[approval needed] {playbook}: {actions[0]['description'] if len(actions) == 1 else f'{len(actions)} actions'}"
+    lines = [
+        f"The {playbook} playbook asks for your approval.",
+        "",
+        plan.get("summary", ""),
+        "",
+        "Proposed actions:",
+    ]
+    for action in actions:
+        lines.append(f"  - {action['description']} ({action['api']} on {action['target']})")
+        lines.append(f"    before: {json.dumps(action['before'], sort_keys=True)}")
+        lines.append(f"    after:  {json.dumps(action['after'], sort_keys=True)}")
+    lines += ["", "Evidence:"] + [f"  - {item}" for item in plan.get("evidence", [])]
+    if required > 1:
+        lines += ["", f"{required} different approvers must approve before anything changes."]
+    lines += [
+        "",
+        f"Review and decide (the page changes nothing until you press a button): {link}",
+        f"This request expires at {expires_at}; after that nothing is changed.",
+    ]
+    return subject[:100], "\n".join(lines)
+
+
+def request_approval(
+    table: Any,
+    sns: Any,
+    *,
+    task_token: str,
+    execution: str,
+    playbook: str,
+    plan: dict[str, Any],
+    timeout_seconds: int,
+    approvers: list[str],
+    required_approvals: int,
+    base_url: str,
+    topic_arn: str,
+    now: datetime,
+) -> dict[str, Any]:
+    approval_id = new_id()
+    expires_at = clock.iso(now + timedelta(seconds=timeout_seconds))
+    recipients = approvers or ["approver"]
+    tickets = {recipient: new_id() for recipient in recipients}
+    table.put_item(
+        Item={
+            "id": approval_id,
+            "kind": "approval",
+            "taskToken": task_token,
+            "execution": execution,
+            "playbook": playbook,
+            "plan": json.dumps(plan),
+            "planHash": plan_hash(plan),
+            "status": PENDING,
+            "createdAt": clock.iso(now),
+            "expiresAt": expires_at,
+            "requiredApprovals": required_approvals,
+            "approvals": {},
+            "audit": [],
+            "ttl": _ttl(now),
+        },
+        ConditionExpression="attribute_not_exists(id)",
+    )
+    for recipient, ticket in tickets.items():
+        table.put_item(
+            Item={
+                "id": ticket,
+                "kind": "ticket",
+                "approval": approval_id,
+                "approver": recipient,
+                "nonce": secrets.token_urlsafe(24),
+                "ttl": _ttl(now),
+            },
+            ConditionExpression="attribute_not_exists(id)",
+        )
+        subject, body = email_text(playbook, plan, f"{base_url}/approvals/{ticket}", expires_at, required_approvals)
+        attributes = {"approver": {"DataType": "String", "StringValue": recipient}} if approvers else {}
+        sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+    logger.info(
+        "approval requested",
+        extra={"playbook": playbook, "execution": execution, "approvers": len(recipients), "expiresAt": expires_at},
+    )
+    return {"approvers": len(recipients), "expiresAt": expires_at}
+
+
+@logger.inject_lambda_context
+def request_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return request_approval(
+        table(os.environ["APPROVALS_TABLE"]),
+        client("sns"),
+        task_token=event["taskToken"],
+        execution=event["execution"],
+        playbook=event["playbook"],
+        plan=event["plan"],
+        timeout_seconds=int(event["timeoutSeconds"]),
+        approvers=approvers_from_env(),
+        required_approvals=int(os.environ.get("REQUIRED_APPROVALS", "1")),
+        base_url=os.environ["APPROVAL_BASE_URL"].rstrip("/"),
+        topic_arn=os.environ["APPROVAL_TOPIC_ARN"],
+        now=clock.now(),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- decide
+@dataclass
+class Outcome:
+    """The answer to a decision request: an HTTP status and a sentence for the approver."""
+
+    status: int
+    message: str
+    approval: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class View:
+    """What the approval page shows for one ticket."""
+
+    ticket: dict[str, Any]
+    approval: dict[str, Any]
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        return dict(json.loads(self.approval["plan"]))
+
+
+def load(table: Any, ticket_id: str) -> View | None:
+    """Ticket and approval by id: two key lookups, never a scan; malformed ids are not looked up at all."""
+    if not isinstance(ticket_id, str) or not ID_PATTERN.match(ticket_id):
+        return None
+    ticket = table.get_item(Key={"id": ticket_id}, ConsistentRead=True).get("Item")
+    if not ticket or ticket.get("kind") != "ticket":
+        return None
+    approval = table.get_item(Key={"id": ticket["approval"]}, ConsistentRead=True).get("Item")
+    if not approval:
+        return None
+    return View(ticket=ticket, approval=approval)
+
+
+def current_status(approval: dict[str, Any], now: datetime) -> str:
+    if approval["status"] == PENDING and clock.iso(now) >= approval["expiresAt"]:
+        return EXPIRED
+    return str(approval["status"])
+
+
+def _audit_entry(view: View, decision: str, actions: list[str], comment: str, source_ip: str, user_agent: str, now: datetime) -> dict[str, Any]:
+    return {
+        "approver": view.ticket["approver"],
+        "decision": decision,
+        "actions": actions,
+        "comment": comment,
+        "sourceIp": source_ip,
+        "userAgent": user_agent[:300],
+        "at": clock.iso(now),
+        "planHash": view.approval["planHash"],
+    }
+
+
+def decide(
+    table: Any,
+    sfn: Any,
+    ticket_id: str,
+    *,
+    decision: str,
+    nonce: str,
+    actions: list[str] | None = None,
+    comment: str = "",
+    source_ip: str = "",
+    user_agent: str = "",
+    now: datetime,
+) -> Outcome:
+    view = load(table, ticket_id)
+    if view is None:
+        return Outcome(404, "No such approval request.")
+    if not secrets.compare_digest(str(view.ticket["nonce"]), str(nonce)):
+        return Outcome(403, "This form is not valid for this approval request; open the link from your e-mail again.")
+    status = current_status(view.approval, now)
+    if status == EXPIRED:
+        return Outcome(410, f"This approval request expired at {view.approval['expiresAt']}; nothing was changed.")
+    if status != PENDING:
+        return Outcome(409, f"This approval request was already decided: {status.lower()}.")
+    plan_actions = [action["id"] for action in view.plan.get("actions", [])]
+    chosen = plan_actions if actions is None else [a for a in plan_actions if a in set(actions)]
+    if decision == "approve" and not chosen:
+        return Outcome(400, "Select at least one action to approve, or reject the plan.")
+    entry = _audit_entry(view, decision, chosen if decision == "approve" else [], comment, source_ip, user_agent, now)
+    logger.info("approval decision", extra={k: v for k, v in entry.items() if k != "comment"} | {"playbook": view.approval["playbook"]})
+    if decision == "reject":
+        return _reject(table, sfn, view, entry, now)
+    return _approve(table, sfn, view, entry, chosen, now)
+
+
+def _conditional(update: Any) -> bool:
+    try:
+        update()
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _reject(table: Any, sfn: Any, view: View, entry: dict[str, Any], now: datetime) -> Outcome:
+    approval_id = view.approval["id"]
+    won = _conditional(
+        lambda: table.update_item(
+            Key={"id": approval_id},
+            UpdateExpression="SET #s = :rejected, decidedAt = :at, audit = list_append(audit, :entry)",
+            ConditionExpression="#s = :pending AND expiresAt > :at",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":rejected": REJECTED, ":pending": PENDING, ":at": entry["at"], ":entry": [entry]},
+        )
+    )
+    if not won:
+        return _lost_race(table, view, now)
+    cause = f"Rejected by {entry['approver']}" + (f": {entry['comment']}" if entry["comment"] else "")
+    return _send(table, approval_id, lambda: sfn.send_task_failure(taskToken=view.approval["taskToken"], error="Rejected", cause=cause[:32768]), REJECTED)
+
+
+def _approve(table: Any, sfn: Any, view: View, entry: dict[str, Any], chosen: list[str], now: datetime) -> Outcome:
+    approval_id = view.approval["id"]
+    approver = view.ticket["approver"]
+    recorded = _conditional(
+        lambda: table.update_item(
+            Key={"id": approval_id},
+            UpdateExpression="SET approvals.#who = :record, audit = list_append(audit, :entry)",
+            ConditionExpression="#s = :pending AND expiresAt > :at AND attribute_not_exists(approvals.#who)",
+            ExpressionAttributeNames={"#s": "status", "#who": approver},
+            ExpressionAttributeValues={":record": {"actions": chosen, "at": entry["at"]}, ":pending": PENDING, ":at": entry["at"], ":entry": [entry]},
+        )
+    )
+    if not recorded:
+        return _lost_race(table, view, now)
+    approval = table.get_item(Key={"id": approval_id}, ConsistentRead=True)["Item"]
+    required = int(approval["requiredApprovals"])
+    votes = approval["approvals"]
+    if len(votes) < required:
+        return Outcome(202, f"Your approval is recorded ({len(votes)} of {required}); waiting for another approver.", approval)
+    # Every approver must have approved an action for it to be applied.
+    agreed = [action for action in chosen if all(action in vote["actions"] for vote in votes.values())]
+    won = _conditional(
+        lambda: table.update_item(
+            Key={"id": approval_id},
+            UpdateExpression="SET #s = :approved, decidedAt = :at, approvedActions = :actions",
+            ConditionExpression="#s = :pending",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":approved": APPROVED, ":pending": PENDING, ":at": entry["at"], ":actions": agreed},
+        )
+    )
+    if not won:
+        return _lost_race(table, view, now)
+    output = {
+        "decision": "approve",
+        "approvedActions": agreed,
+        "approved": {action: True for action in agreed},
+        "approvers": sorted(votes),
+        "comment": entry["comment"],
+        "decidedAt": entry["at"],
+    }
+    return _send(table, approval_id, lambda: sfn.send_task_success(taskToken=approval["taskToken"], output=json.dumps(output)), APPROVED)
+
+
+def _lost_race(table: Any, view: View, now: datetime) -> Outcome:
+    fresh = table.get_item(Key={"id": view.approval["id"]}, ConsistentRead=True)["Item"]
+    status = current_status(fresh, now)
+    if status == EXPIRED:
+        return Outcome(410, f"This approval request expired at {fresh['expiresAt']}; nothing was changed.")
+    if status == PENDING:
+        return Outcome(409, "You have already approved this request; waiting for another approver.")
+    return Outcome(409, f"This approval request was already decided: {status.lower()}.")
+
+
+def _send(table: Any, approval_id: str, call: Any, status: str) -> Outcome:
+    try:
+        call()
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code not in TASK_GONE:
+            raise
+        table.update_item(
+            Key={"id": approval_id},
+            UpdateExpression="SET #s = :expired",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":expired": EXPIRED},
+        )
+        logger.warning("playbook no longer waiting", extra={"approval": approval_id, "reason": code})
+        return Outcome(410, "The playbook is no longer waiting for this decision (it timed out or was stopped); nothing was changed.")
+    verb = "approved" if status == APPROVED else "rejected"
+    return Outcome(200, f"Thank you: the plan is {verb} and the playbook has resumed.")

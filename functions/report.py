@@ -1,0 +1,109 @@
+"""Last step of every playbook: one report, e-mailed, whatever the outcome.
+
+The report says what was found, what was proposed, what was decided and applied, how it was verified, what to do
+next (recommendations the playbook does not automate) and, where a change was applied, how to roll it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.aws import client
+
+logger = Logger()
+
+HEADLINES = {
+    "remediated": "Remediated",
+    "no-action": "No action needed",
+    "rejected": "Plan rejected; nothing changed",
+    "expired": "Approval expired; nothing changed",
+    "dry-run": "Dry run; nothing changed",
+    "already-running": "Another run is already handling this",
+    "escalated": "Escalated: the change did not resolve the incident",
+    "failed": "Playbook failed",
+}
+
+
+def _error_text(error: dict[str, Any] | None) -> str | None:
+    if not error:
+        return None
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause)
+        cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+    except (TypeError, ValueError):
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}".strip()
+
+
+def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
+    outcome = state.get("outcome", "failed")
+    plan = state.get("plan") or {}
+    approval = state.get("approval") or {}
+    approved = set(approval.get("approvedActions", [])) if outcome not in ("rejected", "expired", "dry-run") else set()
+    applied = state.get("applied")
+    actions = plan.get("actions", [])
+    applied_actions = [a for a in actions if a["id"] in approved] if applied else []
+    rollback = [a["rollback"] for a in applied_actions if a.get("rollback")] if outcome in ("escalated", "failed") else []
+    return {
+        "playbook": state.get("playbook"),
+        "execution": execution,
+        "outcome": outcome,
+        "headline": HEADLINES.get(outcome, outcome),
+        "target": state.get("target"),
+        "trigger": state.get("trigger"),
+        "summary": plan.get("summary"),
+        "case": plan.get("case"),
+        "evidence": plan.get("evidence", []),
+        "proposed": [a["description"] for a in actions],
+        "approvedBy": approval.get("approvers", []),
+        "applied": [a["description"] for a in applied_actions],
+        "declined": [a["description"] for a in actions if approval and a["id"] not in approved and outcome not in ("dry-run",)],
+        "verification": state.get("verification"),
+        "rollback": rollback,
+        "recommendations": plan.get("recommendations", []),
+        "error": _error_text(state.get("error")) if outcome == "failed" else None,
+    }
+
+
+def email_text(report: dict[str, Any]) -> tuple[str, str]:
+    target = ", ".join(str(v) for v in (report.get("target") or {}).values())
+    subject = f"[{report['outcome']}] {report['playbook']} {target}".strip()[:100]
+    lines = [f"{report['headline']}.", ""]
+    if report.get("summary"):
+        lines += [report["summary"], ""]
+    sections = [
+        ("Evidence", report["evidence"]),
+        ("Proposed", report["proposed"]),
+        ("Applied", report["applied"]),
+        ("Declined", report["declined"]),
+        ("Roll back with", [json.dumps(step, sort_keys=True) for step in report["rollback"]]),
+        ("Recommendations", report["recommendations"]),
+    ]
+    for title, items in sections:
+        if items:
+            lines.append(f"{title}:")
+            lines += [f"  - {item}" for item in items]
+            lines.append("")
+    if report.get("verification"):
+        lines += [f"Verification: {json.dumps(report['verification'], sort_keys=True)}", ""]
+    if report.get("approvedBy"):
+        lines += [f"Approved by: {', '.join(report['approvedBy'])}", ""]
+    if report.get("error"):
+        lines += [f"Error: {report['error']}", ""]
+    lines.append(f"Execution: {report['execution']}")
+    return subject, "\n".join(lines)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = build(event["execution"], event["state"])
+    subject, body = email_text(report)
+    client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
+    logger.info("report sent", extra={"playbook": report["playbook"], "outcome": report["outcome"]})
+    return report

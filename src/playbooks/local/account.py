@@ -1,0 +1,426 @@
+"""An in-memory AWS account (moto) that deploys the project's own `template.yaml` and runs the real ASL.
+
+The template goes through SAM's own translator, moto's CloudFormation creates the stack, and the account then
+does what moto's CloudFormation does not (see `moto_gaps.GAPS`): it resolves `DefinitionSubstitutions` from the
+stack and registers each state machine with moto's ASL executor. Lambda tasks run the real handlers in-process.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from .. import project
+from . import moto_gaps, recorder
+from .recorder import PRINCIPAL, RECORDER
+
+REGION = "us-east-1"
+STACK = "etl-playbooks"
+ARTIFACTS = "local-artifacts"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FAKE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass
+class Settings:
+    concurrency_limit: int = 1000
+
+
+@dataclass
+class Function:
+    logical_id: str
+    name: str
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    memory: int
+
+
+@dataclass
+class Rule:
+    name: str
+    pattern: dict[str, Any]
+    targets: list[dict[str, Any]]
+
+
+@dataclass
+class FakeContext:
+    """The parts of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    timeout: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+
+class LocalAccount:
+    """Use as a context manager: `with LocalAccount() as account: account.start(...)`."""
+
+    def __init__(self, parameters: dict[str, str] | None = None, settings: Settings | None = None):
+        self.parameters = parameters or {}
+        self.settings = settings or Settings()
+        self.region = REGION
+        self.account_id = "123456789012"
+        self.clock = moto_gaps.VirtualClock()
+        self.quota_requests: list[dict[str, Any]] = []
+        self.functions: dict[str, Function] = {}  # by physical name
+        self.state_machines: dict[str, str] = {}  # logical id -> ARN
+        self.resources: dict[str, str] = {}  # logical id -> physical id
+        self.outputs: dict[str, str] = {}
+        self.rules: list[Rule] = []
+        self._sm_logical: dict[str, str] = {}  # name -> logical id
+        self._handler_lock = threading.RLock()
+        self._mock: Any = None
+        self._env_before: dict[str, str | None] = {}
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    def __enter__(self) -> LocalAccount:
+        # moto's ASL executor logs every failed state with a full dump; the execution history says it better.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        self._env_before = {key: os.environ.get(key) for key in FAKE_ENV}
+        os.environ.update(FAKE_ENV)
+        recorder.install()
+        RECORDER.reset()
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock.start()
+        boto3.DEFAULT_SESSION = None
+        moto_gaps.install(self)
+        if str(project.FUNCTIONS) not in sys.path:
+            sys.path.insert(0, str(project.FUNCTIONS))
+        importlib.import_module("shared.aws").reset_clients()
+        RECORDER.enabled = True
+        try:
+            self.deploy()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        RECORDER.enabled = False
+        self.stop_executions()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        moto_gaps.uninstall()
+        for key, value in self._env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    # -------------------------------------------------------------------------------------- deploy
+    def deploy(self) -> None:
+        token = PRINCIPAL.set("deployer")
+        try:
+            s3 = self.client("s3")
+            s3.create_bucket(Bucket=ARTIFACTS)
+            s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
+            translated = translate(self.parameters)
+            cfn = self.client("cloudformation")
+            cfn.create_stack(
+                StackName=STACK,
+                TemplateBody=json.dumps(translated),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+            )
+            stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+            self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=STACK):
+                for summary in page["StackResourceSummaries"]:
+                    self.resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+            self._register_functions(translated)
+            self._register_state_machines(translated)
+            self._register_rules()
+        finally:
+            PRINCIPAL.reset(token)
+
+    def _register_functions(self, translated: dict[str, Any]) -> None:
+        lam = self.client("lambda")
+        for logical_id, resource in translated["Resources"].items():
+            if resource["Type"] != "AWS::Lambda::Function":
+                continue
+            name = self.resources[logical_id]
+            config = lam.get_function_configuration(FunctionName=name)
+            self.functions[name] = Function(
+                logical_id=logical_id,
+                name=name,
+                handler=resource["Properties"]["Handler"],
+                environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
+                timeout=int(config.get("Timeout", 3)),
+                memory=int(config.get("MemorySize", 128)),
+            )
+
+    def _register_state_machines(self, translated: dict[str, Any]) -> None:
+        sfn = self.client("stepfunctions")
+        for playbook in project.playbooks().values():
+            logical_id = playbook.logical_id
+            arn = self.resources[logical_id]
+            name = arn.rsplit(":", 1)[-1]
+            definition = playbook.asl_path.read_text()
+            prefix = _subst_output(logical_id, "")
+            for output, value in self.outputs.items():
+                if output.startswith(prefix):
+                    definition = definition.replace("${" + output.removeprefix(prefix) + "}", value)
+            created = sfn.create_state_machine(
+                name=name, definition=definition, roleArn=self.outputs[_role_output(logical_id)], type="STANDARD"
+            )
+            self.state_machines[logical_id] = created["stateMachineArn"]
+            self._sm_logical[name] = logical_id
+
+    def _register_rules(self) -> None:
+        events = self.client("events")
+        for page in events.get_paginator("list_rules").paginate():
+            for rule in page["Rules"]:
+                if "EventPattern" not in rule or rule.get("State") != "ENABLED":
+                    continue
+                targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+                self.rules.append(Rule(rule["Name"], json.loads(rule["EventPattern"]), targets))
+
+    def logical_id_of_state_machine(self, name: str) -> str:
+        return self._sm_logical.get(name, name)
+
+    def state_machine_arn(self, playbook_id: str) -> str:
+        return self.state_machines[project.playbook(playbook_id).logical_id]
+
+    # -------------------------------------------------------------------------------------- Lambda dispatch
+    def dispatch(self, function_name: str, body: Any) -> tuple[bytes, bool]:
+        """Run the function's real handler in-process; returns (payload, errored)."""
+        name = function_name.rsplit(":function:", 1)[-1].split(":")[0]
+        function = self.functions.get(name)
+        if function is None:
+            # A pipeline function that the scenario created: it has no code of ours; answer as a no-op handler.
+            return json.dumps({"status": "ok"}).encode(), False
+        event = moto_gaps.decode_payload(body)
+        module_name, handler_name = function.handler.rsplit(".", 1)
+        with self._handler_lock:
+            saved = {key: os.environ.get(key) for key in function.environment}
+            os.environ.update(function.environment)
+            token = PRINCIPAL.set(function.logical_id)
+            try:
+                handler = getattr(importlib.import_module(module_name), handler_name)
+                context = FakeContext(
+                    function_name=name,
+                    memory_limit_in_mb=function.memory,
+                    invoked_function_arn=f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}",
+                    timeout=function.timeout,
+                )
+                result = handler(event, context)
+                return json.dumps(result, default=str).encode(), False
+            except Exception as error:  # noqa: BLE001 - every handler error becomes a FunctionError payload
+                return moto_gaps.lambda_error_payload(error), True
+            finally:
+                PRINCIPAL.reset(token)
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+    def invoke_handler(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler directly (as API Gateway would), returning its result."""
+        function = next(f for f in self.functions.values() if f.logical_id == logical_id)
+        payload, errored = self.dispatch(function.name, json.dumps(event))
+        result = json.loads(payload)
+        if errored:
+            raise RuntimeError(f"{logical_id} failed: {result['errorType']}: {result['errorMessage']}")
+        return result
+
+    # -------------------------------------------------------------------------------------- events and executions
+    def start(self, playbook_id: str, payload: dict[str, Any], name: str | None = None) -> str:
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn(playbook_id),
+                name=name or f"local-{uuid.uuid4().hex[:12]}",
+                input=json.dumps(payload),
+            )["executionArn"]
+        )
+
+    def put_event(self, event: dict[str, Any]) -> list[str]:
+        """Deliver an event as EventBridge would: to every rule whose pattern matches; start target state machines."""
+        from moto.events.models import EventPattern
+
+        delivered = {"account": self.account_id, "region": self.region, "id": str(uuid.uuid4()), "version": "0"} | event
+        self.client("events").put_events(
+            Entries=[{"Source": delivered["source"], "DetailType": delivered["detail-type"], "Detail": json.dumps(delivered.get("detail", {})),
+                      "Resources": delivered.get("resources", [])}]
+        )
+        started = []
+        for rule in self.rules:
+            if not EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(delivered):
+                continue
+            for target in rule.targets:
+                if ":states:" not in target["Arn"]:
+                    continue
+                payload = json.loads(target["Input"]) if "Input" in target else delivered
+                started.append(
+                    str(self.client("stepfunctions").start_execution(stateMachineArn=target["Arn"], input=json.dumps(payload, default=str))["executionArn"])
+                )
+        return started
+
+    def alarm_event(self, alarm_name: str, state: str = "ALARM", reason: str = "Threshold Crossed") -> dict[str, Any]:
+        """The 'CloudWatch Alarm State Change' event AWS emits when `alarm_name` changes state."""
+        alarm = self.client("cloudwatch").describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch",
+            "account": self.account_id,
+            "time": now,
+            "region": self.region,
+            "resources": [alarm["AlarmArn"]],
+            "detail": {
+                "alarmName": alarm_name,
+                "state": {"value": state, "reason": reason, "timestamp": now},
+                "previousState": {"value": "OK", "reason": "", "timestamp": now},
+                "configuration": {
+                    "description": alarm.get("AlarmDescription", ""),
+                    "metrics": [
+                        {
+                            "id": "m1",
+                            "metricStat": {
+                                "metric": {
+                                    "namespace": alarm["Namespace"],
+                                    "name": alarm["MetricName"],
+                                    "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+                                },
+                                "period": alarm["Period"],
+                                "stat": alarm.get("Statistic", "Sum"),
+                            },
+                            "returnData": True,
+                        }
+                    ],
+                },
+            },
+        }
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return dict(self.client("stepfunctions").describe_execution(executionArn=execution_arn))
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def stop_executions(self) -> None:
+        """Stop whatever is still running so no executor thread outlives the account."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        if self._mock is None:
+            return
+        backend = stepfunctions_parser_backends[self.account_id][self.region]
+        for machine in backend.state_machines:
+            for execution in machine.executions:
+                if execution.status == "RUNNING":
+                    try:
+                        execution.stop(stop_date=None, cause="local account closed", error=None)
+                    except Exception:  # noqa: BLE001 - best effort at shutdown
+                        pass
+
+    def task_tokens_waiting(self) -> list[str]:
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[self.account_id][self.region]
+        tokens = []
+        for machine in backend.state_machines:
+            for execution in machine.executions:
+                if execution.status == "RUNNING" and getattr(execution, "exec_worker", None) and execution.exec_worker.env:
+                    tokens.extend(execution.exec_worker.env.callback_pool_manager._pool.keys())
+        return tokens
+
+    def expire_waiting_tasks(self) -> None:
+        """Let the approval timeout elapse for every waiting task (simulated time; nothing sleeps)."""
+        self.clock.expire_requested.update(self.task_tokens_waiting())
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "The local account runs the handlers from functions/ in-process.")
+    return buffer.getvalue()
+
+
+def _subst_output(logical_id: str, key: str) -> str:
+    return f"LocalSubst{logical_id}{key}"
+
+
+def _role_output(logical_id: str) -> str:
+    return f"LocalRole{logical_id}"
+
+
+_TRANSLATED: dict[str, dict[str, Any]] = {}
+
+
+def translate(parameters: dict[str, str]) -> dict[str, Any]:
+    """The template as CloudFormation sees it after SAM's transform, plus outputs the account reads back.
+
+    Code and definitions are inlined (as `sam deploy` uploads them); each state machine's substitutions and role
+    become stack outputs, so moto's own intrinsic-function resolution computes their values.
+    """
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    key = json.dumps([parameters, project.TEMPLATE.stat().st_mtime], sort_keys=True)
+    if key in _TRANSLATED:
+        return copy.deepcopy(_TRANSLATED[key])
+    sam = project.template()
+    sam.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = f"s3://{ARTIFACTS}/functions.zip"
+    for resource in sam["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties["CodeUri"] = f"s3://{ARTIFACTS}/functions.zip"
+        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
+            properties["Definition"] = {"StartAt": "Placeholder", "States": {"Placeholder": {"Type": "Pass", "End": True}}}
+            del properties["DefinitionUri"]
+    session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")
+    translated = Translator(None, Parser(), boto_session=session).translate(sam, parameter_values=dict(parameters), get_managed_policy_map=lambda: {})
+    outputs = translated.setdefault("Outputs", {})
+    for logical_id, resource in list(translated["Resources"].items()):
+        if resource["Type"] == "AWS::ApiGateway::RestApi":
+            # AWS names an API from its OpenAPI body; moto requires the Name property.
+            resource["Properties"].setdefault("Name", logical_id)
+        if resource["Type"] in ("AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage"):
+            # moto cannot deploy an API defined by an OpenAPI body; the account serves the handler directly.
+            del translated["Resources"][logical_id]
+            continue
+        if resource["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        properties = resource["Properties"]
+        for subst_key, value in properties.pop("DefinitionSubstitutions", {}).items():
+            outputs[_subst_output(logical_id, subst_key)] = {"Value": value}
+        outputs[_role_output(logical_id)] = {"Value": properties["RoleArn"]}
+    _TRANSLATED[key] = translated
+    return copy.deepcopy(translated)

@@ -1,0 +1,402 @@
+"""Where the local account differs from plain moto 5.2.5: every gap, filled with AWS's real behaviour, in one place.
+
+Playbooks are never changed to suit moto. Each entry of `GAPS` says what AWS does and what moto does; the code
+below it makes the local account behave like AWS. `docs/local-account.md` lists them for readers.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+from botocore.exceptions import ClientError
+from botocore.model import StructureShape
+
+from .recorder import PRINCIPAL, RECORDER, error_response, response
+
+if TYPE_CHECKING:
+    from .account import LocalAccount
+
+
+@dataclass(frozen=True)
+class Gap:
+    api: str
+    aws: str
+    moto: str
+
+
+GAPS = [
+    Gap("lambda:Invoke", "runs the function's code", "returns the payload unchanged (no Docker): we dispatch to the real handler in-process, with its environment, and map exceptions to FunctionError payloads"),
+    Gap("lambda:GetAccountSettings", "returns AccountLimit.ConcurrentExecutions and UnreservedConcurrentExecutions", "not implemented: we compute both from the scenario's account limit and the functions' reservations"),
+    Gap("lambda:PutFunctionConcurrency", "refuses to leave less than 100 unreserved concurrency", "enforces it only with an environment variable: we enforce it against the scenario's account limit"),
+    Gap("servicequotas:RequestServiceQuotaIncrease", "opens a quota increase request", "not implemented: we record the request and answer as AWS does (status PENDING)"),
+    Gap("aws-sdk tasks", "map Step Functions' service names (cloudwatchlogs, eventbridge, servicequotas, ...) to the SDK, accept PascalCase parameters, return PascalCase fields and name errors Service.Exception with the SDK's casing", "knows only sfn and dynamodb: we add the rest of the names and normalise requests, responses and errors"),
+    Gap("events:PutEvents", "delivers matching events to Step Functions targets", "does not start executions: we match the rules' patterns and start the target state machines"),
+    Gap("cloudwatch alarm state", "emits a 'CloudWatch Alarm State Change' event to EventBridge", "emits nothing: the local account builds the real-shaped event and delivers it"),
+    Gap("logs:StartQuery", "aggregates `stats count() by bin(Nm)`", "returns raw rows: we aggregate counts per bin"),
+    Gap("Wait state and Retry interval", "wait in real time", "sleep in real time: we advance a virtual clock instead, recording the seconds that would have passed"),
+    Gap("waitForTaskToken timeout", "ends the task with States.Timeout after TimeoutSeconds", "waits in real time: the simulator can make the timeout elapse at once ('expire')"),
+    Gap("AWS::ApiGateway::RestApi", "takes the API's name from its OpenAPI body and deploys it to a stage", "requires a Name property and cannot deploy an OpenAPI body: the account names the API, skips its deployment and stage, and serves the approval handler itself (simulate --decision browser)"),
+    Gap("AWS::CloudWatch::Alarm", "is a CloudFormation resource type", "is not created by moto's CloudFormation: we register a resource model that creates the alarm in moto's CloudWatch"),
+    Gap("CloudFormation state machines", "apply DefinitionSubstitutions and run executions", "ignores substitutions and keeps stack state machines away from the ASL executor: the account resolves them from the stack and registers them with the executor"),
+]
+
+# Step Functions' aws-sdk service names that are not the SDK's; and the error-name prefix AWS uses for each.
+SDK_SERVICE = {"cloudwatchlogs": "logs", "eventbridge": "events", "servicequotas": "service-quotas", "costexplorer": "ce",
+               "sfn": "stepfunctions", "states": "stepfunctions", "computeoptimizer": "compute-optimizer"}
+ERROR_PREFIX = {"dynamodb": "DynamoDb", "sfn": "Sfn", "lambda": "Lambda", "cloudwatch": "CloudWatch", "cloudwatchlogs": "CloudWatchLogs",
+                "eventbridge": "EventBridge", "iam": "Iam", "s3": "S3", "servicequotas": "ServiceQuotas", "costexplorer": "CostExplorer",
+                "cloudtrail": "CloudTrail", "kms": "Kms", "sns": "Sns", "budgets": "Budgets", "computeoptimizer": "ComputeOptimizer"}
+MIN_UNRESERVED = 100
+_BIN_QUERY = re.compile(r"^\s*stats\s+count\(\*?\)\s+by\s+bin\((\d+)([smh])\)\s*$")
+
+
+class VirtualClock:
+    """Seconds that Wait states and retry backoffs would have spent; nothing actually sleeps."""
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+        self.expire_requested: set[str] = set()
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.waited += max(seconds, 0.0)
+
+
+_ACTIVE: LocalAccount | None = None
+_patched = False
+
+
+def active() -> LocalAccount:
+    if _ACTIVE is None:
+        raise RuntimeError("no local account is running")
+    return _ACTIVE
+
+
+def install(account: LocalAccount) -> None:
+    global _ACTIVE
+    _ACTIVE = account
+    _patch_moto_once()
+    RECORDER.gaps.update(
+        {
+            "lambda:GetAccountSettings": _get_account_settings,
+            "lambda:PutFunctionConcurrency": _put_function_concurrency,
+            "servicequotas:RequestServiceQuotaIncrease": _request_quota_increase,
+        }
+    )
+
+
+def uninstall() -> None:
+    global _ACTIVE
+    _ACTIVE = None
+
+
+# ------------------------------------------------------------------------------------------- Lambda concurrency
+def _lambda_backend() -> Any:
+    from moto.awslambda.utils import get_backend
+
+    account = active()
+    return get_backend(account.account_id, account.region)
+
+
+def _reserved_total(exclude: str | None = None) -> int:
+    total = 0
+    for function in _lambda_backend().list_functions():
+        if function.reserved_concurrency and function.function_name != exclude:
+            total += int(function.reserved_concurrency)
+    return total
+
+
+def _get_account_settings(params: dict[str, Any]) -> Any:
+    limit = active().settings.concurrency_limit
+    return response(
+        {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": limit - _reserved_total(),
+            },
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(_lambda_backend().list_functions())},
+        }
+    )
+
+
+def _put_function_concurrency(params: dict[str, Any]) -> Any:
+    name = str(params.get("FunctionName", "")).rsplit(":", 1)[-1]
+    wanted = int(params.get("ReservedConcurrentExecutions", 0))
+    unreserved = active().settings.concurrency_limit - _reserved_total(exclude=name) - wanted
+    if unreserved < MIN_UNRESERVED:
+        return error_response(
+            "InvalidParameterValueException",
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+            f"below its minimum value of [{MIN_UNRESERVED}].",
+        )
+    return None  # moto applies it
+
+
+def _request_quota_increase(params: dict[str, Any]) -> Any:
+    account = active()
+    request_id = f"{len(account.quota_requests) + 1:032x}"
+    requested = {
+        "Id": request_id,
+        "ServiceCode": params["ServiceCode"],
+        "QuotaCode": params["QuotaCode"],
+        "DesiredValue": float(params["DesiredValue"]),
+        "Status": "PENDING",
+        "Created": time.time(),
+        "Requester": account.account_id,
+        "GlobalQuota": False,
+        "Unit": "None",
+    }
+    account.quota_requests.append(requested)
+    return response({"RequestedQuota": requested})
+
+
+# ------------------------------------------------------------------------------------------- moto patches
+def _patch_moto_once() -> None:
+    global _patched
+    if _patched:
+        return
+    _patch_lambda_invoke()
+    _patch_aws_sdk_tasks()
+    _patch_principal_of_tasks()
+    _patch_time()
+    _patch_logs_insights()
+    _register_cloudformation_models()
+    _patched = True
+
+
+def _patch_lambda_invoke() -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+        payload, error = active().dispatch(function_name, body)
+        if error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+def lambda_error_payload(error: BaseException) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "requestId": "",
+            "stackTrace": traceback.format_tb(error.__traceback__)[-5:],
+        }
+    ).encode()
+
+
+def _patch_aws_sdk_tasks() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk as sdk
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+
+    StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES = SDK_SERVICE  # type: ignore[misc]
+    sdk._SERVICE_ERROR_NAMES.clear()
+    sdk._SERVICE_ERROR_NAMES.update(ERROR_PREFIX)
+    cls = sdk.StateTaskServiceAwsSdk
+
+    def operation(self: Any) -> Any:
+        name = self.resource.api_action
+        return _service_model(self._get_boto_service_name()).operation_model(name[0].upper() + name[1:])
+
+    def normalise_parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+        shape = operation(self).input_shape
+        if isinstance(shape, StructureShape):
+            self._to_boto_request(parameters, shape)
+
+    def normalise_response(self: Any, result: Any, boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+        shape = operation(self).output_shape
+        if isinstance(shape, StructureShape):
+            self._from_boto_response(result, shape)
+        _json_safe(result)
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        # AWS names unmodelled errors (throttling, internal) "<Service>.<Service>Exception", modelled ones by their shape.
+        if isinstance(ex, ClientError):
+            code = ex.response["Error"]["Code"]
+            modelled = code in {shape.name for shape in operation(self).service_model.error_shapes}
+            prefix = self._normalise_service_error_name(self.resource.api_name)
+            name = code if modelled else prefix
+            error = f"{prefix}.{name if name.endswith('Exception') else name + 'Exception'}"
+            cause = f"{ex.response['Error'].get('Message', '')} (Service: {prefix}, Status Code: {ex.response['ResponseMetadata'].get('HTTPStatusCode', 400)}, Error Code: {code})"
+            return self._get_task_failure_event(env=env, error=error, cause=cause)
+        return original_from_error(self, env, ex)
+
+    original_from_error = cls._from_error
+    cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    cls._normalise_response = normalise_response  # type: ignore[method-assign]
+    cls._from_error = from_error  # type: ignore[method-assign]
+
+
+@functools.cache
+def _service_model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _json_safe(value: Any) -> None:
+    """Step Functions hands results on as JSON: timestamps become ISO strings, in place."""
+    import datetime
+
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, item in list(items):
+        if isinstance(item, datetime.datetime):
+            value[key] = item.isoformat()
+        else:
+            _json_safe(item)
+
+
+def _patch_principal_of_tasks() -> None:
+    """Calls a Task state makes are the state machine role's calls: attribute them to its logical id."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+
+    original = StateTaskService._eval_execution
+
+    def eval_execution(self: Any, env: Any) -> None:
+        name = env.states.context_object.context_object_data["StateMachine"]["Name"]
+        token = PRINCIPAL.set(active().logical_id_of_state_machine(name))
+        try:
+            original(self, env)
+        finally:
+            PRINCIPAL.reset(token)
+
+    StateTaskService._eval_execution = eval_execution  # type: ignore[method-assign]
+
+
+def _patch_time() -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    class _Time:
+        """Stands in for the `time` module inside moto's retrier: backoff advances the virtual clock."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            active().clock.advance(seconds)
+
+    retrier_decl.time = _Time()  # type: ignore[assignment]
+
+    def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        active().clock.advance(wait_seconds)
+
+    WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
+
+    def callback_wait(self: Any, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._notify_event.wait(0.02):
+            if self.callback_id in active().clock.expire_requested:
+                active().clock.advance(timeout or 0)
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        return self._outcome
+
+    CallbackEndpoint.wait = callback_wait  # type: ignore[method-assign]
+
+
+def _patch_logs_insights() -> None:
+    from moto.logs import models
+
+    original = models.execute_query
+
+    def execute_query(log_groups: list[Any], query: str, start_time: int, end_time: int) -> list[dict[str, Any]]:
+        match = _BIN_QUERY.match(query)
+        if not match:
+            return original(log_groups=log_groups, query=query, start_time=start_time, end_time=end_time)
+        size = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)] * 1000
+        counts: Counter[int] = Counter()
+        for group in log_groups:
+            for stream in group.streams.values():
+                for event in stream.events:
+                    if start_time * 1000 <= event.timestamp <= end_time * 1000:
+                        counts[event.timestamp - event.timestamp % size] += 1
+        label = f"bin({match.group(1)}{match.group(2)})"
+        return [
+            {label: time.strftime("%Y-%m-%d %H:%M:%S.000", time.gmtime(start / 1000)), "count()": str(count)}
+            for start, count in sorted(counts.items())
+        ]
+
+    models.execute_query = execute_query  # type: ignore[assignment]
+
+
+def _register_cloudformation_models() -> None:
+    """Resource types the template uses that moto's CloudFormation does not create."""
+    from moto.cloudformation import parsing
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.common_models import CloudFormationModel
+
+    class CloudWatchAlarm(CloudFormationModel):  # type: ignore[misc]
+        def __init__(self, alarm: Any):
+            self.alarm = alarm
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::CloudWatch::Alarm"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "AlarmName"
+
+        @property
+        def physical_resource_id(self) -> str:
+            return str(self.alarm.name)
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return str(self.alarm.alarm_arn)
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:  # type: ignore[override]
+            properties = cloudformation_json["Properties"]
+            alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+                name=properties.get("AlarmName", resource_name),
+                namespace=properties.get("Namespace"),
+                metric_name=properties.get("MetricName"),
+                comparison_operator=properties["ComparisonOperator"],
+                evaluation_periods=int(properties["EvaluationPeriods"]),
+                period=int(properties.get("Period", 60)),
+                threshold=float(properties.get("Threshold", 0)),
+                statistic=properties.get("Statistic"),
+                description=properties.get("AlarmDescription", ""),
+                dimensions=properties.get("Dimensions", []),
+                alarm_actions=properties.get("AlarmActions", []),
+                datapoints_to_alarm=properties.get("DatapointsToAlarm"),
+                treat_missing_data=properties.get("TreatMissingData"),
+            )
+            return cls(alarm)
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
+def decode_payload(body: Any) -> Any:
+    if body in (None, "", b""):
+        return {}
+    if isinstance(body, bytes | bytearray):
+        body = body.decode()
+    try:
+        return json.loads(body)
+    except ValueError:
+        return base64.b64decode(body)

@@ -1,0 +1,104 @@
+"""The project's own files: the SAM template, the playbooks it declares, their ASL, schemas and scenarios."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ProjectError(Exception):
+    """A problem with the user's input or the project's files, reported as one clear message (CLI exit 1)."""
+
+
+ROOT = Path(os.environ.get("PLAYBOOKS_ROOT", Path(__file__).resolve().parents[2]))
+TEMPLATE = ROOT / "template.yaml"
+FUNCTIONS = ROOT / "functions"
+SCHEMAS = ROOT / "functions" / "schemas"
+SCENARIOS = ROOT / "scenarios"
+EVENTS = ROOT / "events"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !Sub, !GetAtt ...) read as their long forms.
+
+    Written here rather than depending on a CloudFormation YAML package: it is the whole of what is needed.
+    """
+
+
+def _construct_tag(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open() as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@cache
+def _template_cached(path: str, mtime: float) -> dict[str, Any]:
+    return dict(load_yaml(Path(path)))
+
+
+def template() -> dict[str, Any]:
+    """The SAM template (a fresh copy each call)."""
+    return copy.deepcopy(_template_cached(str(TEMPLATE), TEMPLATE.stat().st_mtime))
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str  # kebab-case, the ASL file's stem
+    logical_id: str  # the template's AWS::Serverless::StateMachine
+    asl_path: Path
+    description: str
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        return dict(json.loads(self.asl_path.read_text()))
+
+    @property
+    def input_schema(self) -> Path:
+        return SCHEMAS / f"{self.id}.input.json"
+
+    @property
+    def scenario_dir(self) -> Path:
+        return SCENARIOS / self.id
+
+
+def playbooks() -> dict[str, Playbook]:
+    """Every playbook the template declares, by id, in template order."""
+    found: dict[str, Playbook] = {}
+    for logical_id, resource in template()["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        asl_path = ROOT / resource["Properties"]["DefinitionUri"]
+        playbook_id = asl_path.name.removesuffix(".asl.json")
+        comment = json.loads(asl_path.read_text()).get("Comment", "")
+        found[playbook_id] = Playbook(playbook_id, logical_id, asl_path, comment)
+    return found
+
+
+def playbook(playbook_id: str) -> Playbook:
+    known = playbooks()
+    if playbook_id not in known:
+        raise ProjectError(f"unknown playbook {playbook_id!r}; known: {', '.join(known)}")
+    return known[playbook_id]
