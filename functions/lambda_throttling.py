@@ -174,6 +174,8 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
 
 
 def verify(cloudwatch: Any, function_name: str, since: datetime, end: datetime) -> dict[str, Any]:
+    # CloudWatch needs StartTime < EndTime; with a short (or no) wait the window still covers one whole period.
+    end = max(end, since + timedelta(seconds=60))
     points = metric_sum(cloudwatch, "Throttles", function_name, since, end, 60)
     throttles = int(sum(point["Sum"] for point in points))
     return {"throttles": throttles, "stopped": throttles == 0, "since": clock.iso(since), "until": clock.iso(end)}

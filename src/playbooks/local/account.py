@@ -97,6 +97,7 @@ class LocalAccount:
         self._sm_logical: dict[str, str] = {}  # name -> logical id
         self._handler_lock = threading.RLock()
         self._mock: Any = None
+        self.logs = LogCapture()
         self._env_before: dict[str, str | None] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
@@ -228,6 +229,7 @@ class LocalAccount:
             token = PRINCIPAL.set(function.logical_id)
             try:
                 handler = getattr(importlib.import_module(module_name), handler_name)
+                self.logs.attach(function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
                 context = FakeContext(
                     function_name=name,
                     memory_limit_in_mb=function.memory,
@@ -266,14 +268,11 @@ class LocalAccount:
         )
 
     def put_event(self, event: dict[str, Any]) -> list[str]:
-        """Deliver an event as EventBridge would: to every rule whose pattern matches; start target state machines."""
+        """Deliver a service event (an alarm's state change, say) as EventBridge does: to every rule whose pattern
+        matches, starting the target state machines. moto's own delivery cannot start executions."""
         from moto.events.models import EventPattern
 
         delivered = {"account": self.account_id, "region": self.region, "id": str(uuid.uuid4()), "version": "0"} | event
-        self.client("events").put_events(
-            Entries=[{"Source": delivered["source"], "DetailType": delivered["detail-type"], "Detail": json.dumps(delivered.get("detail", {})),
-                      "Resources": delivered.get("resources", [])}]
-        )
         started = []
         for rule in self.rules:
             if not EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(delivered):
@@ -364,6 +363,23 @@ class LocalAccount:
     def expire_waiting_tasks(self) -> None:
         """Let the approval timeout elapse for every waiting task (simulated time; nothing sleeps)."""
         self.clock.expire_requested.update(self.task_tokens_waiting())
+
+
+class LogCapture(io.TextIOBase):
+    """Collects the handlers' structured log lines (so tests can search them) instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.lines.extend(line for line in text.splitlines() if line.strip())
+        return len(text)
+
+    def attach(self, service: str) -> None:
+        for handler in logging.getLogger(service).handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is not self:
+                handler.setStream(self)
 
 
 def _placeholder_zip() -> bytes:

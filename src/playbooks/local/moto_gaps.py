@@ -43,6 +43,7 @@ GAPS = [
     Gap("events:PutEvents", "delivers matching events to Step Functions targets", "does not start executions: we match the rules' patterns and start the target state machines"),
     Gap("cloudwatch alarm state", "emits a 'CloudWatch Alarm State Change' event to EventBridge", "emits nothing: the local account builds the real-shaped event and delivers it"),
     Gap("logs:StartQuery", "aggregates `stats count() by bin(Nm)`", "returns raw rows: we aggregate counts per bin"),
+    Gap("JSONPath", "a definite path with an index ($.actions[0].target) selects one value", "returns a one-element list: we return the value"),
     Gap("Wait state and Retry interval", "wait in real time", "sleep in real time: we advance a virtual clock instead, recording the seconds that would have passed"),
     Gap("waitForTaskToken timeout", "ends the task with States.Timeout after TimeoutSeconds", "waits in real time: the simulator can make the timeout elapse at once ('expire')"),
     Gap("AWS::ApiGateway::RestApi", "takes the API's name from its OpenAPI body and deploys it to a stage", "requires a Name property and cannot deploy an OpenAPI body: the account names the API, skips its deployment and stage, and serves the approval handler itself (simulate --decision browser)"),
@@ -175,6 +176,7 @@ def _patch_moto_once() -> None:
     _patch_time()
     _patch_logs_insights()
     _register_cloudformation_models()
+    _patch_definite_json_paths()
     _patched = True
 
 
@@ -335,6 +337,37 @@ def _patch_logs_insights() -> None:
         ]
 
     models.execute_query = execute_query  # type: ignore[assignment]
+
+
+_INDEFINITE_PATH = re.compile(r"\[\s*(\*|\?|-?\d*\s*:)|\.\.|\.\*|\[\s*'[^']*'\s*,|\[\s*\d+\s*,")
+
+
+def _patch_definite_json_paths() -> None:
+    """A definite path such as `$.plan.actions[0].target` selects one value on AWS; moto wraps it in a list."""
+    import importlib
+
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+
+    def extract_json(path: str, data: Any) -> Any:
+        if not _INDEFINITE_PATH.search(path):
+            matches = json_path.parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    json_path.extract_json = extract_json
+    for module in (
+        "moto.stepfunctions.parser.asl.component.common.string.string_expression",
+        "moto.stepfunctions.parser.asl.component.intrinsic.argument.argument",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.timestamp_operators",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.boolean_equals",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.numeric",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators",
+        "moto.stepfunctions.parser.asl.eval.states",
+    ):
+        importlib.import_module(module).extract_json = extract_json  # type: ignore[attr-defined]
 
 
 def _register_cloudformation_models() -> None:

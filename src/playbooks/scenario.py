@@ -1,0 +1,169 @@
+"""Incident scenarios: the world before, the trigger, injected faults, how the world reacts, and expectations.
+
+The format is documented in docs/scenarios.md and checked by schemas/scenario.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from . import project
+from .local.account import LocalAccount, Settings
+from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
+
+PIPELINE_ROLE = "lambda-execution-role"
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+@dataclass
+class Scenario:
+    playbook: str
+    name: str
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def description(self) -> str:
+        return str(self.data.get("description", ""))
+
+    @property
+    def decision(self) -> str:
+        return str(self.data.get("decision", "approve"))
+
+    @property
+    def expect(self) -> dict[str, Any]:
+        return dict(self.data.get("expect", {}))
+
+    def settings(self) -> Settings:
+        account = self.data.get("world", {}).get("account", {})
+        return Settings(concurrency_limit=int(account.get("concurrencyLimit", 1000)))
+
+
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads((project.SCHEMAS / "scenario.json").read_text()))
+
+
+def load(playbook_id: str, name_or_path: str) -> Scenario:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = project.playbook(playbook_id).scenario_dir / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in project.playbook(playbook_id).scenario_dir.glob("*.yaml")))
+        raise project.ProjectError(f"no scenario {name_or_path!r} for {playbook_id}; known: {known}")
+    data = project.load_yaml(path)
+    problems = [f"{'.'.join(map(str, e.absolute_path)) or 'scenario'}: {e.message}" for e in _validator().iter_errors(data)]
+    if problems:
+        raise project.ProjectError(f"{path}: " + "; ".join(problems))
+    return Scenario(playbook_id, path.stem, path, data)
+
+
+def scenarios(playbook_id: str) -> list[Scenario]:
+    return [load(playbook_id, str(path)) for path in sorted(project.playbook(playbook_id).scenario_dir.glob("*.yaml"))]
+
+
+# ------------------------------------------------------------------------------------------------ world
+def build_world(account: LocalAccount, world: dict[str, Any], now: datetime) -> None:
+    """Create the pipeline resources the scenario describes, as they were before the incident."""
+    token = PRINCIPAL.set("world")
+    try:
+        iam = account.client("iam")
+        role_arn = iam.create_role(RoleName=PIPELINE_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+        lam = account.client("lambda")
+        for function in world.get("functions", []):
+            lam.create_function(
+                FunctionName=function["name"],
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler="app.handler",
+                Code={"S3Bucket": "local-artifacts", "S3Key": "functions.zip"},
+                MemorySize=int(function.get("memory", 512)),
+                Timeout=int(function.get("timeout", 60)),
+            )
+            if "reservedConcurrency" in function:
+                lam.put_function_concurrency(FunctionName=function["name"], ReservedConcurrentExecutions=int(function["reservedConcurrency"]))
+        put_metrics(account, world.get("metrics", []), now)
+        put_logs(account, world.get("logs", []), now)
+    finally:
+        PRINCIPAL.reset(token)
+
+
+def put_metrics(account: LocalAccount, metrics: list[dict[str, Any]], now: datetime) -> None:
+    cloudwatch = account.client("cloudwatch")
+    for metric in metrics:
+        dimensions = [{"Name": k, "Value": v} for k, v in metric.get("dimensions", {}).items()]
+        data = [
+            {"MetricName": metric["metric"], "Dimensions": dimensions, "Timestamp": now - timedelta(minutes=int(ago)), "Value": float(value)}
+            for ago, value in metric["values"].items()
+        ]
+        for start in range(0, len(data), 500):
+            cloudwatch.put_metric_data(Namespace=metric["namespace"], MetricData=data[start : start + 500])
+
+
+def put_logs(account: LocalAccount, logs: list[dict[str, Any]], now: datetime) -> None:
+    client = account.client("logs")
+    for group in logs:
+        name = group["group"]
+        client.create_log_group(logGroupName=name)
+        client.create_log_stream(logGroupName=name, logStreamName="local")
+        events = []
+        for ago, count in group.get("counts", {}).items():
+            base = now - timedelta(minutes=int(ago))
+            events += [{"timestamp": int((base + timedelta(seconds=i % 60)).timestamp() * 1000), "message": group.get("message", "REPORT")} for i in range(int(count))]
+        events += [{"timestamp": int((now - timedelta(minutes=int(e.get("minutesAgo", 1)))).timestamp() * 1000), "message": e["message"]} for e in group.get("events", [])]
+        events.sort(key=lambda event: event["timestamp"])
+        for start in range(0, len(events), 5000):
+            client.put_log_events(logGroupName=name, logStreamName="local", logEvents=events[start : start + 5000])
+
+
+def install_faults(faults: list[dict[str, Any]]) -> None:
+    for fault in faults:
+        RECORDER.faults.append(
+            Fault(
+                api=fault["api"],
+                error=fault["error"],
+                status=int(fault.get("status", 400)),
+                times=int(fault.get("times", 1)),
+                after=int(fault.get("after", 0)),
+                principal=fault.get("principal"),
+            )
+        )
+
+
+def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) -> None:
+    """After a call the scenario names succeeds, change the world (e.g. throttles continue or stop)."""
+
+    def listener(call: Call) -> None:
+        for reaction in reactions:
+            if reaction["after"] != call.api or reaction.get("_done"):
+                continue
+            reaction["_done"] = True
+            token = PRINCIPAL.set("world")
+            try:
+                put_metrics(account, reaction.get("metrics", []), datetime.now(UTC))
+            finally:
+                PRINCIPAL.reset(token)
+
+    if reactions:
+        RECORDER.listeners.append(listener)
+
+
+def trigger_payload(account: LocalAccount, scenario: Scenario, dry_run: bool) -> tuple[str, Any]:
+    """('event', event) for EventBridge delivery or ('input', input) for a console start."""
+    trigger = scenario.data["trigger"]
+    if "alarm" in trigger:
+        return "event", account.alarm_event(trigger["alarm"])
+    if "event" in trigger:
+        return "event", json.loads((project.ROOT / trigger["event"]).read_text())
+    payload = dict(trigger["input"])
+    if dry_run:
+        payload["dryRun"] = True
+    return "input", payload
