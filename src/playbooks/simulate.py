@@ -203,6 +203,8 @@ def run(
                         answer = click(account, ticket, verdict)
                         say(f"approval page answered {answer['statusCode']}")
             if all(account.describe(arn)["status"] in TERMINAL for arn in executions):
+                for state in _visited(account, executions[0])[seen_states:]:
+                    say(f"state: {state}")
                 break
             if time.monotonic() > end:
                 raise project.ProjectError(f"simulation did not finish within {deadline_s:.0f} s")

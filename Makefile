@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each bootstraps .venv itself.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The Lambda runtime is python3.12: the venv and `sam build` use it. pyenv (if present) exposes it next to the default.
+export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12\.' | sort -V | tail -1)
+PYTHON ?= python3.12
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck sam-validate sam-build pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/playbooks list
+	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
+
+test: $(STAMP) lint typecheck sam-validate sam-build pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src functions tests
+	$(BIN)/ruff format --check src functions tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+sam-validate: $(STAMP)
+	$(BIN)/sam validate --lint --region us-east-1
+
+sam-build: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
+	@echo "sam build: ok"
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,136 @@
+"""`playbooks`: list, validate, simulate and start the remediation playbooks. Commands are thin over the modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import project
+
+app = typer.Typer(help="Incident-remediation playbooks for the serverless ETL pipeline.", no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+class Decision(str, Enum):
+    approve = "approve"
+    reject = "reject"
+    expire = "expire"
+    prompt = "prompt"
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+@app.command("list")
+def list_playbooks(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the playbooks the template declares, with their scenarios."""
+    from . import scenario
+
+    rows = [
+        {"id": p.id, "stateMachine": p.logical_id, "description": p.description, "scenarios": [s.name for s in scenario.scenarios(p.id)]}
+        for p in project.playbooks().values()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("playbook", "state machine", "scenarios", "what it does")
+    for row in rows:
+        table.add_row(row["id"], row["stateMachine"], ", ".join(row["scenarios"]), row["description"])
+    console.print(table)
+
+
+@app.command()
+def validate() -> None:
+    """Check the template, the ASL (fidelity rules), schemas, the approval-gate proof and the roles' grants."""
+    from . import validate as checks
+
+    results = checks.run()
+    for check in results:
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark}  {check.name}")
+        for problem in check.problems:
+            console.print(f"      {problem}")
+    failed = [c for c in results if not c.ok]
+    console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    playbook: Annotated[str, typer.Argument(help="Playbook id, e.g. lambda-throttling.")],
+    scenario_name: Annotated[str, typer.Option("--scenario", help="Scenario name (scenarios/<playbook>/<name>.yaml) or path.")],
+    decision: Annotated[Decision | None, typer.Option(help="How the approver answers (default: the scenario's own).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Diagnose and report the plan; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the timeline.")] = False,
+) -> None:
+    """Run a scenario in the local AWS account, with a live timeline; exit 0 only if the scenario's expectations hold."""
+    from . import scenario, simulate as simulation
+
+    warnings.filterwarnings("ignore")
+    try:
+        loaded = scenario.load(playbook, scenario_name)
+        if not as_json:
+            console.print(f"[bold]{playbook}[/] / [bold]{loaded.name}[/]: {escape(loaded.description.strip())}")
+        progress = None if as_json else (lambda line: console.print(f"  {escape(line)}"))
+        decide = _prompt if decision == Decision.prompt else None
+        chosen = None if decision in (None, Decision.prompt) else decision.value
+        result = simulation.run(loaded, decision=chosen, dry_run=dry_run, on_progress=progress, decide=decide)
+    except project.ProjectError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        _print_result(result)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def _prompt(email: Any) -> str:
+    console.print(f"\n[bold]{escape(email.subject)}[/]\n{escape(email.body)}\n")
+    return "approve" if typer.confirm("Approve?", default=False) else "reject"
+
+
+def _print_result(result: Any) -> None:
+    colour = "green" if result.outcome in ("remediated", "no-action", "dry-run") else "yellow"
+    console.print(f"  outcome: [bold {colour}]{result.outcome}[/] (execution {result.status})")
+    console.print(f"  mutations: {escape(', '.join(result.mutations) or 'none')}")
+    console.print(
+        f"  {result.transitions} state transitions, {result.lambda_invocations} Lambda invocations, {result.aws_calls} AWS calls, "
+        f"{result.duration_s:.2f} s wall ({result.simulated_wait_s:.0f} s of waits simulated)"
+    )
+    for failure in result.expect_failures:
+        console.print(f"  [red]expectation failed:[/] {escape(failure)}")
+
+
+@app.command()
+def start(
+    playbook: Annotated[str, typer.Argument(help="Playbook id.")],
+    input_file: Annotated[Path, typer.Option("--input", help="JSON file with the console input.", exists=True, dir_okay=False)],
+    state_machine_arn: Annotated[str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs).")] = None,
+    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with.")] = "etl-playbooks",
+) -> None:
+    """Start a playbook on real AWS (StartExecution) after validating the input against its schema."""
+    from .start import start_execution
+
+    try:
+        arn = start_execution(playbook, json.loads(input_file.read_text()), state_machine_arn, stack_name)
+    except (project.ProjectError, ValueError) as error:
+        raise _fail(str(error)) from None
+    console.print(f"started {arn}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    sys.exit(app())

@@ -1,0 +1,214 @@
+"""Static checks of the project: template, ASL (fidelity rules), schemas, the approval-gate proof, policies."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from . import project, safety
+
+APPROVAL_RESOURCE = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+SDK_PREFIX = "arn:aws:states:::aws-sdk:"
+# Optimized integrations' writes that are the playbook's own bookkeeping when aimed at its own tables.
+BOOKKEEPING_TABLES = {"${LocksTableName}", "${ApprovalsTableName}"}
+LITERAL_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+@dataclass
+class Check:
+    name: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def states_of(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state, including those inside Map and Parallel states."""
+    for name, state in definition.get("States", {}).items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from states_of(branch)
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from states_of(processor)
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    nexts = [state["Next"]] if "Next" in state else []
+    nexts += [choice["Next"] for choice in state.get("Choices", [])]
+    nexts += [state["Default"]] if "Default" in state else []
+    nexts += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return nexts
+
+
+def is_approval(state: dict[str, Any]) -> bool:
+    return state.get("Type") == "Task" and state.get("Resource") == APPROVAL_RESOURCE
+
+
+def mutating_reason(state: dict[str, Any]) -> str | None:
+    """Why a Task state changes the account (None when it only reads or keeps the playbook's own books)."""
+    if state.get("Type") != "Task":
+        return None
+    resource = str(state.get("Resource", ""))
+    parameters = state.get("Parameters", {})
+    if resource.startswith(SDK_PREFIX):
+        service, action = resource.removeprefix(SDK_PREFIX).split(":")[:2]
+        operation = action[0].upper() + action[1:]
+        return None if safety.is_read_only(operation) else f"aws-sdk {service}:{operation}"
+    if resource.startswith("arn:aws:states:::dynamodb:"):
+        table = parameters.get("TableName", "")
+        action = resource.rsplit(":", 1)[-1]
+        if action in ("getItem", "query", "scan") or table in BOOKKEEPING_TABLES:
+            return None
+        return f"dynamodb:{action} on {table}"
+    if resource.startswith("arn:aws:states:::states:startExecution"):
+        return "states:StartExecution"
+    return None
+
+
+def approval_gate(definition: dict[str, Any]) -> list[str]:
+    """Paths from StartAt to a mutating task that pass no approval state (each problem names the path)."""
+    states = dict(states_of(definition))
+    problems = []
+    start = definition["StartAt"]
+    parents: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        name = queue.popleft()
+        state = states[name]
+        if is_approval(state):
+            continue  # everything after this point is gated
+        reason = mutating_reason(state)
+        if reason:
+            path = [name]
+            while parents[path[-1]] is not None:
+                path.append(parents[path[-1]])  # type: ignore[arg-type]
+            problems.append(f"{name!r} ({reason}) is reachable without approval: {' -> '.join(reversed(path))}")
+        for following in successors(state):
+            if following not in parents:
+                parents[following] = name
+                queue.append(following)
+    return problems
+
+
+def asl_fidelity(playbook: project.Playbook, substitutions: set[str]) -> list[str]:
+    text = playbook.asl_path.read_text()
+    definition = json.loads(text)
+    problems = []
+    if definition.get("QueryLanguage", "JSONPath") != "JSONPath":
+        problems.append("QueryLanguage must be JSONPath")
+    if LITERAL_ARN.search(text):
+        problems.append("literal ARN with an account id; use a ${Placeholder} from DefinitionSubstitutions")
+    for missing in sorted(set(PLACEHOLDER.findall(text)) - substitutions):
+        problems.append(f"${{{missing}}} has no DefinitionSubstitutions entry")
+    names = dict(states_of(definition))
+    for name, state in names.items():
+        if state.get("QueryLanguage") == "JSONata" or "Arguments" in state or "Assign" in state:
+            problems.append(f"{name!r}: JSONata and Variables are not used (JSONPath only)")
+        for following in successors(state):
+            if following not in names:
+                problems.append(f"{name!r}: next state {following!r} does not exist")
+        resource = str(state.get("Resource", ""))
+        if resource.startswith("arn:aws:lambda:") or resource.startswith("${") and state.get("Type") == "Task":
+            problems.append(f"{name!r}: invoke Lambda through arn:aws:states:::lambda:invoke")
+        if resource.endswith(".waitForTaskToken") and not ({"TimeoutSeconds", "TimeoutSecondsPath"} & set(state)):
+            problems.append(f"{name!r}: a waitForTaskToken state needs TimeoutSeconds")
+        if resource.startswith(SDK_PREFIX):
+            for key in state.get("Parameters", {}):
+                if not key[0].isupper():
+                    problems.append(f"{name!r}: aws-sdk parameter {key!r} must be PascalCase")
+    try:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+        AmazonStateLanguageParser.parse(PLACEHOLDER.sub("placeholder", text))
+    except Exception as error:  # noqa: BLE001 - any parser failure is a finding
+        problems.append(f"ASL does not parse: {error}")
+    return problems
+
+
+IAM_PREFIX = {"sfn": "states", "cloudwatchlogs": "logs", "eventbridge": "events", "costexplorer": "ce"}
+
+
+def task_actions(definition: dict[str, Any]) -> dict[str, str]:
+    """IAM action each service-integration Task state needs, by state name."""
+    needed = {}
+    for name, state in states_of(definition):
+        resource = str(state.get("Resource", ""))
+        if resource.startswith(SDK_PREFIX):
+            service, action = resource.removeprefix(SDK_PREFIX).split(":")[:2]
+            needed[name] = f"{IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}"
+        elif resource.startswith("arn:aws:states:::dynamodb:"):
+            action = resource.rsplit(":", 1)[-1]
+            needed[name] = f"dynamodb:{action[0].upper()}{action[1:]}"
+    return needed
+
+
+def granted_actions(properties: dict[str, Any]) -> set[str]:
+    granted: set[str] = set()
+    for policy in properties.get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement.get("Action", [])
+            granted.update([actions] if isinstance(actions, str) else actions)
+    return granted
+
+
+def run() -> list[Check]:
+    checks = []
+    template = project.template()
+    resources = template["Resources"]
+
+    check = Check("template translates with SAM")
+    try:
+        from .local.account import translate
+
+        translate({})
+    except Exception as error:  # noqa: BLE001 - reported as a finding
+        check.problems.append(str(error))
+    checks.append(check)
+
+    for playbook in project.playbooks().values():
+        properties = resources[playbook.logical_id]["Properties"]
+        substitutions = set(properties.get("DefinitionSubstitutions", {}))
+        checks.append(Check(f"{playbook.id}: ASL fidelity", asl_fidelity(playbook, substitutions)))
+        checks.append(Check(f"{playbook.id}: approval gate", approval_gate(playbook.definition)))
+        granted = granted_actions(properties)
+        checks.append(
+            Check(
+                f"{playbook.id}: role grants every SDK task",
+                [f"{state!r} calls {action}, which the role does not grant" for state, action in task_actions(playbook.definition).items() if action not in granted],
+            )
+        )
+        schema_check = Check(f"{playbook.id}: input schema")
+        if not playbook.input_schema.exists():
+            schema_check.problems.append(f"missing {playbook.input_schema.name}")
+        else:
+            Draft202012Validator.check_schema(json.loads(playbook.input_schema.read_text()))
+        checks.append(schema_check)
+        scenario_check = Check(f"{playbook.id}: scenarios")
+        try:
+            from . import scenario
+
+            if not scenario.scenarios(playbook.id):
+                scenario_check.problems.append("no scenarios")
+        except project.ProjectError as error:
+            scenario_check.problems.append(str(error))
+        checks.append(scenario_check)
+
+    for path in sorted(project.SCHEMAS.glob("*.json")):
+        check = Check(f"schema {path.name}")
+        try:
+            Draft202012Validator.check_schema(json.loads(path.read_text()))
+        except Exception as error:  # noqa: BLE001 - reported as a finding
+            check.problems.append(str(error))
+        checks.append(check)
+    return checks
