@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each bootstraps .venv itself.
 SHELL := /bin/bash
+export SAM_CLI_TELEMETRY := 0
 VENV := .venv
 BIN := $(VENV)/bin
 # The Lambda runtime is python3.12: the venv and `sam build` use it. pyenv (if present) exposes it next to the default.

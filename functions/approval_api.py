@@ -76,9 +76,15 @@ def render_view(ticket_id: str, view: approvals.View) -> str:
             f"<tr><td>{checkbox}</td><td>{html.escape(action['description'])}<br><code>{html.escape(action['api'])}</code>"
             f" on <code>{html.escape(action['target'])}</code></td><td>{_diff(action['before'], action['after'])}</td></tr>"
         )
-    parts.append("<h2>Proposed actions</h2><table><tr><th></th><th>Action</th><th>Before &rarr; after</th></tr>" + "".join(rows) + "</table>")
+    parts.append(
+        "<h2>Proposed actions</h2><table><tr><th></th><th>Action</th><th>Before &rarr; after</th></tr>" + "".join(rows) + "</table>"
+    )
     if plan.get("recommendations"):
-        parts.append("<h2>Recommendations (not automated)</h2><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in plan["recommendations"]) + "</ul>")
+        parts.append(
+            "<h2>Recommendations (not automated)</h2><ul>"
+            + "".join(f"<li>{html.escape(r)}</li>" for r in plan["recommendations"])
+            + "</ul>"
+        )
     if pending:
         parts.append(
             f"<form method='post' action='{html.escape(ticket_id)}/decision'>"
@@ -135,7 +141,13 @@ def decide(ticket_id: str) -> Response[str]:
         user_agent=event.headers.get("user-agent", "") or "",
         now=clock.now(),
     )
-    titles = {200: "Decision recorded", 202: "Approval recorded", 404: "Approval not found", 409: "Already decided", 410: "Approval expired"}
+    titles = {
+        200: "Decision recorded",
+        202: "Approval recorded",
+        404: "Approval not found",
+        409: "Already decided",
+        410: "Approval expired",
+    }
     return _page(titles.get(outcome.status, "Decision not accepted"), f"<p id='result'>{html.escape(outcome.message)}</p>", outcome.status)
 
 

@@ -195,7 +195,9 @@ def current_status(approval: dict[str, Any], now: datetime) -> str:
     return str(approval["status"])
 
 
-def _audit_entry(view: View, decision: str, actions: list[str], comment: str, source_ip: str, user_agent: str, now: datetime) -> dict[str, Any]:
+def _audit_entry(
+    view: View, decision: str, actions: list[str], comment: str, source_ip: str, user_agent: str, now: datetime
+) -> dict[str, Any]:
     return {
         "approver": view.ticket["approver"],
         "decision": decision,
@@ -266,7 +268,12 @@ def _reject(table: Any, sfn: Any, view: View, entry: dict[str, Any], now: dateti
     if not won:
         return _lost_race(table, view, now)
     cause = f"Rejected by {entry['approver']}" + (f": {entry['comment']}" if entry["comment"] else "")
-    return _send(table, approval_id, lambda: sfn.send_task_failure(taskToken=view.approval["taskToken"], error="Rejected", cause=cause[:32768]), REJECTED)
+    return _send(
+        table,
+        approval_id,
+        lambda: sfn.send_task_failure(taskToken=view.approval["taskToken"], error="Rejected", cause=cause[:32768]),
+        REJECTED,
+    )
 
 
 def _approve(table: Any, sfn: Any, view: View, entry: dict[str, Any], chosen: list[str], now: datetime) -> Outcome:
@@ -278,7 +285,12 @@ def _approve(table: Any, sfn: Any, view: View, entry: dict[str, Any], chosen: li
             UpdateExpression="SET approvals.#who = :record, audit = list_append(audit, :entry)",
             ConditionExpression="#s = :pending AND expiresAt > :at AND attribute_not_exists(approvals.#who)",
             ExpressionAttributeNames={"#s": "status", "#who": approver},
-            ExpressionAttributeValues={":record": {"actions": chosen, "at": entry["at"]}, ":pending": PENDING, ":at": entry["at"], ":entry": [entry]},
+            ExpressionAttributeValues={
+                ":record": {"actions": chosen, "at": entry["at"]},
+                ":pending": PENDING,
+                ":at": entry["at"],
+                ":entry": [entry],
+            },
         )
     )
     if not recorded:

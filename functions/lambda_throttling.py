@@ -87,9 +87,7 @@ def diagnose(cloudwatch: Any, logs: Any, function_name: str, lookback_minutes: i
         "window": {"start": clock.iso(start), "end": clock.iso(end)},
         "throttles": int(sum(point["Sum"] for point in throttles)),
         "peakConcurrency": int(peak),
-        "bins": [
-            {"start": clock.iso(point["Timestamp"]), "invocations": int(point["Sum"])} for point in invocations
-        ],
+        "bins": [{"start": clock.iso(point["Timestamp"]), "invocations": int(point["Sum"])} for point in invocations],
         "insights": insights_bins(logs, function_name, start, end),
     }
 
@@ -137,8 +135,7 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
         f"Throttles of {function_name} over the last {config['lookbackMinutes']} minutes: {measured['throttles']}.",
         f"Peak concurrent executions: {measured['peakConcurrency']}.",
         f"Reserved concurrency: {reserved if reserved is not None else 'none (uses the unreserved pool)'}.",
-        f"Account concurrency limit: {account['concurrentExecutions']}, "
-        f"unreserved: {account['unreservedConcurrentExecutions']}.",
+        f"Account concurrency limit: {account['concurrentExecutions']}, unreserved: {account['unreservedConcurrentExecutions']}.",
     ]
     if measured["insights"]["bins"]:
         counts = ", ".join(f"{item['bin']}: {item['count']}" for item in measured["insights"]["bins"])
@@ -183,9 +180,7 @@ def verify(cloudwatch: Any, function_name: str, since: datetime, end: datetime) 
 
 @logger.inject_lambda_context
 def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = diagnose(
-        client("cloudwatch"), client("logs"), event["functionName"], event["config"]["lookbackMinutes"], clock.now()
-    )
+    result = diagnose(client("cloudwatch"), client("logs"), event["functionName"], event["config"]["lookbackMinutes"], clock.now())
     logger.info("measured throttling", extra={"functionName": event["functionName"], "throttles": result["throttles"]})
     return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,12 +16,14 @@ from rich.table import Table
 
 from . import project
 
-app = typer.Typer(help="Incident-remediation playbooks for the serverless ETL pipeline.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Incident-remediation playbooks for the serverless ETL pipeline.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     approve = "approve"
     reject = "reject"
     expire = "expire"
@@ -38,7 +40,7 @@ def list_playbooks(as_json: Annotated[bool, typer.Option("--json", help="Print J
     """List the playbooks the template declares, with their scenarios."""
     from . import scenario
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": p.id, "stateMachine": p.logical_id, "description": p.description, "scenarios": [s.name for s in scenario.scenarios(p.id)]}
         for p in project.playbooks().values()
     ]
@@ -77,7 +79,8 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the timeline.")] = False,
 ) -> None:
     """Run a scenario in the local AWS account, with a live timeline; exit 0 only if the scenario's expectations hold."""
-    from . import scenario, simulate as simulation
+    from . import scenario
+    from . import simulate as simulation
 
     warnings.filterwarnings("ignore")
     try:
@@ -119,7 +122,9 @@ def _print_result(result: Any) -> None:
 def start(
     playbook: Annotated[str, typer.Argument(help="Playbook id.")],
     input_file: Annotated[Path, typer.Option("--input", help="JSON file with the console input.", exists=True, dir_okay=False)],
-    state_machine_arn: Annotated[str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs).")] = None,
+    state_machine_arn: Annotated[
+        str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs).")
+    ] = None,
     stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with.")] = "etl-playbooks",
 ) -> None:
     """Start a playbook on real AWS (StartExecution) after validating the input against its schema."""

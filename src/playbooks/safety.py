@@ -10,8 +10,19 @@ READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Simulate", "Query", "Scan
 READ_OPERATIONS = {"StartQuery", "StopQuery"}  # Logs Insights queries read logs
 # Calls that are the playbook's own machinery wherever they go: running its functions, answering its own tasks.
 BOOKKEEPING_APIS = {"lambda:Invoke", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
-TARGET_KEYS = ("FunctionName", "executionArn", "ExecutionArn", "stateMachineArn", "Name", "RoleName", "Bucket",
-               "TableName", "logGroupName", "KeyId", "TopicArn")
+TARGET_KEYS = (
+    "FunctionName",
+    "executionArn",
+    "ExecutionArn",
+    "stateMachineArn",
+    "Name",
+    "RoleName",
+    "Bucket",
+    "TableName",
+    "logGroupName",
+    "KeyId",
+    "TopicArn",
+)
 
 
 def is_read_only(operation: str) -> bool:

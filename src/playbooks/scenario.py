@@ -89,7 +89,9 @@ def build_world(account: LocalAccount, world: dict[str, Any], now: datetime) -> 
                 Timeout=int(function.get("timeout", 60)),
             )
             if "reservedConcurrency" in function:
-                lam.put_function_concurrency(FunctionName=function["name"], ReservedConcurrentExecutions=int(function["reservedConcurrency"]))
+                lam.put_function_concurrency(
+                    FunctionName=function["name"], ReservedConcurrentExecutions=int(function["reservedConcurrency"])
+                )
         put_metrics(account, world.get("metrics", []), now)
         put_logs(account, world.get("logs", []), now)
     finally:
@@ -101,7 +103,12 @@ def put_metrics(account: LocalAccount, metrics: list[dict[str, Any]], now: datet
     for metric in metrics:
         dimensions = [{"Name": k, "Value": v} for k, v in metric.get("dimensions", {}).items()]
         data = [
-            {"MetricName": metric["metric"], "Dimensions": dimensions, "Timestamp": now - timedelta(minutes=int(ago)), "Value": float(value)}
+            {
+                "MetricName": metric["metric"],
+                "Dimensions": dimensions,
+                "Timestamp": now - timedelta(minutes=int(ago)),
+                "Value": float(value),
+            }
             for ago, value in metric["values"].items()
         ]
         for start in range(0, len(data), 500):
@@ -117,8 +124,14 @@ def put_logs(account: LocalAccount, logs: list[dict[str, Any]], now: datetime) -
         events = []
         for ago, count in group.get("counts", {}).items():
             base = now - timedelta(minutes=int(ago))
-            events += [{"timestamp": int((base + timedelta(seconds=i % 60)).timestamp() * 1000), "message": group.get("message", "REPORT")} for i in range(int(count))]
-        events += [{"timestamp": int((now - timedelta(minutes=int(e.get("minutesAgo", 1)))).timestamp() * 1000), "message": e["message"]} for e in group.get("events", [])]
+            events += [
+                {"timestamp": int((base + timedelta(seconds=i % 60)).timestamp() * 1000), "message": group.get("message", "REPORT")}
+                for i in range(int(count))
+            ]
+        events += [
+            {"timestamp": int((now - timedelta(minutes=int(e.get("minutesAgo", 1)))).timestamp() * 1000), "message": e["message"]}
+            for e in group.get("events", [])
+        ]
         events.sort(key=lambda event: event["timestamp"])
         for start in range(0, len(events), 5000):
             client.put_log_events(logGroupName=name, logStreamName="local", logEvents=events[start : start + 5000])

@@ -73,7 +73,9 @@ class _FormReader(HTMLParser):
             self.nonce = values.get("value")
 
 
-def api_event(method: str, path: str, body: str | None = None, source_ip: str = "127.0.0.1", user_agent: str = "playbooks-simulator") -> dict[str, Any]:
+def api_event(
+    method: str, path: str, body: str | None = None, source_ip: str = "127.0.0.1", user_agent: str = "playbooks-simulator"
+) -> dict[str, Any]:
     """An API Gateway REST proxy event, as the approval API receives it."""
     ticket = path.split("/")[2] if path.count("/") >= 2 else ""
     resource = "/approvals/{id}/decision" if path.endswith("/decision") else "/approvals/{id}"
@@ -115,7 +117,12 @@ def click(account: LocalAccount, ticket: str, decision: str, comment: str = "", 
 
 def emails(calls: list[Call]) -> list[Email]:
     return [
-        Email(str(c.params.get("TopicArn", "")), str(c.params.get("Subject", "")), str(c.params.get("Message", "")), dict(c.params.get("MessageAttributes", {})))
+        Email(
+            str(c.params.get("TopicArn", "")),
+            str(c.params.get("Subject", "")),
+            str(c.params.get("Message", "")),
+            dict(c.params.get("MessageAttributes", {})),
+        )
         for c in calls
         if c.api == "sns:Publish" and c.error is None
     ]
@@ -243,6 +250,9 @@ def _visited(account: LocalAccount, execution: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in account.history(execution) if "stateEnteredEventDetails" in e]
 
 
-def _report(calls: list[Call]) -> dict[str, Any] | None:
-    """The playbook's final report, as its report function returned it."""
-    return None
+def _report(description: dict[str, Any]) -> dict[str, Any] | None:
+    """The playbook's final report, as its report function returned it (in the execution's output)."""
+    if description["status"] != "SUCCEEDED":
+        return None
+    report = (json.loads(description.get("output") or "{}").get("result") or {}).get("report")
+    return dict(report) if isinstance(report, dict) else None

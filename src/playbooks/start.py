@@ -24,7 +24,9 @@ def input_problems(playbook_id: str, document: Any) -> list[str]:
     return [f"{'.'.join(map(str, e.absolute_path)) or 'input'}: {e.message}" for e in validator.iter_errors(document)]
 
 
-def start_execution(playbook_id: str, document: Any, state_machine_arn: str | None, stack_name: str, sfn: Any = None, cloudformation: Any = None) -> str:
+def start_execution(
+    playbook_id: str, document: Any, state_machine_arn: str | None, stack_name: str, sfn: Any = None, cloudformation: Any = None
+) -> str:
     playbook = project.playbook(playbook_id)
     problems = input_problems(playbook_id, document)
     if problems:

@@ -119,7 +119,7 @@ def asl_fidelity(playbook: project.Playbook, substitutions: set[str]) -> list[st
             if following not in names:
                 problems.append(f"{name!r}: next state {following!r} does not exist")
         resource = str(state.get("Resource", ""))
-        if resource.startswith("arn:aws:lambda:") or resource.startswith("${") and state.get("Type") == "Task":
+        if resource.startswith("arn:aws:lambda:") or (resource.startswith("${") and state.get("Type") == "Task"):
             problems.append(f"{name!r}: invoke Lambda through arn:aws:states:::lambda:invoke")
         if resource.endswith(".waitForTaskToken") and not ({"TimeoutSeconds", "TimeoutSecondsPath"} & set(state)):
             problems.append(f"{name!r}: a waitForTaskToken state needs TimeoutSeconds")
@@ -185,7 +185,11 @@ def run() -> list[Check]:
         checks.append(
             Check(
                 f"{playbook.id}: role grants every SDK task",
-                [f"{state!r} calls {action}, which the role does not grant" for state, action in task_actions(playbook.definition).items() if action not in granted],
+                [
+                    f"{state!r} calls {action}, which the role does not grant"
+                    for state, action in task_actions(playbook.definition).items()
+                    if action not in granted
+                ],
             )
         )
         schema_check = Check(f"{playbook.id}: input schema")

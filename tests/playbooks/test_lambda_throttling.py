@@ -42,7 +42,9 @@ def test_dry_run_reports_the_plan_and_changes_nothing() -> None:
     result = run("throttled", dry_run=True)
     assert (result.outcome, result.mutations) == ("dry-run", [])
     assert "Ask an approver" not in result.states
-    assert any("Raise reserved concurrency of ingest-handler from 100 to 200" in e["body"] or "dry-run" in e["subject"] for e in result.emails)
+    assert any(
+        "Raise reserved concurrency of ingest-handler from 100 to 200" in e["body"] or "dry-run" in e["subject"] for e in result.emails
+    )
 
 
 def test_account_limit_never_touches_reserved_concurrency() -> None:
@@ -63,7 +65,12 @@ def test_self_throttled_playbook_retries_its_own_invocations() -> None:
 def test_escalates_with_rollback_when_throttling_continues(tmp_path: object) -> None:
     data = scenario.load(PLAYBOOK, "throttled")
     data.data["reactions"] = [
-        {"after": "lambda:PutFunctionConcurrency", "metrics": [{"namespace": "AWS/Lambda", "metric": "Throttles", "dimensions": {"FunctionName": "ingest-handler"}, "values": {"0": 12}}]}
+        {
+            "after": "lambda:PutFunctionConcurrency",
+            "metrics": [
+                {"namespace": "AWS/Lambda", "metric": "Throttles", "dimensions": {"FunctionName": "ingest-handler"}, "values": {"0": 12}}
+            ],
+        }
     ]
     data.data["expect"] = {}
     result = simulate.run(data)

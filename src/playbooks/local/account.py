@@ -7,6 +7,7 @@ stack and registers each state machine with moto's ASL executor. Lambda tasks ru
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import io
@@ -32,8 +33,13 @@ REGION = "us-east-1"
 STACK = "etl-playbooks"
 ARTIFACTS = "local-artifacts"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-FAKE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -109,7 +115,7 @@ class LocalAccount:
         os.environ.update(FAKE_ENV)
         recorder.install()
         RECORDER.reset()
-        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
         boto3.DEFAULT_SESSION = None
         moto_gaps.install(self)
@@ -276,14 +282,18 @@ class LocalAccount:
         delivered = {"account": self.account_id, "region": self.region, "id": str(uuid.uuid4()), "version": "0"} | event
         started = []
         for rule in self.rules:
-            if not EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(delivered):
+            if not EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(delivered):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
                 if ":states:" not in target["Arn"]:
                     continue
                 payload = json.loads(target["Input"]) if "Input" in target else delivered
                 started.append(
-                    str(self.client("stepfunctions").start_execution(stateMachineArn=target["Arn"], input=json.dumps(payload, default=str))["executionArn"])
+                    str(
+                        self.client("stepfunctions").start_execution(stateMachineArn=target["Arn"], input=json.dumps(payload, default=str))[
+                            "executionArn"
+                        ]
+                    )
                 )
         return started
 
@@ -345,10 +355,8 @@ class LocalAccount:
         for machine in backend.state_machines:
             for execution in machine.executions:
                 if execution.status == "RUNNING":
-                    try:
+                    with contextlib.suppress(Exception):  # best effort at shutdown
                         execution.stop(stop_date=None, cause="local account closed", error=None)
-                    except Exception:  # noqa: BLE001 - best effort at shutdown
-                        pass
 
     def task_tokens_waiting(self) -> list[str]:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -357,8 +365,9 @@ class LocalAccount:
         tokens = []
         for machine in backend.state_machines:
             for execution in machine.executions:
-                if execution.status == "RUNNING" and getattr(execution, "exec_worker", None) and execution.exec_worker.env:
-                    tokens.extend(execution.exec_worker.env.callback_pool_manager._pool.keys())
+                worker = getattr(execution, "exec_worker", None)
+                if execution.status == "RUNNING" and worker and worker.env:
+                    tokens.extend(worker.env.callback_pool_manager._pool.keys())
         return tokens
 
     def expire_waiting_tasks(self) -> None:
@@ -422,8 +431,10 @@ def translate(parameters: dict[str, str]) -> dict[str, Any]:
         if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
             properties["Definition"] = {"StartAt": "Placeholder", "States": {"Placeholder": {"Type": "Pass", "End": True}}}
             del properties["DefinitionUri"]
-    session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")
-    translated = Translator(None, Parser(), boto_session=session).translate(sam, parameter_values=dict(parameters), get_managed_policy_map=lambda: {})
+    session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 - not a secret: translation reads no AWS
+    translated = Translator(None, Parser(), boto_session=session).translate(
+        sam, parameter_values=dict(parameters), get_managed_policy_map=lambda: {}
+    )
     outputs = translated.setdefault("Outputs", {})
     for logical_id, resource in list(translated["Resources"].items()):
         if resource["Type"] == "AWS::ApiGateway::RestApi":

@@ -35,28 +35,101 @@ class Gap:
 
 
 GAPS = [
-    Gap("lambda:Invoke", "runs the function's code", "returns the payload unchanged (no Docker): we dispatch to the real handler in-process, with its environment, and map exceptions to FunctionError payloads"),
-    Gap("lambda:GetAccountSettings", "returns AccountLimit.ConcurrentExecutions and UnreservedConcurrentExecutions", "not implemented: we compute both from the scenario's account limit and the functions' reservations"),
-    Gap("lambda:PutFunctionConcurrency", "refuses to leave less than 100 unreserved concurrency", "enforces it only with an environment variable: we enforce it against the scenario's account limit"),
-    Gap("servicequotas:RequestServiceQuotaIncrease", "opens a quota increase request", "not implemented: we record the request and answer as AWS does (status PENDING)"),
-    Gap("aws-sdk tasks", "map Step Functions' service names (cloudwatchlogs, eventbridge, servicequotas, ...) to the SDK, accept PascalCase parameters, return PascalCase fields and name errors Service.Exception with the SDK's casing", "knows only sfn and dynamodb: we add the rest of the names and normalise requests, responses and errors"),
-    Gap("events:PutEvents", "delivers matching events to Step Functions targets", "does not start executions: we match the rules' patterns and start the target state machines"),
-    Gap("cloudwatch alarm state", "emits a 'CloudWatch Alarm State Change' event to EventBridge", "emits nothing: the local account builds the real-shaped event and delivers it"),
+    Gap(
+        "lambda:Invoke",
+        "runs the function's code",
+        "returns the payload unchanged (no Docker): we dispatch to the real handler in-process, with its environment, and map exceptions to FunctionError payloads",
+    ),
+    Gap(
+        "lambda:GetAccountSettings",
+        "returns AccountLimit.ConcurrentExecutions and UnreservedConcurrentExecutions",
+        "not implemented: we compute both from the scenario's account limit and the functions' reservations",
+    ),
+    Gap(
+        "lambda:PutFunctionConcurrency",
+        "refuses to leave less than 100 unreserved concurrency",
+        "enforces it only with an environment variable: we enforce it against the scenario's account limit",
+    ),
+    Gap(
+        "servicequotas:RequestServiceQuotaIncrease",
+        "opens a quota increase request",
+        "not implemented: we record the request and answer as AWS does (status PENDING)",
+    ),
+    Gap(
+        "aws-sdk tasks",
+        "map Step Functions' service names (cloudwatchlogs, eventbridge, servicequotas, ...) to the SDK, accept PascalCase parameters, return PascalCase fields and name errors Service.Exception with the SDK's casing",
+        "knows only sfn and dynamodb: we add the rest of the names and normalise requests, responses and errors",
+    ),
+    Gap(
+        "events:PutEvents",
+        "delivers matching events to Step Functions targets",
+        "does not start executions: we match the rules' patterns and start the target state machines",
+    ),
+    Gap(
+        "cloudwatch alarm state",
+        "emits a 'CloudWatch Alarm State Change' event to EventBridge",
+        "emits nothing: the local account builds the real-shaped event and delivers it",
+    ),
     Gap("logs:StartQuery", "aggregates `stats count() by bin(Nm)`", "returns raw rows: we aggregate counts per bin"),
-    Gap("JSONPath", "a definite path with an index ($.actions[0].target) selects one value", "returns a one-element list: we return the value"),
-    Gap("Wait state and Retry interval", "wait in real time", "sleep in real time: we advance a virtual clock instead, recording the seconds that would have passed"),
-    Gap("waitForTaskToken timeout", "ends the task with States.Timeout after TimeoutSeconds", "waits in real time: the simulator can make the timeout elapse at once ('expire')"),
-    Gap("AWS::ApiGateway::RestApi", "takes the API's name from its OpenAPI body and deploys it to a stage", "requires a Name property and cannot deploy an OpenAPI body: the account names the API, skips its deployment and stage, and serves the approval handler itself (simulate --decision browser)"),
-    Gap("AWS::CloudWatch::Alarm", "is a CloudFormation resource type", "is not created by moto's CloudFormation: we register a resource model that creates the alarm in moto's CloudWatch"),
-    Gap("CloudFormation state machines", "apply DefinitionSubstitutions and run executions", "ignores substitutions and keeps stack state machines away from the ASL executor: the account resolves them from the stack and registers them with the executor"),
+    Gap(
+        "JSONPath",
+        "a definite path with an index ($.actions[0].target) selects one value",
+        "returns a one-element list: we return the value",
+    ),
+    Gap(
+        "Wait state and Retry interval",
+        "wait in real time",
+        "sleep in real time: we advance a virtual clock instead, recording the seconds that would have passed",
+    ),
+    Gap(
+        "waitForTaskToken timeout",
+        "ends the task with States.Timeout after TimeoutSeconds",
+        "waits in real time: the simulator can make the timeout elapse at once ('expire')",
+    ),
+    Gap(
+        "AWS::ApiGateway::RestApi",
+        "takes the API's name from its OpenAPI body and deploys it to a stage",
+        "requires a Name property and cannot deploy an OpenAPI body: the account names the API, skips its deployment and stage, and serves the approval handler itself (simulate --decision browser)",
+    ),
+    Gap(
+        "AWS::CloudWatch::Alarm",
+        "is a CloudFormation resource type",
+        "is not created by moto's CloudFormation: we register a resource model that creates the alarm in moto's CloudWatch",
+    ),
+    Gap(
+        "CloudFormation state machines",
+        "apply DefinitionSubstitutions and run executions",
+        "ignores substitutions and keeps stack state machines away from the ASL executor: the account resolves them from the stack and registers them with the executor",
+    ),
 ]
 
 # Step Functions' aws-sdk service names that are not the SDK's; and the error-name prefix AWS uses for each.
-SDK_SERVICE = {"cloudwatchlogs": "logs", "eventbridge": "events", "servicequotas": "service-quotas", "costexplorer": "ce",
-               "sfn": "stepfunctions", "states": "stepfunctions", "computeoptimizer": "compute-optimizer"}
-ERROR_PREFIX = {"dynamodb": "DynamoDb", "sfn": "Sfn", "lambda": "Lambda", "cloudwatch": "CloudWatch", "cloudwatchlogs": "CloudWatchLogs",
-                "eventbridge": "EventBridge", "iam": "Iam", "s3": "S3", "servicequotas": "ServiceQuotas", "costexplorer": "CostExplorer",
-                "cloudtrail": "CloudTrail", "kms": "Kms", "sns": "Sns", "budgets": "Budgets", "computeoptimizer": "ComputeOptimizer"}
+SDK_SERVICE = {
+    "cloudwatchlogs": "logs",
+    "eventbridge": "events",
+    "servicequotas": "service-quotas",
+    "costexplorer": "ce",
+    "sfn": "stepfunctions",
+    "states": "stepfunctions",
+    "computeoptimizer": "compute-optimizer",
+}
+ERROR_PREFIX = {
+    "dynamodb": "DynamoDb",
+    "sfn": "Sfn",
+    "lambda": "Lambda",
+    "cloudwatch": "CloudWatch",
+    "cloudwatchlogs": "CloudWatchLogs",
+    "eventbridge": "EventBridge",
+    "iam": "Iam",
+    "s3": "S3",
+    "servicequotas": "ServiceQuotas",
+    "costexplorer": "CostExplorer",
+    "cloudtrail": "CloudTrail",
+    "kms": "Kms",
+    "sns": "Sns",
+    "budgets": "Budgets",
+    "computeoptimizer": "ComputeOptimizer",
+}
 MIN_UNRESERVED = 100
 _BIN_QUERY = re.compile(r"^\s*stats\s+count\(\*?\)\s+by\s+bin\((\d+)([smh])\)\s*$")
 
@@ -216,7 +289,9 @@ def _patch_aws_sdk_tasks() -> None:
         name = self.resource.api_action
         return _service_model(self._get_boto_service_name()).operation_model(name[0].upper() + name[1:])
 
-    def normalise_parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
         shape = operation(self).input_shape
         if isinstance(shape, StructureShape):
             self._to_boto_request(parameters, shape)
@@ -241,7 +316,7 @@ def _patch_aws_sdk_tasks() -> None:
 
     original_from_error = cls._from_error
     cls._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
-    cls._normalise_response = normalise_response  # type: ignore[method-assign]
+    cls._normalise_response = normalise_response  # type: ignore[method-assign,assignment]
     cls._from_error = from_error  # type: ignore[method-assign]
 
 
@@ -400,7 +475,9 @@ def _register_cloudformation_models() -> None:
             return str(self.alarm.alarm_arn)
 
         @classmethod
-        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> Any:  # type: ignore[override]
             properties = cloudformation_json["Properties"]
             alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
                 name=properties.get("AlarmName", resource_name),

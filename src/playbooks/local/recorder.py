@@ -21,16 +21,26 @@ import botocore.handlers
 PRINCIPAL: contextvars.ContextVar[str] = contextvars.ContextVar("principal", default="operator")
 
 # botocore service ids whose IAM prefix differs from the hyphenated id.
-IAM_PREFIX = {"cloudwatch": "cloudwatch", "cloudwatch-logs": "logs", "sfn": "states", "eventbridge": "events",
-              "service-quotas": "servicequotas", "cost-explorer": "ce", "compute-optimizer": "compute-optimizer"}
+IAM_PREFIX = {
+    "cloudwatch": "cloudwatch",
+    "cloudwatch-logs": "logs",
+    "sfn": "states",
+    "eventbridge": "events",
+    "service-quotas": "servicequotas",
+    "cost-explorer": "ce",
+    "compute-optimizer": "compute-optimizer",
+}
 # API operations whose IAM action has another name.
-IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction", "s3:ListObjectsV2": "s3:ListBucket",
-              "s3:GetBucketNotificationConfiguration": "s3:GetBucketNotification",
-              "s3:PutBucketNotificationConfiguration": "s3:PutBucketNotification",
-              "s3:PutBucketIntelligentTieringConfiguration": "s3:PutIntelligentTieringConfiguration",
-              "s3:GetBucketIntelligentTieringConfiguration": "s3:GetIntelligentTieringConfiguration",
-              "s3:ListBucketIntelligentTieringConfigurations": "s3:GetIntelligentTieringConfiguration",
-              "logs:FilterLogEvents": "logs:FilterLogEvents"}
+IAM_ACTION = {
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "s3:PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+    "s3:PutBucketIntelligentTieringConfiguration": "s3:PutIntelligentTieringConfiguration",
+    "s3:GetBucketIntelligentTieringConfiguration": "s3:GetIntelligentTieringConfiguration",
+    "s3:ListBucketIntelligentTieringConfigurations": "s3:GetIntelligentTieringConfiguration",
+    "logs:FilterLogEvents": "logs:FilterLogEvents",
+}
 
 
 @dataclass
@@ -81,7 +91,12 @@ class FakeHttpResponse:
 
 def response(body: dict[str, Any], status: int = 200) -> tuple[FakeHttpResponse, dict[str, Any]]:
     parsed = dict(body)
-    parsed["ResponseMetadata"] = {"HTTPStatusCode": status, "RequestId": "local-" + str(time.monotonic_ns()), "HTTPHeaders": {}, "RetryAttempts": 0}
+    parsed["ResponseMetadata"] = {
+        "HTTPStatusCode": status,
+        "RequestId": "local-" + str(time.monotonic_ns()),
+        "HTTPHeaders": {},
+        "RetryAttempts": 0,
+    }
     return FakeHttpResponse(status), parsed
 
 

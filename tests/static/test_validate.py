@@ -1,0 +1,53 @@
+"""`playbooks validate`: passes on the project, and the approval-gate proof catches an ungated change."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from typer.testing import CliRunner
+
+from playbooks import project, validate
+from playbooks.cli import app
+
+runner = CliRunner()
+
+
+def test_validate_passes_on_the_project() -> None:
+    result = runner.invoke(app, ["validate"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.output
+
+
+@pytest.mark.parametrize("playbook", sorted(project.playbooks()))
+def test_every_mutating_task_is_gated(playbook: str) -> None:
+    assert validate.approval_gate(project.playbook(playbook).definition) == []
+
+
+def test_gate_proof_finds_a_change_that_skips_approval() -> None:
+    # GIVEN the throttling playbook with its dry-run check wired straight to the change
+    definition = copy.deepcopy(project.playbook("lambda-throttling").definition)
+    definition["States"]["Is this a dry run?"]["Default"] = "Raise reserved concurrency"
+    # WHEN the proof runs THEN it names the mutating state and the path to it
+    problems = validate.approval_gate(definition)
+    assert len(problems) == 1
+    assert "'Raise reserved concurrency' (aws-sdk lambda:PutFunctionConcurrency)" in problems[0]
+    assert "Is this a dry run? -> Raise reserved concurrency" in problems[0]
+
+
+def test_gate_proof_counts_catch_paths() -> None:
+    definition = copy.deepcopy(project.playbook("lambda-throttling").definition)
+    definition["States"]["Propose a remediation"]["Catch"][0]["Next"] = "Raise reserved concurrency"
+    assert validate.approval_gate(definition)
+
+
+def test_lock_bookkeeping_is_not_a_change() -> None:
+    state = project.playbook("lambda-throttling").definition["States"]["Take the playbook lock"]
+    assert validate.mutating_reason(state) is None
+
+
+def test_fidelity_rules_reject_jsonata_and_missing_timeout() -> None:
+    playbook = project.playbook("lambda-throttling")
+    substitutions = set(project.template()["Resources"][playbook.logical_id]["Properties"]["DefinitionSubstitutions"])
+    assert validate.asl_fidelity(playbook, substitutions) == []
+    assert any("has no DefinitionSubstitutions entry" in p for p in validate.asl_fidelity(playbook, substitutions - {"PlanFunctionArn"}))

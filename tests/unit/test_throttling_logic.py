@@ -1,0 +1,71 @@
+"""Classification and plan of the throttling playbook (plain functions, no AWS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lambda_throttling as lt
+
+CONFIG = {"lookbackMinutes": 60, "maxReservedConcurrency": 1000, "concurrencyIncreaseFactor": 2}
+
+
+def findings(throttles: int, reserved: int | None, limit: int = 1000, unreserved: int = 900) -> dict[str, Any]:
+    return {
+        "function": {"reserved": {} if reserved is None else {"ReservedConcurrentExecutions": reserved}},
+        "account": {"concurrentExecutions": limit, "unreservedConcurrentExecutions": unreserved},
+        "measured": {
+            "metrics": {
+                "throttles": throttles,
+                "peakConcurrency": reserved or 0,
+                "bins": [],
+                "insights": {"status": "Complete", "bins": []},
+            }
+        },
+    }
+
+
+def test_no_throttles_is_no_action() -> None:
+    plan = lt.plan({"functionName": "ingest-handler"}, findings(0, 100), CONFIG)
+    assert (plan["case"], plan["actions"]) == ("no-throttling", [])
+
+
+def test_function_level_doubles_the_reservation_with_a_rollback() -> None:
+    plan = lt.plan({"functionName": "ingest-handler"}, findings(40, 100), CONFIG)
+    assert plan["case"] == "function-level"
+    (action,) = plan["actions"]
+    assert action["after"] == {"reservedConcurrentExecutions": 200}
+    assert action["rollback"]["parameters"] == {"FunctionName": "ingest-handler", "ReservedConcurrentExecutions": 100}
+    assert len(plan["recommendations"]) == 6
+
+
+def test_raise_keeps_the_unreserved_minimum() -> None:
+    # only 150 unreserved: at most 50 more may be reserved
+    plan = lt.plan({"functionName": "ingest-handler"}, findings(40, 100, unreserved=150), CONFIG)
+    assert plan["actions"][0]["after"] == {"reservedConcurrentExecutions": 150}
+
+
+def test_no_headroom_becomes_account_level() -> None:
+    plan = lt.plan({"functionName": "ingest-handler"}, findings(40, 100, unreserved=100), CONFIG)
+    assert plan["case"] == "account-level"
+    assert plan["actions"][0]["after"] == {"concurrentExecutions": 2000}
+
+
+@given(
+    reserved=st.integers(1, 5000),
+    limit=st.integers(100, 20000),
+    others=st.integers(0, 20000),
+    cap=st.integers(1, 10000),
+    factor=st.floats(1.1, 10),
+)
+def test_proposed_reservation_is_always_safe(reserved: int, limit: int, others: int, cap: int, factor: float) -> None:
+    unreserved = limit - others - reserved
+    config = CONFIG | {"maxReservedConcurrency": cap, "concurrencyIncreaseFactor": factor}
+    plan = lt.plan({"functionName": "f"}, findings(5, reserved, limit, unreserved), config)
+    for action in plan["actions"]:
+        if action["api"] == "lambda:PutFunctionConcurrency":
+            proposed = action["after"]["reservedConcurrentExecutions"]
+            assert reserved < proposed <= cap
+            assert unreserved - (proposed - reserved) >= lt.MIN_UNRESERVED_CONCURRENCY
