@@ -8,7 +8,7 @@ export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versio
 PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test docs lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/playbooks list
 	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
+	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
+
+docs: $(STAMP)
+	$(BIN)/python -c "from playbooks.local.moto_gaps import render_doc; open('docs/local-account.md', 'w').write(render_doc())"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests

@@ -510,3 +510,19 @@ def decode_payload(body: Any) -> Any:
         return json.loads(body)
     except ValueError:
         return base64.b64decode(body)
+
+
+def render_doc() -> str:
+    """docs/local-account.md, generated from GAPS."""
+    lines = [
+        "# The local account and moto's gaps",
+        "",
+        "The local account (`src/playbooks/local/`) runs the project's own `template.yaml` and ASL on moto 5.2.5. Where moto",
+        "differs from AWS, `moto_gaps.py` makes it behave like AWS; no playbook is changed to suit moto. This page is",
+        "generated from `moto_gaps.GAPS` (`make docs`); a test fails when it is stale.",
+        "",
+        "| API or feature | AWS | moto, and what the local account does |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {gap.api} | {gap.aws} | {gap.moto} |" for gap in GAPS]
+    return "\n".join(lines) + "\n"
