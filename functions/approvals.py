@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from shared import clock
+from shared import clock, mail
 from shared.aws import client, table
 
 logger = Logger()
@@ -73,7 +73,7 @@ def email_text(playbook: str, plan: dict[str, Any], link: str, expires_at: str, 
         f"Review and decide (the page changes nothing until you press a button): {link}",
         f"This request expires at {expires_at}; after that nothing is changed.",
     ]
-    return subject[:100], "\n".join(lines)
+    return mail.subject(subject), "\n".join(lines)
 
 
 def request_approval(

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared import mail
 from shared.aws import client
 
 logger = Logger()
@@ -73,7 +74,7 @@ def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
 
 def email_text(report: dict[str, Any]) -> tuple[str, str]:
     target = ", ".join(str(v) for v in (report.get("target") or {}).values())
-    subject = f"[{report['outcome']}] {report['playbook']} {target}".strip()[:100]
+    subject = mail.subject(f"[{report['outcome']}] {report['playbook']} {target}")
     lines = [f"{report['headline']}.", ""]
     if report.get("summary"):
         lines += [report["summary"], ""]

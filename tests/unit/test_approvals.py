@@ -12,7 +12,7 @@ from moto import mock_aws
 import approvals
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
-PLAN = {
+PLAN: dict[str, Any] = {
     "case": "function-level",
     "summary": "s",
     "evidence": [],
@@ -143,3 +143,14 @@ def test_two_of_two_needs_distinct_approvers(table: Any) -> None:
 def test_the_token_is_never_in_the_email(table: Any) -> None:
     subject, body = approvals.email_text("lambda-throttling", PLAN, "https://x/prod/approvals/abc", "2026-11-25T03:10:00.000Z", 1)
     assert "TOKEN" not in subject + body
+
+
+def test_long_subjects_stay_within_what_sns_accepts() -> None:
+    plan = PLAN | {
+        "actions": [
+            PLAN["actions"][0]
+            | {"description": "Request a Lambda concurrent-executions quota increase from 1000 to 2000 for this account."}
+        ]
+    }
+    subject, _ = approvals.email_text("lambda-throttling", plan, "https://x/prod/approvals/abc", "2026-11-25T03:10:00.000Z", 1)
+    assert len(subject) < 100 and subject.isascii() and subject.endswith("...")

@@ -110,7 +110,7 @@ class LocalAccount:
     def __enter__(self) -> LocalAccount:
         # moto's ASL executor logs every failed state with a full dump; the execution history says it better.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-        logging.getLogger("moto.cloudformation").setLevel(logging.ERROR)
+        logging.getLogger("moto").setLevel(logging.ERROR)  # e.g. "No Moto CloudFormation support for ..."
         self._env_before = {key: os.environ.get(key) for key in FAKE_ENV}
         os.environ.update(FAKE_ENV)
         recorder.install()
