@@ -6,6 +6,7 @@ The format is documented in docs/scenarios.md and checked by schemas/scenario.js
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,30 +73,35 @@ def scenarios(playbook_id: str) -> list[Scenario]:
 
 # ------------------------------------------------------------------------------------------------ world
 def build_world(account: LocalAccount, world: dict[str, Any], now: datetime) -> None:
-    """Create the pipeline resources the scenario describes, as they were before the incident."""
+    """Create the pipeline resources the scenario describes, as they were before the incident.
+
+    Each key of `world` has a builder in WORLD_BUILDERS (in that order); a new kind of resource is a new builder.
+    """
     token = PRINCIPAL.set("world")
     try:
-        iam = account.client("iam")
-        role_arn = iam.create_role(RoleName=PIPELINE_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
-        lam = account.client("lambda")
-        for function in world.get("functions", []):
-            lam.create_function(
-                FunctionName=function["name"],
-                Runtime="python3.12",
-                Role=role_arn,
-                Handler="app.handler",
-                Code={"S3Bucket": "local-artifacts", "S3Key": "functions.zip"},
-                MemorySize=int(function.get("memory", 512)),
-                Timeout=int(function.get("timeout", 60)),
-            )
-            if "reservedConcurrency" in function:
-                lam.put_function_concurrency(
-                    FunctionName=function["name"], ReservedConcurrentExecutions=int(function["reservedConcurrency"])
-                )
-        put_metrics(account, world.get("metrics", []), now)
-        put_logs(account, world.get("logs", []), now)
+        account.client("iam").create_role(RoleName=PIPELINE_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+        for key, builder in WORLD_BUILDERS.items():
+            if key in world:
+                builder(account, world[key], now)
     finally:
         PRINCIPAL.reset(token)
+
+
+def put_functions(account: LocalAccount, functions: list[dict[str, Any]], now: datetime) -> None:
+    role_arn = f"arn:aws:iam::{account.account_id}:role/{PIPELINE_ROLE}"
+    lam = account.client("lambda")
+    for function in functions:
+        lam.create_function(
+            FunctionName=function["name"],
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler="app.handler",
+            Code={"S3Bucket": "local-artifacts", "S3Key": "functions.zip"},
+            MemorySize=int(function.get("memory", 512)),
+            Timeout=int(function.get("timeout", 60)),
+        )
+        if "reservedConcurrency" in function:
+            lam.put_function_concurrency(FunctionName=function["name"], ReservedConcurrentExecutions=int(function["reservedConcurrency"]))
 
 
 def put_metrics(account: LocalAccount, metrics: list[dict[str, Any]], now: datetime) -> None:
@@ -135,6 +141,13 @@ def put_logs(account: LocalAccount, logs: list[dict[str, Any]], now: datetime) -
         events.sort(key=lambda event: event["timestamp"])
         for start in range(0, len(events), 5000):
             client.put_log_events(logGroupName=name, logStreamName="local", logEvents=events[start : start + 5000])
+
+
+WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
+    "functions": put_functions,
+    "metrics": put_metrics,
+    "logs": put_logs,
+}
 
 
 def install_faults(faults: list[dict[str, Any]]) -> None:
