@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 import os
@@ -46,11 +47,15 @@ def _page(title: str, body: str, status: int = 200) -> Response[str]:
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Before -> after as a unified diff of pretty JSON (policies and event patterns read as code reviews)."""
     old = json.dumps(before, indent=2, sort_keys=True).splitlines()
     new = json.dumps(after, indent=2, sort_keys=True).splitlines()
-    lines = [f"<span class='del'>- {html.escape(line)}</span>" for line in old if line not in new]
-    lines += [f"<span class='add'>+ {html.escape(line)}</span>" for line in new if line not in old]
-    return "<pre>" + "\n".join(lines) + "</pre>"
+    rendered = []
+    for line in list(difflib.unified_diff(old, new, lineterm="", n=len(old) + len(new)))[2:]:
+        css = {"-": "del", "+": "add"}.get(line[:1])
+        text = html.escape(line)
+        rendered.append(f"<span class='{css}'>{text}</span>" if css else text)
+    return "<pre>" + "\n".join(rendered or [html.escape(line) for line in new]) + "</pre>"
 
 
 def render_view(ticket_id: str, view: approvals.View) -> str:
@@ -64,6 +69,8 @@ def render_view(ticket_id: str, view: approvals.View) -> str:
         f"<p id='summary'>{html.escape(plan.get('summary', ''))}</p>",
         "<h2>Evidence</h2><ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in plan.get("evidence", [])) + "</ul>",
     ]
+    if plan.get("dryRun"):
+        parts.insert(0, "<p class='dry'>Dry run: approving records the decision only; nothing will be changed.</p>")
     pending = status == approvals.PENDING
     rows = []
     for action in plan.get("actions", []):
@@ -85,6 +92,19 @@ def render_view(ticket_id: str, view: approvals.View) -> str:
             + "".join(f"<li>{html.escape(r)}</li>" for r in plan["recommendations"])
             + "</ul>"
         )
+    audit = approval.get("audit", [])
+    if audit:
+        parts.append(
+            "<h2>Decisions</h2><ul id='audit'>"
+            + "".join(
+                f"<li>{html.escape(str(entry['at']))}: {html.escape(str(entry['approver']))} {html.escape(str(entry['decision']))}"
+                + (f" ({html.escape(', '.join(entry['actions']))})" if entry.get("actions") else "")
+                + (f": &ldquo;{html.escape(str(entry['comment']))}&rdquo;" if entry.get("comment") else "")
+                + "</li>"
+                for entry in audit
+            )
+            + "</ul>"
+        )
     if pending:
         parts.append(
             f"<form method='post' action='{html.escape(ticket_id)}/decision'>"
@@ -96,8 +116,9 @@ def render_view(ticket_id: str, view: approvals.View) -> str:
     return "".join(parts)
 
 
-@app.get("/approvals/<ticket_id>")
+@app.route("/approvals/<ticket_id>", method=["GET", "HEAD"])
 def show(ticket_id: str) -> Response[str]:
+    """The page: reading it never decides (mail scanners open links before people do)."""
     view = approvals.load(table(os.environ["APPROVALS_TABLE"]), ticket_id)
     if view is None:
         return _page("Approval not found", "<p>No such approval request.</p>", 404)
@@ -116,6 +137,15 @@ def _decision_body(raw: str | None, content_type: str) -> dict[str, Any]:
     if "actions" in form:
         body["actions"] = form["actions"]
     return body
+
+
+def _own_url(event: Any, ticket_id: str) -> str:
+    """The page's own address (from the request: a function behind its API cannot know the API's id at deploy time)."""
+    domain = event.request_context.domain_name or event.headers.get("host", "") or "localhost"
+    stage = event.request_context.stage
+    prefix = f"/{stage}" if stage and not domain.startswith(("127.", "localhost")) else ""
+    scheme = "http" if domain.startswith(("127.", "localhost")) else "https"
+    return f"{scheme}://{domain}{prefix}/approvals/{ticket_id}"
 
 
 @app.post("/approvals/<ticket_id>/decision")
@@ -139,6 +169,7 @@ def decide(ticket_id: str) -> Response[str]:
         comment=body.get("comment", ""),
         source_ip=source_ip,
         user_agent=event.headers.get("user-agent", "") or "",
+        record_url=_own_url(event, ticket_id),
         now=clock.now(),
     )
     titles = {

@@ -221,6 +221,7 @@ def decide(
     comment: str = "",
     source_ip: str = "",
     user_agent: str = "",
+    record_url: str = "",
     now: datetime,
 ) -> Outcome:
     view = load(table, ticket_id)
@@ -238,7 +239,8 @@ def decide(
     if decision == "approve" and not chosen:
         return Outcome(400, "Select at least one action to approve, or reject the plan.")
     entry = _audit_entry(view, decision, chosen if decision == "approve" else [], comment, source_ip, user_agent, now)
-    logger.info("approval decision", extra={k: v for k, v in entry.items() if k != "comment"} | {"playbook": view.approval["playbook"]})
+    entry["record"] = record_url
+    logger.info("approval decision", extra={k: v for k, v in entry.items() if k not in ("comment", "record")} | {"playbook": view.approval["playbook"]})
     if decision == "reject":
         return _reject(table, sfn, view, entry, now)
     return _approve(table, sfn, view, entry, chosen, now)
@@ -268,6 +270,8 @@ def _reject(table: Any, sfn: Any, view: View, entry: dict[str, Any], now: dateti
     if not won:
         return _lost_race(table, view, now)
     cause = f"Rejected by {entry['approver']}" + (f": {entry['comment']}" if entry["comment"] else "")
+    if entry["record"]:
+        cause += f" (decision record: {entry['record']})"
     return _send(
         table,
         approval_id,
@@ -320,6 +324,7 @@ def _approve(table: Any, sfn: Any, view: View, entry: dict[str, Any], chosen: li
         "approvers": sorted(votes),
         "comment": entry["comment"],
         "decidedAt": entry["at"],
+        "record": entry["record"],
     }
     return _send(table, approval_id, lambda: sfn.send_task_success(taskToken=approval["taskToken"], output=json.dumps(output)), APPROVED)
 

@@ -63,6 +63,7 @@ def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
         "evidence": plan.get("evidence", []),
         "proposed": [a["description"] for a in actions],
         "approvedBy": approval.get("approvers", []),
+        "decisionRecord": approval.get("record") or None,
         "applied": [a["description"] for a in applied_actions],
         "declined": [a["description"] for a in actions if approval and a["id"] not in approved and outcome not in ("dry-run",)],
         "verification": state.get("verification"),
@@ -95,6 +96,8 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
         lines += [f"Verification: {json.dumps(report['verification'], sort_keys=True)}", ""]
     if report.get("approvedBy"):
         lines += [f"Approved by: {', '.join(report['approvedBy'])}", ""]
+    if report.get("decisionRecord"):
+        lines += [f"Decision record: {report['decisionRecord']}", ""]
     if report.get("error"):
         lines += [f"Error: {report['error']}", ""]
     lines.append(f"Execution: {report['execution']}")

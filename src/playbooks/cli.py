@@ -28,6 +28,7 @@ class Decision(StrEnum):
     reject = "reject"
     expire = "expire"
     prompt = "prompt"
+    browser = "browser"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -74,7 +75,10 @@ def validate() -> None:
 def simulate(
     playbook: Annotated[str, typer.Argument(help="Playbook id, e.g. lambda-throttling.")],
     scenario_name: Annotated[str, typer.Option("--scenario", help="Scenario name (scenarios/<playbook>/<name>.yaml) or path.")],
-    decision: Annotated[Decision | None, typer.Option(help="How the approver answers (default: the scenario's own).")] = None,
+    decision: Annotated[
+        Decision | None,
+        typer.Option(help="How the approver answers (default: the scenario's own); browser serves the approval page on localhost for you."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Diagnose and report the plan; change nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the timeline.")] = False,
 ) -> None:
@@ -90,7 +94,8 @@ def simulate(
         progress = None if as_json else (lambda line: console.print(f"  {escape(line)}"))
         decide = _prompt if decision == Decision.prompt else None
         chosen = None if decision in (None, Decision.prompt) else decision.value
-        result = simulation.run(loaded, decision=chosen, dry_run=dry_run, on_progress=progress, decide=decide)
+        deadline = 3600.0 if decision in (Decision.prompt, Decision.browser) else simulation.DEFAULT_DEADLINE_S
+        result = simulation.run(loaded, decision=chosen, dry_run=dry_run, on_progress=progress, decide=decide, deadline_s=deadline)
     except project.ProjectError as error:
         raise _fail(str(error)) from None
     if as_json:

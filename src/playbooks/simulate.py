@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 from . import project, safety
 from .local.account import TERMINAL, LocalAccount
+from .local.approval_web import ApprovalServer, click
 from .local.recorder import RECORDER, Call
 from .scenario import Scenario, build_world, install_faults, install_reactions, trigger_payload
 
-DECISIONS = ("approve", "reject", "expire")
+DECISIONS = ("approve", "reject", "expire", "browser")
+EMAIL_DIR = project.ROOT / "out" / "emails"
 LINK = re.compile(r"https://\S+/approvals/([A-Za-z0-9_-]{22})")
 DEFAULT_DEADLINE_S = 120.0
 
@@ -58,61 +58,6 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class _FormReader(HTMLParser):
-    """Reads the approval page as a browser would: the form's hidden nonce."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.nonce: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "input" and values.get("name") == "nonce":
-            self.nonce = values.get("value")
-
-
-def api_event(
-    method: str, path: str, body: str | None = None, source_ip: str = "127.0.0.1", user_agent: str = "playbooks-simulator"
-) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as the approval API receives it."""
-    ticket = path.split("/")[2] if path.count("/") >= 2 else ""
-    resource = "/approvals/{id}/decision" if path.endswith("/decision") else "/approvals/{id}"
-    headers = {"user-agent": user_agent, "content-type": "application/x-www-form-urlencoded", "host": "localhost"}
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"id": ticket},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "path": f"/prod{path}",
-            "stage": "prod",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"sourceIp": source_ip, "userAgent": user_agent},
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-def click(account: LocalAccount, ticket: str, decision: str, comment: str = "", actions: list[str] | None = None) -> dict[str, Any]:
-    """What an approver does: open the link (GET), then press a button (POST with the page's nonce)."""
-    from urllib.parse import urlencode
-
-    page = account.invoke_handler("ApprovalWebFunction", api_event("GET", f"/approvals/{ticket}"))
-    reader = _FormReader()
-    reader.feed(page.get("body", ""))
-    fields: list[tuple[str, str]] = [("decision", decision), ("nonce", reader.nonce or ""), ("comment", comment)]
-    fields += [("actions", action) for action in actions or []]
-    return dict(account.invoke_handler("ApprovalWebFunction", api_event("POST", f"/approvals/{ticket}/decision", urlencode(fields))))
 
 
 def emails(calls: list[Call]) -> list[Email]:
@@ -187,6 +132,7 @@ def run(
         if not executions:
             raise project.ProjectError("the trigger started no execution (no EventBridge rule matched)")
         approval_topic = account.outputs.get("ApprovalTopicArn", "")
+        server = ApprovalServer(account) if chosen == "browser" and decide is None else None
         handled: set[str] = set()
         seen_states = 0
         end = time.monotonic() + deadline_s
@@ -204,6 +150,11 @@ def run(
                     handled.add(ticket)
                     verdict = decide(email) if decide else chosen
                     say(f"approval e-mail: {email.subject} -> {verdict}")
+                    if server is not None:
+                        local = email.body.replace(LINK.search(email.body).group(0), server.url(ticket))  # type: ignore[union-attr]
+                        saved = _save_email(email.subject, local, len(handled))
+                        say(f"open {server.url(ticket)} to decide (the e-mail as an approver receives it: {saved})")
+                        continue
                     if verdict == "expire":
                         account.expire_waiting_tasks()
                     else:
@@ -216,6 +167,8 @@ def run(
             if time.monotonic() > end:
                 raise project.ProjectError(f"simulation did not finish within {deadline_s:.0f} s")
             time.sleep(0.01)
+        if server is not None:
+            server.close()
         description = account.describe(executions[0])
         history = account.history(executions[0])
         calls = list(RECORDER.calls)
@@ -244,6 +197,13 @@ def run(
         )
     result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
     return result
+
+
+def _save_email(subject: str, body: str, number: int) -> str:
+    EMAIL_DIR.mkdir(parents=True, exist_ok=True)
+    path = EMAIL_DIR / f"approval-{number}.txt"
+    path.write_text(f"Subject: {subject}\n\n{body}\n")
+    return str(path.relative_to(project.ROOT))
 
 
 def _visited(account: LocalAccount, execution: str) -> list[str]:

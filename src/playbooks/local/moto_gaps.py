@@ -250,6 +250,7 @@ def _patch_moto_once() -> None:
     _patch_logs_insights()
     _register_cloudformation_models()
     _patch_definite_json_paths()
+    _patch_atomic_dynamodb_writes()
     _patched = True
 
 
@@ -443,6 +444,25 @@ def _patch_definite_json_paths() -> None:
         "moto.stepfunctions.parser.asl.eval.states",
     ):
         importlib.import_module(module).extract_json = extract_json  # type: ignore[attr-defined]
+
+
+_DYNAMODB_WRITE_LOCK = threading.RLock()
+
+
+def _patch_atomic_dynamodb_writes() -> None:
+    """A conditional write is atomic on DynamoDB; moto checks and writes in two steps that threads can interleave."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def atomic(method: Any) -> Any:
+        @functools.wraps(method)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITE_LOCK:
+                return method(*args, **kwargs)
+
+        return locked
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
 
 
 def _register_cloudformation_models() -> None:
