@@ -28,6 +28,12 @@ class _FormReader(HTMLParser):
             self.nonce = values.get("value")
 
 
+def read_nonce(page: str) -> str:
+    reader = _FormReader()
+    reader.feed(page)
+    return reader.nonce or ""
+
+
 def api_event(
     method: str,
     path: str,
@@ -68,9 +74,7 @@ def api_event(
 def click(account: LocalAccount, ticket: str, decision: str, comment: str = "", actions: list[str] | None = None) -> dict[str, Any]:
     """What an approver does: open the link (GET), then press a button (POST with the page's nonce)."""
     page = account.invoke_handler(WEB_FUNCTION, api_event("GET", f"/approvals/{ticket}"))
-    reader = _FormReader()
-    reader.feed(page.get("body", ""))
-    fields: list[tuple[str, str]] = [("decision", decision), ("nonce", reader.nonce or ""), ("comment", comment)]
+    fields: list[tuple[str, str]] = [("decision", decision), ("nonce", read_nonce(page.get("body", ""))), ("comment", comment)]
     fields += [("actions", action) for action in actions or []]
     return dict(account.invoke_handler(WEB_FUNCTION, api_event("POST", f"/approvals/{ticket}/decision", urlencode(fields))))
 
