@@ -51,7 +51,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> str:
     old = json.dumps(before, indent=2, sort_keys=True).splitlines()
     new = json.dumps(after, indent=2, sort_keys=True).splitlines()
     rendered = []
-    for line in list(difflib.unified_diff(old, new, lineterm="", n=len(old) + len(new)))[2:]:
+    for line in list(difflib.unified_diff(old, new, lineterm="", n=len(old) + len(new)))[3:]:
         css = {"-": "del", "+": "add"}.get(line[:1])
         text = html.escape(line)
         rendered.append(f"<span class='{css}'>{text}</span>" if css else text)

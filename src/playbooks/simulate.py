@@ -110,8 +110,12 @@ def run(
     on_progress: Callable[[str], None] | None = None,
     decide: Callable[[Email], str] | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
+    linger: Callable[[], None] | None = None,
 ) -> Result:
-    """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt)."""
+    """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt).
+
+    `linger`, if given, is called once the playbook has finished, while the account and approval page still exist.
+    """
     chosen = decision or scenario.decision
     if chosen not in DECISIONS and decide is None:
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
@@ -167,6 +171,8 @@ def run(
             if time.monotonic() > end:
                 raise project.ProjectError(f"simulation did not finish within {deadline_s:.0f} s")
             time.sleep(0.01)
+        if linger is not None:
+            linger()  # the account (and the approval page) stay up until the caller is done with them
         if server is not None:
             server.close()
         description = account.describe(executions[0])

@@ -236,7 +236,7 @@ class LocalAccount:
             token = PRINCIPAL.set(function.logical_id)
             try:
                 handler = getattr(importlib.import_module(module_name), handler_name)
-                self.logs.attach(function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
+                self.logs.attach()
                 context = FakeContext(
                     function_name=name,
                     memory_limit_in_mb=function.memory,
@@ -386,10 +386,18 @@ class LogCapture(io.TextIOBase):
         self.lines.extend(line for line in text.splitlines() if line.strip())
         return len(text)
 
-    def attach(self, service: str) -> None:
-        for handler in logging.getLogger(service).handlers:
-            if isinstance(handler, logging.StreamHandler) and handler.stream is not self:
-                handler.setStream(self)
+    def attach(self) -> None:
+        """Point every Powertools log handler here, whatever service name its module was imported under."""
+        from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+        for logger in [logging.getLogger(), *logging.root.manager.loggerDict.values()]:
+            for handler in getattr(logger, "handlers", []):
+                if (
+                    isinstance(handler, logging.StreamHandler)
+                    and isinstance(handler.formatter, BasePowertoolsFormatter)
+                    and handler.stream is not self
+                ):
+                    handler.setStream(self)
 
 
 def _placeholder_zip() -> bytes:
