@@ -175,8 +175,8 @@ class LocalAccount:
     def _register_functions(self, translated: dict[str, Any]) -> None:
         lam = self.client("lambda")
         for logical_id, resource in translated["Resources"].items():
-            if resource["Type"] != "AWS::Lambda::Function":
-                continue
+            if resource["Type"] != "AWS::Lambda::Function" or logical_id not in self.resources:
+                continue  # not a function, or its condition is false in this deployment
             name = self.resources[logical_id]
             config = lam.get_function_configuration(FunctionName=name)
             self.functions[name] = Function(
