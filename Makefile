@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
 
 docs: $(STAMP)
-	$(BIN)/python -c "from playbooks.local.moto_gaps import render_doc; open('docs/local-account.md', 'w').write(render_doc())"
+	$(BIN)/playbooks docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests

@@ -123,6 +123,43 @@ def _print_result(result: Any) -> None:
         console.print(f"  [red]expectation failed:[/] {escape(failure)}")
 
 
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    svg = "svg"
+
+
+@app.command()
+def diagram(
+    playbook: Annotated[str, typer.Argument(help="Playbook id.")],
+    output_format: Annotated[
+        DiagramFormat, typer.Option("--format", help="mermaid (text) or svg (needs mermaid-cli's mmdc on PATH).")
+    ] = DiagramFormat.mermaid,
+) -> None:
+    """Draw a playbook's ASL: approval states, mutating tasks and outcomes are visibly distinct."""
+    from . import docs
+
+    try:
+        text = docs.mermaid(project.playbook(playbook).definition)
+    except project.ProjectError as error:
+        raise _fail(str(error)) from None
+    if output_format == DiagramFormat.mermaid:
+        print(text, end="")
+        return
+    try:
+        print(docs.svg(text), end="")
+    except project.ProjectError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command("docs")
+def write_docs() -> None:
+    """Regenerate docs/playbooks/*.md and docs/local-account.md from the ASL, template and schemas."""
+    from . import docs
+
+    written = docs.write()
+    console.print("\n".join(f"wrote {path}" for path in written) or "docs are up to date")
+
+
 @app.command()
 def start(
     playbook: Annotated[str, typer.Argument(help="Playbook id.")],

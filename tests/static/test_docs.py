@@ -1,10 +1,27 @@
-"""Generated documentation stays in step with the code."""
+"""Generated documentation stays in step with the ASL, the template, the schemas and the local account."""
 
 from __future__ import annotations
 
-from playbooks.local.moto_gaps import render_doc
-from playbooks.project import ROOT
+import pytest
+
+from playbooks import docs, project
 
 
-def test_local_account_page_is_fresh() -> None:
-    assert (ROOT / "docs" / "local-account.md").read_text() == render_doc(), "run `make docs`"
+@pytest.mark.parametrize("relative", sorted(docs.expected_files()))
+def test_generated_page_is_fresh(relative: str) -> None:
+    path = project.ROOT / relative
+    assert path.exists() and path.read_text() == docs.expected_files()[relative], "run `make docs`"
+
+
+@pytest.mark.parametrize("playbook", sorted(project.playbooks()))
+def test_diagram_marks_approvals_changes_and_outcomes(playbook: str) -> None:
+    text = docs.mermaid(project.playbook(playbook).definition)
+    assert text.startswith("flowchart TD")
+    for kind in ("approval", "mutating", "outcome"):
+        assert f"classDef {kind}" in text and f" {kind}\n" in text
+
+
+def test_every_change_in_the_docs_names_its_approval() -> None:
+    for playbook in project.playbooks().values():
+        gated = docs.gates(playbook.definition)
+        assert gated and all(approvals for approvals in gated.values()), playbook.id

@@ -1,0 +1,287 @@
+"""Documentation generated from the ASL, the template and the schemas: Mermaid diagrams and one page per playbook."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from typing import Any
+
+from . import project, validate
+
+RUNBOOK_SECTIONS = {
+    "lambda-throttling": "Runbook: Lambda Throttling (Error Rate Spike)",
+    "execution-stuck": "Runbook: Step Functions Execution Stuck (Timeout)",
+    "event-loop": "Runbook: S3 Event Loop (Infinite Triggering)",
+    "cost-spike": "Runbook: Cost Spike (Budget Alert)",
+    "access-denied": "Runbook: IAM Permission Errors (Access Denied)",
+}
+OUTCOMES = {"remediated", "no-action", "rejected", "expired", "dry-run", "already-running", "escalated", "failed"}
+PAGES = project.ROOT / "docs" / "playbooks"
+OPERATORS = {
+    "StringEquals": "==", "NumericEquals": "==", "BooleanEquals": "==", "NumericGreaterThan": ">", "NumericLessThan": "<",
+    "NumericGreaterThanEquals": ">=", "NumericLessThanEquals": "<=", "IsPresent": "is present:", "StringMatches": "matches",
+}  # fmt: skip
+
+
+def outcome_of_state(state: dict[str, Any]) -> str | None:
+    """The outcome a Pass state records ("Result" into $.outcome), or a Pass/End state's literal outcome."""
+    if state.get("Type") != "Pass":
+        return None
+    if state.get("ResultPath") == "$.outcome" and state.get("Result") in OUTCOMES:
+        return str(state["Result"])
+    parameters = state.get("Parameters") or {}
+    return str(parameters["outcome"]) if parameters.get("outcome") in OUTCOMES else None
+
+
+def describe_rule(rule: dict[str, Any]) -> str:
+    if "And" in rule or "Or" in rule:
+        joiner = " and " if "And" in rule else " or "
+        return joiner.join(describe_rule(part) for part in rule.get("And") or rule.get("Or") or [])
+    if "Not" in rule:
+        return f"not ({describe_rule(rule['Not'])})"
+    for key, value in rule.items():
+        if key in ("Variable", "Next"):
+            continue
+        operator = OPERATORS.get(key.removesuffix("Path"), key)
+        return f"{rule.get('Variable', '')} {operator} {json.dumps(value)}"
+    return rule.get("Variable", "")
+
+
+def _label(text: str) -> str:
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+def mermaid(definition: dict[str, Any]) -> str:
+    """A flowchart: approval states, mutating tasks and outcomes visibly distinct (classes approval/mutating/outcome)."""
+    states = dict(validate.states_of(definition))
+    ids = {name: f"s{index}" for index, name in enumerate(states)}
+    lines = ["flowchart TD", f"  start((start)) --> {ids[definition['StartAt']]}"]
+    classes: dict[str, list[str]] = {"approval": [], "mutating": [], "outcome": [], "failure": []}
+    for name, state in states.items():
+        node = ids[name]
+        kind = state.get("Type")
+        outcome = outcome_of_state(state)
+        if kind == "Choice":
+            lines.append(f"  {node}{{{_label(name)}}}")
+        elif validate.is_approval(state):
+            lines.append(f"  {node}{{{{{_label(name)}}}}}")
+            classes["approval"].append(node)
+        elif outcome or kind in ("Succeed", "Fail"):
+            text = f"{name} ({outcome})" if outcome else name
+            lines.append(f"  {node}([{_label(text)}])")
+            classes["failure" if kind == "Fail" or outcome == "failed" else "outcome"].append(node)
+        else:
+            lines.append(f"  {node}[{_label(name)}]")
+            if validate.mutating_reason(state):
+                classes["mutating"].append(node)
+    for name, state in states.items():
+        node = ids[name]
+        if "Next" in state:
+            lines.append(f"  {node} --> {ids[state['Next']]}")
+        for rule in state.get("Choices", []):
+            lines.append(f"  {node} -->|{_label(describe_rule(rule))}| {ids[rule['Next']]}")
+        if "Default" in state:
+            lines.append(f'  {node} -->|"otherwise"| {ids[state["Default"]]}')
+        for catcher in state.get("Catch", []):
+            lines.append(f"  {node} -.->|{_label(', '.join(catcher['ErrorEquals']))}| {ids[catcher['Next']]}")
+    lines += [
+        "  classDef approval fill:#fff3cd,stroke:#b58900,stroke-width:2px",
+        "  classDef mutating fill:#f8d7da,stroke:#c0392b,stroke-width:2px",
+        "  classDef outcome fill:#d4edda,stroke:#2e7d32",
+        "  classDef failure fill:#eeeeee,stroke:#555555",
+    ]
+    lines += [f"  class {','.join(nodes)} {kind}" for kind, nodes in classes.items() if nodes]
+    return "\n".join(lines) + "\n"
+
+
+def gates(definition: dict[str, Any]) -> dict[str, list[str]]:
+    """For each mutating state, the approval states that stand on every path to it."""
+    states = dict(validate.states_of(definition))
+    result = {}
+    for name, state in states.items():
+        if not validate.mutating_reason(state):
+            continue
+        needed = []
+        for approval, approval_state in states.items():
+            if validate.is_approval(approval_state) and not _reachable_avoiding(definition, states, name, approval):
+                needed.append(approval)
+        result[name] = needed
+    return result
+
+
+def _reachable_avoiding(definition: dict[str, Any], states: dict[str, Any], target: str, avoid: str) -> bool:
+    seen = {definition["StartAt"]}
+    queue = deque([definition["StartAt"]])
+    while queue:
+        name = queue.popleft()
+        if name == target:
+            return True
+        if name == avoid:
+            continue
+        for following in validate.successors(states[name]):
+            if following not in seen:
+                seen.add(following)
+                queue.append(following)
+    return False
+
+
+def _resource_text(state: dict[str, Any], functions: dict[str, str]) -> str:
+    resource = str(state.get("Resource", ""))
+    if resource.startswith(validate.SDK_PREFIX):
+        return "AWS SDK `" + ":".join(resource.removeprefix(validate.SDK_PREFIX).split(":")[:2]) + "`"
+    if resource.startswith("arn:aws:states:::lambda:invoke"):
+        placeholder = str((state.get("Parameters") or {}).get("FunctionName", ""))
+        key = placeholder.strip("${}").removesuffix("Arn")
+        return f"Lambda ({functions.get(key, key)})"
+    return f"`{resource.removeprefix('arn:aws:states:::')}`"
+
+
+def page(playbook: project.Playbook) -> str:
+    """docs/playbooks/<id>.md."""
+    template = project.template()
+    resources = template["Resources"]
+    machine = resources[playbook.logical_id]["Properties"]
+    definition = playbook.definition
+    states = dict(validate.states_of(definition))
+    substitutions = machine.get("DefinitionSubstitutions", {})
+    functions = {}
+    for key, value in substitutions.items():
+        target = value.get("Fn::GetAtt", [None])[0] if isinstance(value, dict) else None
+        if target in resources:
+            functions[key.removesuffix("Arn")] = f"`{target}`: {resources[target]['Properties'].get('Description', '')}".strip()
+    schema = json.loads(playbook.input_schema.read_text())
+    example_path = project.EVENTS / f"{playbook.id}-console.json"
+    example = (
+        example_path.read_text().strip()
+        if example_path.exists()
+        else json.dumps(
+            {k: (v.get("examples") or [""])[0] for k, v in schema.get("properties", {}).items() if k in schema.get("required", [])},
+            indent=2,
+        )
+    )
+    first_approval = next((n for n, s in states.items() if validate.is_approval(s)), None)
+    lines = [
+        f"# Playbook `{playbook.id}`",
+        "",
+        "<!-- generated by `make docs` from the ASL, template.yaml and the schemas; do not edit -->",
+        "",
+        definition.get("Comment", ""),
+        "",
+        f"Implements [{RUNBOOK_SECTIONS.get(playbook.id, playbook.id)}](../runbooks.md#{_anchor(RUNBOOK_SECTIONS.get(playbook.id, ''))}). "
+        f"State machine: `{playbook.logical_id}` (`statemachines/{playbook.asl_path.name}`).",
+        "",
+        "## Triggers",
+        "",
+    ]
+    for event_name, event in (machine.get("Events") or {}).items():
+        pattern = json.dumps(event.get("Properties", {}).get("Pattern", {}), sort_keys=True)
+        lines.append(f"- `{event_name}` ({event['Type']}): pattern `{pattern}`")
+    lines += [
+        f"- Console: start the state machine with input that follows `schemas/{playbook.input_schema.name}`, e.g.",
+        "",
+        "```json",
+        example,
+        "```",
+        "",
+        "| field | type | meaning |",
+        "| --- | --- | --- |",
+    ]
+    for field, spec in schema.get("properties", {}).items():
+        kind = spec.get("type", "object (see `schemas/" + str(spec.get("$ref", "")) + "`)")
+        required = " (required)" if field in schema.get("required", []) else ""
+        lines.append(f"| `{field}`{required} | {kind} | {spec.get('description', '')} |")
+    lines += ["", "## Flow", "", "```mermaid", mermaid(definition).rstrip(), "```", "", "## Diagnosis", ""]
+    for name, state in states.items():
+        if name == first_approval:
+            break
+        if state.get("Type") == "Task" and not validate.mutating_reason(state):
+            lines.append(f"1. **{name}**: {_resource_text(state, functions)}")
+    lines += ["", "## Branches", ""]
+    for name, state in states.items():
+        if state.get("Type") == "Choice":
+            options = "; ".join(f"{describe_rule(rule)} → *{rule['Next']}*" for rule in state["Choices"])
+            lines.append(f"- **{name}** {options}; otherwise → *{state.get('Default', '(none)')}*")
+    lines += ["", "## Changes and the approvals that gate them", "", "| change | call | gated by |", "| --- | --- | --- |"]
+    for name, approvals in gates(definition).items():
+        lines.append(f"| {name} | {validate.mutating_reason(states[name])} | {', '.join(approvals) or '**none**'} |")
+    lines += ["", "## Outcomes", ""]
+    for name, state in states.items():
+        outcome = outcome_of_state(state)
+        if outcome:
+            lines.append(f"- `{outcome}`: {name}")
+        elif state.get("Type") == "Fail":
+            lines.append(f"- `failed` (execution FAILED, error `{state.get('Error', '')}`): {name}")
+    lines += ["", "## Permissions", "", f"State machine role (`{playbook.logical_id}Role`):", ""]
+    lines += _policies(machine)
+    for text in functions.values():
+        function = resources.get(text.split("`")[1], {})
+        policies = function.get("Properties", {}).get("Policies")
+        lines += ["", f"Function {text.split(':')[0]}:", ""] + (
+            _policies(function["Properties"]) if policies else ["- no AWS permissions (logic only)"]
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _policies(properties: dict[str, Any]) -> list[str]:
+    lines = []
+    for policy in properties.get("Policies", []):
+        if isinstance(policy, str):
+            lines.append(f"- managed policy `{policy}`")
+            continue
+        for name, value in policy.items():
+            if name == "Statement":
+                for statement in value:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    resource = statement.get("Resource")
+                    scope = (
+                        "`*` (no resource-level permissions)"
+                        if resource == "*"
+                        else "scoped to the pipeline's or the stack's own resources"
+                    )
+                    lines.append(f"- {', '.join(f'`{a}`' for a in actions)}: {scope}")
+            else:
+                lines.append(f"- SAM policy template `{name}` on `{json.dumps(value, sort_keys=True)}`")
+    return lines
+
+
+def _anchor(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+
+
+def svg(text: str) -> str:
+    """Render Mermaid to SVG with mermaid-cli (`mmdc`), the renderer Mermaid's authors maintain, if it is installed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    mmdc = shutil.which("mmdc")
+    if mmdc is None:
+        raise project.ProjectError("SVG needs mermaid-cli: npm install -g @mermaid-js/mermaid-cli (or use --format mermaid)")
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = f"{folder}/diagram.mmd", f"{folder}/diagram.svg"
+        with open(source, "w") as handle:
+            handle.write(text)
+        subprocess.run([mmdc, "-i", source, "-o", target, "--quiet"], check=True, timeout=120)  # noqa: S603 - fixed arguments
+        with open(target) as handle:
+            return handle.read()
+
+
+def expected_files() -> dict[str, str]:
+    """Every generated documentation file (relative path -> content)."""
+    files = {f"docs/playbooks/{p.id}.md": page(p) for p in project.playbooks().values()}
+    from .local.moto_gaps import render_doc
+
+    files["docs/local-account.md"] = render_doc()
+    return files
+
+
+def write() -> list[str]:
+    written = []
+    for relative, content in expected_files().items():
+        path = project.ROOT / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != content:
+            path.write_text(content)
+            written.append(relative)
+    return written
