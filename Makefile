@@ -8,7 +8,7 @@ export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versio
 PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test bench docs lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
+
+# Not part of `make test`: prints the benchmark table and writes bench/results.json.
+bench: $(STAMP) sam-build
+	$(BIN)/python -m playbooks.bench $(RUNS)
 
 docs: $(STAMP)
 	$(BIN)/playbooks docs

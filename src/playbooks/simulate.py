@@ -49,6 +49,8 @@ class Result:
     executions: list[str]
     error: str | None = None
     cause: str | None = None
+    transitions_before_approval: int | None = None
+    lambda_gb_seconds: float = 0.0
     expect_failures: list[str] = field(default_factory=list)
     report: dict[str, Any] | None = None
 
@@ -200,9 +202,23 @@ def run(
             error=description.get("error"),
             cause=description.get("cause"),
             report=_report(description),
+            transitions_before_approval=_transitions_before_approval(history, playbook.definition),
+            lambda_gb_seconds=round(sum(i.gb_seconds for i in account.invocations), 6),
         )
     result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
     return result
+
+
+def _transitions_before_approval(history: list[dict[str, Any]], definition: dict[str, Any]) -> int | None:
+    """State transitions up to and including the first approval state (whose task sends the e-mail)."""
+    from .validate import is_approval, states_of
+
+    approvals = {name for name, state in states_of(definition) if is_approval(state)}
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    for index, name in enumerate(entered):
+        if name in approvals:
+            return index + 1
+    return None
 
 
 def _save_email(subject: str, body: str, number: int) -> str:

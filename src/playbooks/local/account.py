@@ -59,6 +59,20 @@ class Function:
 
 
 @dataclass
+class Invocation:
+    """One in-process run of a function's handler: what Lambda would bill (duration at its memory size)."""
+
+    logical_id: str
+    seconds: float
+    memory_mb: int
+
+    @property
+    def gb_seconds(self) -> float:
+        billed_ms = max(1, int(self.seconds * 1000 + 0.999))  # Lambda bills whole milliseconds
+        return billed_ms / 1000 * self.memory_mb / 1024
+
+
+@dataclass
 class Rule:
     name: str
     pattern: dict[str, Any]
@@ -104,6 +118,7 @@ class LocalAccount:
         self._handler_lock = threading.RLock()
         self._mock: Any = None
         self.logs = LogCapture()
+        self.invocations: list[Invocation] = []
         self._env_before: dict[str, str | None] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
@@ -243,7 +258,11 @@ class LocalAccount:
                     invoked_function_arn=f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}",
                     timeout=function.timeout,
                 )
-                result = handler(event, context)
+                began = time.perf_counter()
+                try:
+                    result = handler(event, context)
+                finally:
+                    self.invocations.append(Invocation(function.logical_id, time.perf_counter() - began, function.memory))
                 return json.dumps(result, default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - every handler error becomes a FunctionError payload
                 return moto_gaps.lambda_error_payload(error), True

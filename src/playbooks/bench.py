@@ -1,0 +1,199 @@
+"""`make bench`: what a playbook run costs and how fast the project is, measured in one run on this machine.
+
+Figures are medians of repeated runs with their min and max; they are compared only with each other and with the
+targets below, never with numbers from another machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import project, scenario, simulate
+
+# Public prices (us-east-1): Standard workflow transitions, Lambda on arm64 (GB-second and request).
+PRICE_TRANSITION = 0.025 / 1000
+PRICE_GB_SECOND_ARM = 0.0000133334
+PRICE_REQUEST = 0.20 / 1_000_000
+TARGETS = {"transitions": 60, "cost_usd": 0.0015, "before_approval": 15, "simulation_s": 3.0, "import_ms": 250, "make_test_s": 600}
+MAIN_SCENARIO = {"lambda-throttling": "throttled"}
+RESULTS = project.ROOT / "bench" / "results.json"
+# Extra sections other benchmarks contribute (name -> function returning rows of {label: value}).
+SECTIONS: dict[str, Callable[[], list[dict[str, Any]]]] = {}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+
+
+def cost(result: simulate.Result) -> float:
+    return (
+        result.transitions * PRICE_TRANSITION + result.lambda_gb_seconds * PRICE_GB_SECOND_ARM + result.lambda_invocations * PRICE_REQUEST
+    )
+
+
+def playbook_runs(runs: int) -> list[dict[str, Any]]:
+    rows = []
+    for playbook in project.playbooks().values():
+        main = MAIN_SCENARIO.get(playbook.id) or scenario.scenarios(playbook.id)[0].name
+        results = [simulate.run(scenario.load(playbook.id, main)) for _ in range(runs)]
+        first = results[0]
+        rows.append(
+            {
+                "playbook": playbook.id,
+                "scenario": main,
+                "outcome": first.outcome,
+                "transitions": first.transitions,
+                "before_approval": first.transitions_before_approval,
+                "lambda_invocations": first.lambda_invocations,
+                "aws_calls": first.aws_calls,
+                "cost_usd": round(statistics.median(cost(r) for r in results), 6),
+                "simulation_s": spread([r.duration_s for r in results]),
+            }
+        )
+    return rows
+
+
+def scenario_times(runs: int) -> list[dict[str, Any]]:
+    rows = []
+    for playbook in project.playbooks().values():
+        for loaded in scenario.scenarios(playbook.id):
+            times = [simulate.run(loaded).duration_s for _ in range(runs)]
+            rows.append({"scenario": f"{playbook.id}/{loaded.name}", "simulation_s": spread(times)})
+    return rows
+
+
+def import_times(runs: int) -> list[dict[str, Any]]:
+    """Cold-start proxy: a fresh interpreter importing each handler module (its own imports included)."""
+    rows = []
+    for path in sorted(project.FUNCTIONS.glob("*.py")):
+        code = f"import sys,time; sys.path.insert(0, {str(project.FUNCTIONS)!r}); t=time.perf_counter(); import {path.stem}; print(time.perf_counter()-t)"
+        times = [
+            float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout) * 1000
+            for _ in range(runs)
+        ]
+        rows.append({"module": path.stem, "import_ms": spread(times)})
+    return rows
+
+
+def package_sizes() -> list[dict[str, Any]]:
+    """Size of each built deployment package (`sam build` output, zipped as `sam deploy` uploads it)."""
+    build = project.ROOT / ".aws-sam" / "build"
+    rows = []
+    for folder in sorted(p for p in build.glob("*") if p.is_dir()):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in folder.rglob("*"):
+                if file.is_file():
+                    archive.write(file, file.relative_to(folder))
+        rows.append({"function": folder.name, "zipped_kb": round(len(buffer.getvalue()) / 1024, 1)})
+    return rows
+
+
+def make_test_seconds() -> float:
+    began = time.perf_counter()
+    subprocess.run(["make", "test"], cwd=project.ROOT, check=True, capture_output=True)  # noqa: S607 - the project's own make
+    return round(time.perf_counter() - began, 1)
+
+
+def run(runs: int = 5, with_make_test: bool = True) -> dict[str, Any]:
+    warnings.filterwarnings("ignore")
+    results: dict[str, Any] = {
+        "machine": {"python": sys.version.split()[0], "cores": __import__("os").cpu_count()},
+        "targets": TARGETS,
+        "playbooks": playbook_runs(runs),
+        "scenarios": scenario_times(max(3, runs // 2)),
+        "imports": import_times(runs),
+        "packages": package_sizes(),
+    }
+    for name, section in SECTIONS.items():
+        results[name] = section()
+    if with_make_test:
+        results["make_test_s"] = make_test_seconds()
+    return results
+
+
+def _mark(ok: bool) -> str:
+    return "[green]ok[/]" if ok else "[red]over[/]"
+
+
+def render(results: dict[str, Any], console: Console) -> None:
+    targets = results["targets"]
+    table = Table(title="Playbooks, main scenario (median of runs; min-max)")
+    for column in ("playbook", "outcome", "transitions", "before e-mail", "Lambda", "AWS calls", "cost/run", "wall s"):
+        table.add_column(column)
+    for row in results["playbooks"]:
+        wall = row["simulation_s"]
+        table.add_row(
+            f"{row['playbook']} / {row['scenario']}",
+            row["outcome"],
+            f"{row['transitions']} {_mark(row['transitions'] <= targets['transitions'])}",
+            f"{row['before_approval']} {_mark((row['before_approval'] or 0) <= targets['before_approval'])}",
+            str(row["lambda_invocations"]),
+            str(row["aws_calls"]),
+            f"${row['cost_usd']:.6f} {_mark(row['cost_usd'] < targets['cost_usd'])}",
+            f"{wall['median']:.2f} ({wall['min']:.2f}-{wall['max']:.2f}) {_mark(wall['median'] <= targets['simulation_s'])}",
+        )
+    console.print(table)
+    scenarios = Table(title="Simulated scenarios, wall seconds")
+    for column in ("scenario", "median", "min", "max"):
+        scenarios.add_column(column)
+    for row in results["scenarios"]:
+        wall = row["simulation_s"]
+        scenarios.add_row(
+            row["scenario"],
+            f"{wall['median']:.2f} {_mark(wall['median'] <= targets['simulation_s'])}",
+            f"{wall['min']:.2f}",
+            f"{wall['max']:.2f}",
+        )
+    console.print(scenarios)
+    imports = Table(title="Handler modules: import time (cold-start proxy) and package size")
+    for column in ("module / package", "import ms (median, min-max)", "zipped KiB"):
+        imports.add_column(column)
+    for row in results["imports"]:
+        ms = row["import_ms"]
+        imports.add_row(
+            row["module"], f"{ms['median']:.0f} ({ms['min']:.0f}-{ms['max']:.0f}) {_mark(ms['median'] <= targets['import_ms'])}", ""
+        )
+    for row in results["packages"]:
+        imports.add_row(row["function"], "", f"{row['zipped_kb']:.0f}")
+    console.print(imports)
+    for name in SECTIONS:
+        section = Table(title=name)
+        rows = results.get(name) or []
+        for column in rows[0] if rows else []:
+            section.add_column(column)
+        for row in rows:
+            section.add_row(*(str(value) for value in row.values()))
+        console.print(section)
+    if "make_test_s" in results:
+        console.print(
+            f"make test: {results['make_test_s']:.0f} s {_mark(results['make_test_s'] <= targets['make_test_s'])} (target {targets['make_test_s']} s)"
+        )
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with_make_test = "--no-make-test" not in sys.argv
+    console = Console(width=160)
+    results = run(runs, with_make_test)
+    Path(RESULTS).parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    render(results, console)
+    console.print(f"written {RESULTS.relative_to(project.ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
