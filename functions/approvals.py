@@ -240,7 +240,10 @@ def decide(
         return Outcome(400, "Select at least one action to approve, or reject the plan.")
     entry = _audit_entry(view, decision, chosen if decision == "approve" else [], comment, source_ip, user_agent, now)
     entry["record"] = record_url
-    logger.info("approval decision", extra={k: v for k, v in entry.items() if k not in ("comment", "record")} | {"playbook": view.approval["playbook"]})
+    logger.info(
+        "approval decision",
+        extra={k: v for k, v in entry.items() if k not in ("comment", "record")} | {"playbook": view.approval["playbook"]},
+    )
     if decision == "reject":
         return _reject(table, sfn, view, entry, now)
     return _approve(table, sfn, view, entry, chosen, now)

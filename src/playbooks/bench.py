@@ -81,7 +81,7 @@ def import_times(runs: int) -> list[dict[str, Any]]:
     for path in sorted(project.FUNCTIONS.glob("*.py")):
         code = f"import sys,time; sys.path.insert(0, {str(project.FUNCTIONS)!r}); t=time.perf_counter(); import {path.stem}; print(time.perf_counter()-t)"
         times = [
-            float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout) * 1000
+            float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout) * 1000  # noqa: S603
             for _ in range(runs)
         ]
         rows.append({"module": path.stem, "import_ms": spread(times)})
