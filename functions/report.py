@@ -42,7 +42,7 @@ def _error_text(error: dict[str, Any] | None) -> str | None:
     return f"{error.get('Error', 'Error')}: {cause}".strip()
 
 
-def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
+def build(execution: str, state: dict[str, Any], playbook: str | None = None) -> dict[str, Any]:
     outcome = state.get("outcome", "failed")
     plan = state.get("plan") or {}
     approval = state.get("approval") or {}
@@ -52,7 +52,7 @@ def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
     applied_actions = [a for a in actions if a["id"] in approved] if applied else []
     rollback = [a["rollback"] for a in applied_actions if a.get("rollback")] if outcome in ("escalated", "failed") else []
     return {
-        "playbook": state.get("playbook"),
+        "playbook": state.get("playbook") or playbook,
         "execution": execution,
         "outcome": outcome,
         "headline": HEADLINES.get(outcome, outcome),
@@ -106,7 +106,7 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = build(event["execution"], event["state"])
+    report = build(event["execution"], event["state"], event.get("playbook"))
     subject, body = email_text(report)
     client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
     logger.info("report sent", extra={"playbook": report["playbook"], "outcome": report["outcome"]})

@@ -13,7 +13,7 @@ from typing import Any
 from . import project, safety
 from .local.account import TERMINAL, LocalAccount
 from .local.approval_web import ApprovalServer, click
-from .local.recorder import RECORDER, Call
+from .local.recorder import RECORDER, Call, Fault
 from .scenario import Scenario, build_world, install_faults, install_reactions, trigger_payload
 
 DECISIONS = ("approve", "reject", "expire", "browser")
@@ -113,10 +113,13 @@ def run(
     decide: Callable[[Email], str] | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
     linger: Callable[[], None] | None = None,
+    extra_faults: list[Fault] | None = None,
+    inspect: Callable[[LocalAccount, Result], None] | None = None,
 ) -> Result:
     """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt).
 
     `linger`, if given, is called once the playbook has finished, while the account and approval page still exist.
+    `extra_faults` are injected besides the scenario's own; `inspect(account, result)` runs before the account closes.
     """
     chosen = decision or scenario.decision
     if chosen not in DECISIONS and decide is None:
@@ -126,6 +129,7 @@ def run(
     with LocalAccount(settings=scenario.settings()) as account:
         build_world(account, scenario.data.get("world", {}), datetime.now(UTC))
         install_faults(scenario.data.get("faults", []))
+        RECORDER.faults.extend(extra_faults or [])
         install_reactions(account, [dict(r) for r in scenario.data.get("reactions", [])])
         kind, payload = trigger_payload(account, scenario, dry_run)
         if dry_run and kind != "input":
@@ -205,6 +209,8 @@ def run(
             transitions_before_approval=_transitions_before_approval(history, playbook.definition),
             lambda_gb_seconds=round(sum(i.gb_seconds for i in account.invocations), 6),
         )
+        if inspect is not None:
+            inspect(account, result)
     result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
     return result
 

@@ -59,7 +59,8 @@ class Call:
 
 @dataclass
 class Fault:
-    """Answer `api` (optionally only for `principal`) with `error` for `times` calls after skipping `after` calls."""
+    """Answer `api` (optionally only for `principal`, and only calls whose parameter `match` keys contain the given
+    substrings) with `error` for `times` calls after skipping `after` calls."""
 
     api: str
     error: str
@@ -67,12 +68,15 @@ class Fault:
     times: int = 1
     after: int = 0
     principal: str | None = None
+    match: dict[str, str] = field(default_factory=dict)
     message: str = "Injected by the scenario"
     seen: int = 0
     fired: int = 0
 
     def fires(self, call: Call) -> bool:
         if call.api != self.api or (self.principal and call.principal != self.principal):
+            return False
+        if any(needle not in str(call.params.get(key, "")) for key, needle in self.match.items()):
             return False
         self.seen += 1
         if self.seen <= self.after or self.fired >= self.times:
