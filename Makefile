@@ -8,7 +8,7 @@ export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versio
 PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench docs lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test bench docs scan lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,20 @@ typecheck: $(STAMP)
 
 sam-validate: $(STAMP)
 	$(BIN)/sam validate --lint --region us-east-1
+
+# Security scanners: cfn-lint on the SAM-transformed template, checkov (its own venv: its pins are not ours) on both.
+SCAN_VENV := .venv-scan
+$(SCAN_VENV)/.installed:
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
+scan: $(STAMP) $(SCAN_VENV)/.installed
+	$(BIN)/python -c "import json; from playbooks.local.account import translate; json.dump(translate({}), open('.aws-sam/transformed.json', 'w'), indent=1)"
+	# W1028: SAM wraps a conditional function's API paths in Fn::If even inside an API that has the same condition.
+	$(BIN)/cfn-lint --ignore-checks W1028 -- .aws-sam/transformed.json
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam/transformed.json
 
 sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null

@@ -151,6 +151,23 @@ def diagram(
         raise _fail(str(error)) from None
 
 
+@app.command()
+def assure() -> None:
+    """Run the fault matrix, least-privilege, secrets and coverage checks over every playbook; write docs/assurance.md."""
+    from . import assure as assurance
+
+    warnings.filterwarnings("ignore")
+    console.print("running every scenario, then a transient and a persistent fault on every Task state ...")
+    results = assurance.run_all()
+    assurance.write(results)
+    problems = assurance.failures(results)
+    for problem in problems:
+        console.print(f"[red]FAIL[/] {escape(problem)}")
+    console.print(f"{len(results['runs'])} runs; {len(problems)} problems; wrote {assurance.REPORT.relative_to(project.ROOT)}")
+    if problems:
+        raise typer.Exit(1)
+
+
 @app.command("docs")
 def write_docs() -> None:
     """Regenerate docs/playbooks/*.md and docs/local-account.md from the ASL, template and schemas."""

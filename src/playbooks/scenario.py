@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonschema import Draft202012Validator
 
 from . import project
@@ -60,7 +61,10 @@ def load(playbook_id: str, name_or_path: str) -> Scenario:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in project.playbook(playbook_id).scenario_dir.glob("*.yaml")))
         raise project.ProjectError(f"no scenario {name_or_path!r} for {playbook_id}; known: {known}")
-    data = project.load_yaml(path)
+    try:
+        data = project.load_yaml(path)
+    except yaml.YAMLError as error:
+        raise project.ProjectError(f"{path.name} is not valid YAML: {error}") from None
     problems = [f"{'.'.join(map(str, e.absolute_path)) or 'scenario'}: {e.message}" for e in _validator().iter_errors(data)]
     if problems:
         raise project.ProjectError(f"{path}: " + "; ".join(problems))
@@ -143,10 +147,25 @@ def put_logs(account: LocalAccount, logs: list[dict[str, Any]], now: datetime) -
             client.put_log_events(logGroupName=name, logStreamName="local", logEvents=events[start : start + 5000])
 
 
+def put_locks(account: LocalAccount, locks: list[dict[str, Any]], now: datetime) -> None:
+    """Playbook locks left by other runs (held, or expired after a crash)."""
+    table = account.resources["LocksTable"]
+    for lock in locks:
+        expires = now + timedelta(minutes=int(lock["expiresInMinutes"]))
+        item = {
+            "pk": {"S": lock["key"]},
+            "execution": {"S": lock.get("execution", "arn:aws:states:us-east-1:123456789012:execution:other:run")},
+            "expiresAt": {"S": expires.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
+            "ttl": {"N": str(int(expires.timestamp()))},
+        }
+        account.client("dynamodb").put_item(TableName=table, Item=item)
+
+
 WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
     "logs": put_logs,
+    "locks": put_locks,
 }
 
 

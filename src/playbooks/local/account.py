@@ -34,9 +34,9 @@ STACK = "etl-playbooks"
 ARTIFACTS = "local-artifacts"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCESS_KEY_ID": "AKIALOCALACCOUNT0000",
+    "AWS_SECRET_ACCESS_KEY": "local-account-fake-secret-000000000000000",
+    "AWS_SESSION_TOKEN": "local-account-fake-session-token",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }

@@ -1,0 +1,356 @@
+"""`playbooks assure`: can this be let loose in production? Evidence from runs in the local account.
+
+For every playbook: every scenario once (baseline); a transient fault on every Task state's call (retried: same
+outcome); a persistent fault on each Task state in turn (outcome `failed`, reported, lock released, nothing applied
+left unreported); least privilege (actions each role really calls vs what the template grants); secrets in logs,
+e-mails and outputs; two triggers at once; a stale lock; bad input; state and transition coverage of the ASL.
+Writes docs/assurance.md. Runs fan out over a process pool (one local account per run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import warnings
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import project, scenario, simulate, validate
+from .local.account import FAKE_ENV, LocalAccount
+from .local.recorder import Fault
+
+REPORT = project.ROOT / "docs" / "assurance.md"
+COVERAGE_TARGET = 0.9
+# Transient errors AWS returns under load, per IAM prefix of the call, as (error code, HTTP status).
+TRANSIENT = {
+    "lambda": ("TooManyRequestsException", 429),
+    "dynamodb": ("ProvisionedThroughputExceededException", 400),
+    "servicequotas": ("TooManyRequestsException", 400),
+}
+DEFAULT_TRANSIENT = ("ThrottlingException", 400)
+# Grants that no call in the account exercises because the service itself uses them, with the reason.
+SERVICE_SIDE = {
+    "logs:CreateLogDelivery": "Step Functions configures its vended log delivery with the role",
+    "logs:GetLogDelivery": "Step Functions configures its vended log delivery with the role",
+    "logs:UpdateLogDelivery": "Step Functions configures its vended log delivery with the role",
+    "logs:DeleteLogDelivery": "Step Functions configures its vended log delivery with the role",
+    "logs:ListLogDeliveries": "Step Functions configures its vended log delivery with the role",
+    "logs:PutResourcePolicy": "Step Functions configures its vended log delivery with the role",
+    "logs:DescribeResourcePolicies": "Step Functions configures its vended log delivery with the role",
+    "logs:DescribeLogGroups": "Step Functions configures its vended log delivery with the role",
+    "xray:PutTraceSegments": "tracing: the Lambda/Step Functions service sends the segments",
+    "xray:PutTelemetryRecords": "tracing: the Lambda/Step Functions service sends the telemetry",
+    "xray:GetSamplingRules": "tracing: the Lambda/Step Functions service reads sampling rules",
+    "xray:GetSamplingTargets": "tracing: the Lambda/Step Functions service reads sampling targets",
+    "logs:CreateLogGroup": "the Lambda service writes the function's own logs",
+    "logs:CreateLogStream": "the Lambda service writes the function's own logs",
+    "logs:PutLogEvents": "the Lambda service writes the function's own logs",
+}
+
+
+@dataclass
+class Run:
+    playbook: str
+    scenario: str
+    kind: str  # baseline | transient | persistent
+    state: str | None
+    status: str
+    outcome: str
+    mutations: list[str]
+    edges: list[tuple[str, str]]
+    states: list[str]
+    calls: list[tuple[str, str, str | None]]  # (principal, iam action, error)
+    texts: list[str]  # every log line, e-mail and execution output
+    secrets: list[str]  # task tokens and approval ids this run created
+    lock_released: bool
+    emails: list[str]
+    deployed: list[str]
+    expect_failures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def task_call(state: dict[str, Any], machine: str) -> Fault | None:
+    """The fault that hits the one call a Task state makes (None for states that make no AWS call of their own)."""
+    resource = str(state.get("Resource", ""))
+    parameters = state.get("Parameters") or {}
+    if resource.startswith("arn:aws:states:::lambda:invoke"):
+        function = str(parameters.get("FunctionName", "")).strip("${}").removesuffix("Arn")
+        logical = function if function.endswith("Function") else function + "Function"
+        return Fault(api="lambda:Invoke", error="", principal=machine, match={"FunctionName": logical.removesuffix("Function")})
+    if resource.startswith(validate.SDK_PREFIX):
+        service, action = resource.removeprefix(validate.SDK_PREFIX).split(":")[:2]
+        return Fault(api=f"{validate.IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}", error="", principal=machine)
+    if resource.startswith("arn:aws:states:::dynamodb:"):
+        action = resource.rsplit(":", 1)[-1]
+        return Fault(api=f"dynamodb:{action[0].upper()}{action[1:]}", error="", principal=machine)
+    return None
+
+
+def _with_error(fault: Fault, times: int) -> Fault:
+    code, status = TRANSIENT.get(fault.api.split(":")[0], DEFAULT_TRANSIENT)
+    return Fault(
+        api=fault.api,
+        error=code,
+        status=status,
+        times=times,
+        principal=fault.principal,
+        match=dict(fault.match),
+        message="Injected by the fault matrix",
+    )
+
+
+def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
+    playbook_id, scenario_name, kind, state_name, faults = job
+    warnings.filterwarnings("ignore")
+    loaded = scenario.load(playbook_id, scenario_name)
+    captured: dict[str, Any] = {}
+
+    def inspect(account: LocalAccount, result: simulate.Result) -> None:
+        from .local.recorder import RECORDER
+
+        captured["calls"] = [(c.principal, c.iam_action, c.error) for c in RECORDER.calls]
+        captured["logs"] = list(account.logs.lines)
+        dynamodb = account.client("dynamodb")
+        approvals = dynamodb.scan(TableName=account.resources["ApprovalsTable"])["Items"]
+        captured["secrets"] = [i["taskToken"]["S"] for i in approvals if "taskToken" in i] + [
+            i["id"]["S"] for i in approvals if i.get("kind", {}).get("S") == "approval"
+        ]
+        captured["locks"] = dynamodb.scan(TableName=account.resources["LocksTable"])["Items"]
+        outputs = [account.describe(arn).get("output", "") for arn in result.executions]
+        captured["outputs"] = [o for o in outputs if o]
+        captured["deployed"] = sorted(account.resources)
+        captured["history"] = [
+            e["stateEnteredEventDetails"]["name"]
+            for arn in result.executions[:1]
+            for e in account.history(arn)
+            if "stateEnteredEventDetails" in e
+        ]
+
+    result = simulate.run(loaded, extra_faults=faults, inspect=inspect)
+    names = captured["history"]
+    emails = [e["subject"] + "\n" + e["body"] for e in result.emails]
+    return Run(
+        playbook=playbook_id,
+        scenario=scenario_name,
+        kind=kind,
+        state=state_name,
+        status=result.status,
+        outcome=result.outcome,
+        mutations=result.mutations,
+        edges=list(itertools.pairwise(names)),
+        states=names,
+        calls=captured["calls"],
+        texts=captured["logs"] + emails + captured["outputs"],
+        secrets=captured["secrets"],
+        lock_released=not captured["locks"],
+        emails=emails,
+        deployed=captured["deployed"],
+        expect_failures=result.expect_failures if kind == "baseline" else [],
+    )
+
+
+def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
+    jobs: list[tuple[str, str, str, str | None, list[Fault]]] = []
+    for playbook in project.playbooks().values():
+        definition = playbook.definition
+        tasks: dict[str, Fault] = {}
+        for name, state in validate.states_of(definition):
+            fault = task_call(state, playbook.logical_id) if state.get("Type") == "Task" else None
+            if fault is not None:
+                tasks[name] = fault
+        runs = [r for r in baseline if r.playbook == playbook.id and r.status in ("SUCCEEDED", "FAILED")]
+        chosen: dict[str, str] = {}
+        for run in runs:
+            for name in run.states:
+                if tasks.get(name) and name not in chosen:
+                    chosen[name] = run.scenario
+            faults = [_with_error(tasks[name], 1) for name in dict.fromkeys(run.states) if name in tasks]
+            jobs.append((playbook.id, run.scenario, "transient", None, faults))
+        for name, scenario_name in chosen.items():
+            jobs.append((playbook.id, scenario_name, "persistent", name, [_with_error(tasks[name], 1000)]))
+    return jobs
+
+
+def judge(runs: list[Run]) -> None:
+    baseline = {(r.playbook, r.scenario): r for r in runs if r.kind == "baseline"}
+    for run in runs:
+        clean = baseline[(run.playbook, run.scenario)]
+        if run.kind == "baseline":
+            run.problems.extend(f"expectation failed: {failure}" for failure in run.expect_failures)
+        if run.kind == "transient" and (run.outcome, run.mutations) != (clean.outcome, clean.mutations):
+            run.problems.append(
+                f"transient faults changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
+            )
+        if run.kind != "persistent":
+            continue
+        reporting = run.state in ("Send the report",)
+        if run.state == "Release the playbook lock":
+            continue  # the lock then expires on its own (expiresAt); nothing else can fail after the report
+        if run.status != "FAILED":
+            run.problems.append(f"status {run.status}, expected FAILED")
+        if not reporting and not any(e.startswith("[failed]") for e in run.emails):
+            run.problems.append("no failure report was sent")
+        if not run.lock_released:
+            run.problems.append("the lock was not released")
+        applied = [m for m in run.mutations]
+        if applied and not reporting and not any("Applied:" in e for e in run.emails if e.startswith("[failed]")):
+            run.problems.append(f"applied {applied} before failing but the report does not say so")
+
+
+def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Per role: actions called but not granted (AccessDenied on AWS) and actions granted but never called."""
+    from .local.account import translate
+
+    translated = translate({})
+    deployed = {logical_id for run in runs for logical_id in run.deployed}
+    called: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        for principal, action, _ in run.calls:
+            called[principal].add(action)
+    roles: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in translated["Resources"].items():
+        if resource["Type"] not in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine") or logical_id not in deployed:
+            continue
+        role = translated["Resources"].get(f"{logical_id}Role", {})
+        granted: dict[str, list[str]] = {}
+        for policy in role.get("Properties", {}).get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                resources = statement.get("Resource")
+                for action in actions:
+                    granted[action] = resources if isinstance(resources, list) else [resources]
+        managed = [json.dumps(arn) for arn in role.get("Properties", {}).get("ManagedPolicyArns", [])]
+        used = called.get(logical_id, set())
+        roles[logical_id] = {
+            "called": sorted(used),
+            "missing": sorted(a for a in used if a not in granted),
+            "excess": sorted(a for a in granted if a not in used and a not in SERVICE_SIDE),
+            "service_side": sorted(a for a in granted if a not in used and a in SERVICE_SIDE),
+            "star": sorted(a for a, r in granted.items() if r == ["*"]),
+            "managed": managed,
+        }
+    return roles
+
+
+def secrets(runs: list[Run]) -> list[str]:
+    # ours and the ones moto's mock puts in the environment
+    credentials = [value for key, value in FAKE_ENV.items() if "KEY" in key or "TOKEN" in key] + ["FOOBARKEY", "FOOBARSECRET"]
+    found = []
+    for run in runs:
+        needles = [*run.secrets, *credentials]
+        for text in run.texts:
+            for needle in needles:
+                if needle and needle in text:
+                    found.append(f"{run.playbook}/{run.scenario} ({run.kind}): {needle[:6]}... in {text[:60]!r}")
+    return found
+
+
+def coverage(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    report = {}
+    for playbook in project.playbooks().values():
+        states = dict(validate.states_of(playbook.definition))
+        edges = {(name, following) for name, state in states.items() for following in validate.successors(state)}
+        mine = [r for r in runs if r.playbook == playbook.id]
+        seen_states = {s for r in mine for s in r.states}
+        seen_edges = {e for r in mine for e in r.edges} & edges
+        report[playbook.id] = {
+            "states": (len(seen_states & set(states)), len(states)),
+            "transitions": (len(seen_edges), len(edges)),
+            "untested_states": sorted(set(states) - seen_states),
+            "untested_transitions": sorted(f"{a} -> {b}" for a, b in edges - seen_edges),
+        }
+    return report
+
+
+def run_all(workers: int | None = None) -> dict[str, Any]:
+    warnings.filterwarnings("ignore")
+    base_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [
+        (p.id, s.name, "baseline", None, []) for p in project.playbooks().values() for s in scenario.scenarios(p.id)
+    ]
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        baseline = list(pool.map(_execute, base_jobs))
+        matrix = list(pool.map(_execute, plan_jobs(baseline)))
+    runs = baseline + matrix
+    judge(runs)
+    return {"runs": runs, "least_privilege": least_privilege(runs), "secrets": secrets(runs), "coverage": coverage(runs)}
+
+
+def write(results: dict[str, Any]) -> None:
+    REPORT.write_text(render(results))
+
+
+def failures(results: dict[str, Any]) -> list[str]:
+    """Everything that makes `make test` fail: problems, privilege gaps, secrets, coverage below the target."""
+    found = [f"{r.playbook}/{r.scenario} {r.kind} {r.state or ''}: {p}" for r in results["runs"] for p in r.problems]
+    for role, row in results["least_privilege"].items():
+        found += [f"{role} calls {a} but is not granted it" for a in row["missing"]]
+        found += [f"{role} is granted {a} but never calls it" for a in row["excess"]]
+    found += [f"secret exposed: {s}" for s in results["secrets"]]
+    for playbook_id, cover in results["coverage"].items():
+        for kind in ("states", "transitions"):
+            covered, total = cover[kind]
+            if covered / total < COVERAGE_TARGET:
+                found.append(f"{playbook_id}: {kind} coverage {covered}/{total} is below {COVERAGE_TARGET:.0%}")
+    return found
+
+
+def render(results: dict[str, Any]) -> str:
+    runs: list[Run] = results["runs"]
+    lines = [
+        "# Assurance",
+        "",
+        "<!-- generated by `playbooks assure`; `make test` fails when any figure here regresses -->",
+        "",
+        "Evidence that the playbooks are safe to run in production, gathered in the local account: every scenario,",
+        "a transient fault on every Task state's call (retried), a persistent fault on each Task state in turn, the AWS",
+        "calls each role really makes against what the template grants, secrets, and coverage of the state machines.",
+        "",
+        "## Per playbook",
+        "",
+        "| playbook | scenarios | transient faults survived | persistent faults handled | states covered | transitions covered |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for playbook_id, cover in results["coverage"].items():
+        mine = [r for r in runs if r.playbook == playbook_id]
+        transient = [r for r in mine if r.kind == "transient"]
+        persistent = [r for r in mine if r.kind == "persistent"]
+        lines.append(
+            f"| {playbook_id} | {sum(1 for r in mine if r.kind == 'baseline')} | "
+            f"{sum(1 for r in transient if not r.problems)}/{len(transient)} runs | "
+            f"{sum(1 for r in persistent if not r.problems)}/{len(persistent)} states | "
+            f"{cover['states'][0]}/{cover['states'][1]} ({cover['states'][0] / cover['states'][1]:.0%}) | "
+            f"{cover['transitions'][0]}/{cover['transitions'][1]} ({cover['transitions'][0] / cover['transitions'][1]:.0%}) |"
+        )
+    lines += ["", "## Untested", ""]
+    for playbook_id, cover in results["coverage"].items():
+        rest = cover["untested_states"] + cover["untested_transitions"]
+        lines.append(f"- {playbook_id}: " + ("; ".join(rest) if rest else "nothing"))
+    lines += ["", "## Problems found by the fault matrix", ""]
+    problems = [f"- {r.playbook}/{r.scenario} {r.kind} {r.state or ''}: {p}" for r in runs for p in r.problems]
+    lines += problems or ["none"]
+    lines += [
+        "",
+        "## Least privilege (calls recorded across all runs vs grants)",
+        "",
+        '| role | actions called | not granted | granted, never called | `Resource: "*"` |',
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for role, row in sorted(results["least_privilege"].items()):
+        lines.append(
+            f"| {role} | {len(row['called'])} | {', '.join(row['missing']) or '-'} | {', '.join(row['excess']) or '-'} | {', '.join(row['star']) or '-'} |"
+        )
+    lines += ["", "Granted for the service's own use (never called by our code):", ""]
+    for action, reason in sorted(SERVICE_SIDE.items()):
+        lines.append(f"- `{action}`: {reason}")
+    lines += [
+        "",
+        "## Secrets",
+        "",
+        f"Task tokens, approval ids and credentials found in logs, e-mails or outputs: {len(results['secrets'])}",
+        "",
+    ]
+    lines += [f"- {s}" for s in results["secrets"]]
+    return "\n".join(lines) + "\n"
