@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from . import project
+from . import etl_world, project
 from .local.account import LocalAccount, Settings
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
@@ -147,6 +147,15 @@ WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
     "logs": put_logs,
+}
+
+# ------ execution-stuck: the pipeline's buckets, table, scripted functions, workflow and executions (in this order)
+WORLD_BUILDERS |= {
+    "buckets": etl_world.put_buckets,
+    "tables": etl_world.put_tables,
+    "behaviours": etl_world.put_behaviours,
+    "stateMachines": etl_world.put_state_machines,
+    "executions": etl_world.put_executions,
 }
 
 
