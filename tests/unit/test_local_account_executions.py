@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,6 +25,23 @@ def test_world_execution_stays_running_and_is_backdated(account: LocalAccount) -
     described = account.describe(STUCK)
     assert described["status"] == "RUNNING"
     assert (datetime.now(UTC) - described["startDate"]).total_seconds() >= 95 * 60 - 5
+
+
+def test_watchdog_publishes_the_long_running_count_for_the_alarm(account: LocalAccount) -> None:
+    # WHEN the scheduled watchdog runs (the stuck execution has been RUNNING 95 minutes, over the 15-minute threshold)
+    assert account.invoke_handler("ExecutionWatchdogFunction", {}) == {"longRunning": 1}
+    # THEN the alarm's metric has the count
+    alarm = account.client("cloudwatch").describe_alarms(AlarmNames=["EtlExecutionStuckAlarm"])["MetricAlarms"][0]
+    points = account.client("cloudwatch").get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm["Dimensions"],
+        StartTime=datetime.now(UTC) - timedelta(minutes=5),
+        EndTime=datetime.now(UTC) + timedelta(minutes=1),
+        Period=300,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [p["Maximum"] for p in points] == [1.0]
 
 
 def test_history_newest_first_and_paged(account: LocalAccount) -> None:
