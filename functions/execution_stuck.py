@@ -239,7 +239,9 @@ def plan(
 ) -> dict[str, Any]:
     arn = target["executionArn"]
     state = diagnosis["state"]
-    where = f"'{state['name']}'" + (f" ({diagnosis['function']})" if diagnosis["function"] else "")
+    where = (f"'{state['name']}'" if state["name"] else "an unidentified state") + (
+        f" ({diagnosis['function']})" if diagnosis["function"] else ""
+    )
     evidence = [
         f"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 1)[-1]} is {execution['status']} since "
         f"{clock.iso(_moment(execution['startDate']))} ({diagnosis['runningMinutes']} minutes).",

@@ -74,7 +74,8 @@ def stuck_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
     else:
         name = value
         arn = workflow.replace(":stateMachine:", ":execution:", 1) + f":{name}"
-    return {"executionArn": arn, "executionName": name, "stateMachineArn": workflow}, arn
+    # The name first: reports are titled by the target's values, and e-mail subjects are short.
+    return {"executionName": name, "executionArn": arn, "stateMachineArn": workflow}, arn
 
 
 # Per playbook: how an alarm event becomes console input, and which resource the input targets (and locks).

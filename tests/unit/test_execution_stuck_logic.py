@@ -28,7 +28,7 @@ def workflow(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bare_name_resolves_against_the_workflow_and_locks_the_execution() -> None:
     result = validate_input.validate("execution-stuck", {"executionArn": "abc-123"}, "arn:x", STARTED)
     arn = "arn:aws:states:us-east-1:123456789012:execution:etl-workflow:abc-123"
-    assert result["target"] == {"executionArn": arn, "executionName": "abc-123", "stateMachineArn": WORKFLOW}
+    assert result["target"] == {"executionName": "abc-123", "executionArn": arn, "stateMachineArn": WORKFLOW}
     assert result["lock"]["key"] == f"execution-stuck#{arn}"
     assert result["config"]["stuckThresholdMinutes"] == 20  # the deployment's parameter
     assert result["trigger"] == {"kind": "console"}
