@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/playbooks list
 	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
+	$(BIN)/playbooks simulate execution-stuck --scenario lambda-timeout --decision approve
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
 

@@ -56,9 +56,31 @@ def throttling_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return {"functionName": function_name}, function_name
 
 
+# ------ execution-stuck
+CONFIG_DEFAULTS |= {"stuckThresholdMinutes": 15, "reprocessPollSeconds": 30, "reprocessDeadlineSeconds": 900}
+CONFIG_FROM_ENV |= {"STUCK_THRESHOLD_MINUTES": "stuckThresholdMinutes"}
+
+
+def stuck_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """An execution of the pipeline's workflow, by ARN or by bare name (resolved against the workflow)."""
+    workflow = os.environ.get("ETL_STATE_MACHINE_ARN", "")
+    value = document["executionArn"]
+    if value.startswith("arn:"):
+        prefix, name = value.rsplit(":", 1)
+        machine = prefix.replace(":execution:", ":stateMachine:", 1)
+        if machine != workflow:
+            raise InvalidInput(f"executionArn {value!r} is not an execution of the pipeline's workflow {workflow}")
+        arn = value
+    else:
+        name = value
+        arn = workflow.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+    # The name first: reports are titled by the target's values, and e-mail subjects are short.
+    return {"executionName": name, "executionArn": arn, "stateMachineArn": workflow}, arn
+
+
 # Per playbook: how an alarm event becomes console input, and which resource the input targets (and locks).
 ALARM_INPUT = {"lambda-throttling": throttling_input_from_alarm}
-TARGET = {"lambda-throttling": throttling_target}
+TARGET = {"lambda-throttling": throttling_target, "execution-stuck": stuck_target}
 
 
 def deployment_config() -> dict[str, Any]:
@@ -87,6 +109,9 @@ def validate(playbook: str, raw: Any, execution: str, started_at: str) -> dict[s
     problems = errors(f"{playbook}.input.json", document)
     if problems:
         raise InvalidInput("; ".join(problems))
+    if trigger["kind"] == "console" and "startedBy" in document:
+        # Started by another component on the playbook's behalf (e.g. the watchdog's fan-out); its schema allows it.
+        trigger = dict(document["startedBy"])
     target, resource = TARGET[playbook](document)
     config = deployment_config() | document.get("config", {})
     now = clock.parse(started_at)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from .local.recorder import Call
 
-READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Simulate", "Query", "Scan", "Filter", "BatchGet", "Search", "Test")
+READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Simulate", "Query", "Scan", "Filter", "BatchGet", "Search", "Test", "Head")
 READ_OPERATIONS = {"StartQuery", "StopQuery"}  # Logs Insights queries read logs
 # Calls that are the playbook's own machinery wherever they go: running its functions, answering its own tasks.
 BOOKKEEPING_APIS = {"lambda:Invoke", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}

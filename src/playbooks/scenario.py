@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from . import project
+from . import etl_world, project
 from .local.account import LocalAccount, Settings
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
@@ -166,6 +166,15 @@ WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "metrics": put_metrics,
     "logs": put_logs,
     "locks": put_locks,
+}
+
+# ------ execution-stuck: the pipeline's buckets, table, scripted functions, workflow and executions (in this order)
+WORLD_BUILDERS |= {
+    "buckets": etl_world.put_buckets,
+    "tables": etl_world.put_tables,
+    "behaviours": etl_world.put_behaviours,
+    "stateMachines": etl_world.put_state_machines,
+    "executions": etl_world.put_executions,
 }
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +121,8 @@ class LocalAccount:
         self.logs = LogCapture()
         self.invocations: list[Invocation] = []
         self._env_before: dict[str, str | None] = {}
+        # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
+        self.scripts: dict[str, Callable[[Any], Any]] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -240,6 +243,15 @@ class LocalAccount:
         """Run the function's real handler in-process; returns (payload, errored)."""
         name = function_name.rsplit(":function:", 1)[-1].split(":")[0]
         function = self.functions.get(name)
+        if function is None and name in self.scripts:
+            # A pipeline function whose behaviour the scenario scripts; its calls are its own role's.
+            token = PRINCIPAL.set(name)
+            try:
+                return json.dumps(self.scripts[name](moto_gaps.decode_payload(body)), default=str).encode(), False
+            except Exception as error:  # noqa: BLE001 - a scripted failure is the function's error payload
+                return moto_gaps.lambda_error_payload(error), True
+            finally:
+                PRINCIPAL.reset(token)
         if function is None:
             # A pipeline function that the scenario created: it has no code of ours; answer as a no-op handler.
             return json.dumps({"status": "ok"}).encode(), False
@@ -304,6 +316,9 @@ class LocalAccount:
             if not EventPattern(json.dumps(rule.pattern), rule.pattern).matches_event(delivered):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
+                if ":lambda:" in target["Arn"]:
+                    started += self._deliver_to_function(target, delivered)
+                    continue
                 if ":states:" not in target["Arn"]:
                     continue
                 payload = json.loads(target["Input"]) if "Input" in target else delivered
@@ -315,6 +330,23 @@ class LocalAccount:
                     )
                 )
         return started
+
+    def _deliver_to_function(self, target: dict[str, Any], event: dict[str, Any]) -> list[str]:
+        """Invoke a Lambda target (asynchronously on AWS; here to completion) and return the playbook executions it
+        started, so that a function fanning an event out to playbooks is followed like a direct target."""
+        before = set(self.playbook_executions())
+        payload = target["Input"] if "Input" in target else json.dumps(event, default=str)
+        self.client("lambda").invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=payload.encode())
+        return [arn for arn in self.playbook_executions() if arn not in before]
+
+    def playbook_executions(self) -> list[str]:
+        """ARNs of the playbooks' executions, oldest first."""
+        sfn = self.client("stepfunctions")
+        found: list[tuple[Any, str]] = []
+        for arn in self.state_machines.values():
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+                found += [(e["startDate"], e["executionArn"]) for e in page["executions"]]
+        return [arn for _, arn in sorted(found)]
 
     def alarm_event(self, alarm_name: str, state: str = "ALARM", reason: str = "Threshold Crossed") -> dict[str, Any]:
         """The 'CloudWatch Alarm State Change' event AWS emits when `alarm_name` changes state."""

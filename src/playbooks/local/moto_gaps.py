@@ -7,6 +7,7 @@ below it makes the local account behave like AWS. `docs/local-account.md` lists 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import re
@@ -14,6 +15,7 @@ import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +103,27 @@ GAPS = [
         "apply DefinitionSubstitutions and run executions",
         "ignores substitutions and keeps stack state machines away from the ASL executor: the account resolves them from the stack and registers them with the executor",
     ),
+    # ------ execution-stuck
+    Gap(
+        "states:GetExecutionHistory",
+        "honours reverseOrder (newest first) and maxResults (with a nextToken)",
+        "ignores both and returns every event oldest first: we order, page and cut the events as AWS does",
+    ),
+    Gap(
+        "states:StopExecution",
+        "aborts a running execution at once, even one waiting for a task token, and DescribeExecution shows the given error and cause",
+        "leaves an execution that waits for a task token RUNNING forever and drops error and cause: we abort it, release the waiting task and keep error and cause",
+    ),
+    Gap(
+        "events:PutEvents to Lambda",
+        "delivers matching events to Lambda targets",
+        "does not invoke them: the account invokes the target function (in-process, like every function) and reports the playbook executions it started",
+    ),
+    Gap(
+        "Wait state while other executions run",
+        "lets the rest of the account run while a state waits",
+        "advances the virtual clock at once: before the waiting execution resumes, the account lets every other running execution reach a wait, a task token or its end (bounded)",
+    ),
 ]
 
 # Step Functions' aws-sdk service names that are not the SDK's; and the error-name prefix AWS uses for each.
@@ -166,6 +189,8 @@ def install(account: LocalAccount) -> None:
             "lambda:GetAccountSettings": _get_account_settings,
             "lambda:PutFunctionConcurrency": _put_function_concurrency,
             "servicequotas:RequestServiceQuotaIncrease": _request_quota_increase,
+            "states:GetExecutionHistory": _get_execution_history,
+            "states:StopExecution": _stop_execution,
         }
     )
 
@@ -374,20 +399,27 @@ def _patch_time() -> None:
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         active().clock.advance(wait_seconds)
+        execution = env.states.context_object.context_object_data["Execution"]["Id"]
+        with _IDLE.waiting(execution=execution):
+            _IDLE.settle(except_execution=execution)
 
     WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
 
     def callback_wait(self: Any, timeout: float | None = None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._notify_event.wait(0.02):
-            if self.callback_id in active().clock.expire_requested:
-                active().clock.advance(timeout or 0)
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                break
+        with _IDLE.waiting(callback=self.callback_id):
+            while not self._notify_event.wait(0.02):
+                if self.callback_id in active().clock.expire_requested:
+                    active().clock.advance(timeout or 0)
+                    break
+                if self.callback_id in _IDLE.abandoned:
+                    break  # its execution was stopped
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
         return self._outcome
 
     CallbackEndpoint.wait = callback_wait  # type: ignore[method-assign]
+    _patch_stopped_stays_stopped()
 
 
 def _patch_logs_insights() -> None:
@@ -519,6 +551,147 @@ def _register_cloudformation_models() -> None:
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
+
+
+# ------------------------------------------------------------------------------------------- execution-stuck
+SETTLE_DEADLINE_S = 10.0
+STOP_DEADLINE_S = 10.0
+
+
+class _Idleness:
+    """Which executions are idle: waiting in a Wait state or for a task token. The rest are doing work."""
+
+    def __init__(self) -> None:
+        self.executions: Counter[str] = Counter()
+        self.callbacks: Counter[str] = Counter()
+        self.abandoned: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def waiting(self, execution: str | None = None, callback: str | None = None) -> Iterator[None]:
+        with self._lock:
+            if execution:
+                self.executions[execution] += 1
+            if callback:
+                self.callbacks[callback] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                if execution:
+                    self.executions[execution] -= 1
+                if callback:
+                    self.callbacks[callback] -= 1
+
+    def busy(self, except_execution: str) -> list[str]:
+        busy = []
+        for execution in _parser_executions():
+            arn = execution.exec_arn
+            if arn == except_execution or _status(execution) != "RUNNING" or execution.exec_worker is None:
+                continue
+            env = execution.exec_worker.env
+            tokens = list(env.callback_pool_manager._pool) if env is not None else []
+            with self._lock:
+                idle = self.executions[arn] > 0 or any(self.callbacks[token] > 0 for token in tokens)
+            if not idle:
+                busy.append(arn)
+        return busy
+
+    def settle(self, except_execution: str) -> None:
+        """Simulated time passes for everyone: let the other executions reach a wait, a task token or their end."""
+        deadline = time.monotonic() + SETTLE_DEADLINE_S
+        while self.busy(except_execution) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+_IDLE = _Idleness()
+
+
+def _parser_executions() -> list[Any]:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    account = active()
+    backend = stepfunctions_parser_backends[account.account_id][account.region]
+    return [execution for machine in backend.state_machines for execution in list(machine.executions)]
+
+
+def _patch_stopped_stays_stopped() -> None:
+    """The task a StopExecution releases fails in moto's executor; on AWS nothing overrides the abort."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original = Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]
+
+
+def busy_executions() -> list[str]:
+    """Running executions that are doing work (not waiting in a Wait state or for a task token)."""
+    return _IDLE.busy(except_execution="")
+
+
+def backdate_execution(arn: str, age: Any) -> None:
+    """Scenario set-up: make an execution look as if it started `age` (a timedelta) ago, its history with it."""
+    import datetime
+
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    execution = _parser_execution(arn)
+    execution.start_date -= age
+    if execution.stop_date is not None:
+        execution.stop_date -= age
+    manager = execution.exec_worker.env.event_manager
+    with manager._mutex:
+        for event in manager._history_event_list:
+            moment = datetime.datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00"))
+            event["timestamp"] = iso_8601_datetime_with_milliseconds(moment - age)
+
+
+def _status(execution: Any) -> str | None:
+    """An execution's status; None in the instant between its creation and its start."""
+    return getattr(execution.exec_status, "value", None)
+
+
+def _parser_execution(arn: str) -> Any:
+    return next((execution for execution in _parser_executions() if execution.exec_arn == arn), None)
+
+
+def _get_execution_history(params: dict[str, Any]) -> Any:
+    execution = _parser_execution(str(params.get("executionArn", "")))
+    if execution is None:
+        return None  # moto answers ExecutionDoesNotExist / InvalidArn as AWS does
+    events = list(execution.to_history_output()["events"])
+    if params.get("reverseOrder"):
+        events.reverse()
+    start = int(params.get("nextToken") or 0)
+    size = int(params.get("maxResults") or 1000)
+    page: dict[str, Any] = {"events": events[start : start + size]}
+    if start + size < len(events):
+        page["nextToken"] = str(start + size)
+    return response(page)
+
+
+def _stop_execution(params: dict[str, Any]) -> Any:
+    import datetime
+
+    execution = _parser_execution(str(params.get("executionArn", "")))
+    if execution is None or _status(execution) != "RUNNING":
+        return None  # moto answers unknown and finished executions
+    stopped_at = datetime.datetime.now(datetime.UTC)
+    error, cause = params.get("error"), params.get("cause")
+    execution.stop(stop_date=stopped_at, error=error, cause=cause)
+    env = execution.exec_worker.env
+    _IDLE.abandoned.update(env.callback_pool_manager._pool)
+    deadline = time.monotonic() + STOP_DEADLINE_S
+    while _status(execution) == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    execution.error, execution.cause = error, cause
+    return response({"stopDate": stopped_at})
 
 
 def decode_payload(body: Any) -> Any:

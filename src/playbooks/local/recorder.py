@@ -34,6 +34,7 @@ IAM_PREFIX = {
 IAM_ACTION = {
     "lambda:Invoke": "lambda:InvokeFunction",
     "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:HeadObject": "s3:GetObject",
     "s3:GetBucketNotificationConfiguration": "s3:GetBucketNotification",
     "s3:PutBucketNotificationConfiguration": "s3:PutBucketNotification",
     "s3:PutBucketIntelligentTieringConfiguration": "s3:PutIntelligentTieringConfiguration",

@@ -1,0 +1,89 @@
+"""World builders for the pipeline's own workflow: buckets, tables, scripted functions, `etl-workflow` and its executions.
+
+Scenario set-up only (never a playbook's code): a scenario can put the pipeline's Step Functions workflow in the
+account, start executions that really stay RUNNING in moto's executor (a callback task whose function was killed
+before answering its task token), and date them in the past, as an incident finds them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import project
+from .local import moto_gaps
+from .local.account import LocalAccount
+
+SETTLE_DEADLINE_S = 10.0
+
+
+def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datetime) -> None:
+    s3 = account.client("s3")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket["name"])
+        for key in bucket.get("objects", []):
+            s3.put_object(Bucket=bucket["name"], Key=key, Body=b"id,amount\n1,42\n")
+
+
+def put_tables(account: LocalAccount, tables: list[dict[str, Any]], now: datetime) -> None:
+    dynamodb = account.client("dynamodb")
+    for table in tables:
+        dynamodb.create_table(
+            TableName=table["name"],
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": table["key"], "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": table["key"], "KeyType": "HASH"}],
+        )
+
+
+def put_behaviours(account: LocalAccount, behaviours: list[dict[str, Any]], now: datetime) -> None:
+    """Scripted pipeline functions: each copies the S3 object its event names into the `writes` bucket and answers the
+    task token it was given; for executions whose name matches one of `hangs` (glob patterns) it is killed before it
+    does either, so the token is never answered."""
+    for behaviour in behaviours:
+        account.scripts[behaviour["function"]] = _processor(account, behaviour)
+
+
+def _processor(account: LocalAccount, behaviour: dict[str, Any]) -> Any:
+    def run(event: dict[str, Any]) -> dict[str, Any]:
+        execution = str(event.get("execution", "")).rsplit(":", 1)[-1]
+        if any(fnmatch.fnmatchcase(execution, pattern) for pattern in behaviour.get("hangs", [])):
+            return {"status": "killed before answering"}
+        detail = (event.get("input") or event).get("detail", {})
+        bucket, key = detail["bucket"]["name"], detail["object"]["key"]
+        if "writes" in behaviour:
+            account.client("s3").copy_object(Bucket=behaviour["writes"], Key=key, CopySource={"Bucket": bucket, "Key": key})
+        result = {"bucket": behaviour.get("writes", bucket), "key": key}
+        if "taskToken" in event:
+            account.client("stepfunctions").send_task_success(taskToken=event["taskToken"], output=json.dumps(result))
+        return result
+
+    return run
+
+
+def put_state_machines(account: LocalAccount, machines: list[dict[str, Any]], now: datetime) -> None:
+    from .scenario import PIPELINE_ROLE
+
+    sfn = account.client("stepfunctions")
+    for machine in machines:
+        definition = (project.ROOT / machine["definition"]).read_text()
+        definition = definition.replace("${AccountId}", account.account_id).replace("${Region}", account.region)
+        sfn.create_state_machine(
+            name=machine["name"], definition=definition, roleArn=f"arn:aws:iam::{account.account_id}:role/{PIPELINE_ROLE}"
+        )
+
+
+def put_executions(account: LocalAccount, executions: list[dict[str, Any]], now: datetime) -> None:
+    """Start each execution in turn, let it run until it finishes or blocks, then move its clock back
+    `startedMinutesAgo`."""
+    sfn = account.client("stepfunctions")
+    for execution in executions:
+        machine = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
+        arn = sfn.start_execution(stateMachineArn=machine, name=execution["name"], input=json.dumps(execution["input"]))["executionArn"]
+        deadline = time.monotonic() + SETTLE_DEADLINE_S
+        while moto_gaps.busy_executions() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        moto_gaps.backdate_execution(arn, timedelta(minutes=int(execution.get("startedMinutesAgo", 0))))
