@@ -480,6 +480,21 @@ def current_value(clients: dict[str, Any], action: dict[str, Any]) -> dict[str, 
     return {"retentionInDays": group.get("retentionInDays")}
 
 
+def still_as_planned(clients: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
+    """Read the resource again just before the change: an approval can come hours after the plan, and a resource that
+    changed since (memory raised after an out-of-memory error, retention set by hand) is left alone."""
+    if action["kind"] == "s3-tiering":
+        listed = clients["s3"].list_bucket_intelligent_tiering_configurations(Bucket=action["target"])
+        enabled = [item["Id"] for item in listed.get("IntelligentTieringConfigurationList", []) if item.get("Status") == "Enabled"]
+        return {"asPlanned": not enabled, "current": {"enabledConfigurations": enabled}}
+    current = current_value(clients, action)
+    if action["kind"] == "lambda-memory":
+        planned = current["memorySize"] == action["before"]["memorySize"] and current["lastUpdateStatus"] != "InProgress"
+    else:
+        planned = all(current.get(key) == value for key, value in action["before"].items() if key in current)
+    return {"asPlanned": planned, "current": current}
+
+
 def in_place(action: dict[str, Any], current: dict[str, Any]) -> bool:
     if action["kind"] == "lambda-memory":
         return bool(current["memorySize"] == action["after"]["memorySize"] and current["lastUpdateStatus"] != "Failed")
@@ -505,7 +520,9 @@ def verify(clients: dict[str, Any], plan_: dict[str, Any], applied: list[dict[st
             }
         )
     failed = [item["id"] for item in applied if item.get("error")]
-    return {"checks": checks, "failed": failed, "verified": bool(checks) and not failed and all(check["ok"] for check in checks)}
+    changed = [item["id"] for item in applied if item.get("skipped")]
+    verified = bool(checks) and not failed and not changed and all(check["ok"] for check in checks)
+    return {"checks": checks, "failed": failed, "changedSincePlan": changed, "verified": verified}
 
 
 # ------------------------------------------------------------------------------------------------ trigger
@@ -600,6 +617,13 @@ def findings_handler(event: dict[str, Any], context: LambdaContext) -> list[dict
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = plan(event["costs"], event["findings"], scope_from_env(), event["config"])
     logger.info("proposed plan", extra={"case": result["case"], "actions": [a["id"] for a in result["actions"]]})
+    return result
+
+
+@logger.inject_lambda_context
+def precheck_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = still_as_planned(_clients(), event["action"])
+    logger.info("read before change", extra={"action": event["action"]["id"], "asPlanned": result["asPlanned"]})
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,7 +79,9 @@ def test_dry_run_reports_the_plan_and_changes_nothing() -> None:
     assert any("Set retention of /aws/lambda/ingest-handler from never expire to 7 days" in e["body"] for e in result.emails)
 
 
-def _run_to_the_end(account: LocalAccount, execution: str, deadline_s: float = 60.0) -> dict[str, Any]:
+def _run_to_the_end(
+    account: LocalAccount, execution: str, before_approving: Callable[[], None] = lambda: None, deadline_s: float = 60.0
+) -> dict[str, Any]:
     """Approve every approval e-mail of `execution` through the approval page until it ends."""
     handled: set[str] = set()
     end = time.monotonic() + deadline_s
@@ -86,6 +89,7 @@ def _run_to_the_end(account: LocalAccount, execution: str, deadline_s: float = 6
         for email in simulate.emails(RECORDER.calls):
             for ticket in set(simulate.LINK.findall(email.body)) - handled:
                 handled.add(ticket)
+                before_approving()
                 simulate.click(account, ticket, "approve")
         assert time.monotonic() < end, "the execution did not finish in time"
         time.sleep(0.01)
@@ -104,6 +108,22 @@ def test_running_the_remediation_twice_changes_nothing_the_second_time() -> None
         assert (first["outcome"], second["outcome"]) == ("remediated", "no-action")
         assert len(changes) == 2
         assert safety.mutations(RECORDER.calls, principals, own) == changes
+
+
+def test_a_resource_changed_since_the_plan_is_left_alone() -> None:
+    # GIVEN the plan lowers transform-handler from 1024 MB, but someone raises it to 2048 MB before the approval
+    data = scenario.load(PLAYBOOK, "overprovisioned-memory").data
+    with LocalAccount() as account:
+        scenario.build_world(account, data["world"], datetime.now(UTC))
+
+        def raise_memory() -> None:
+            account.client("lambda").update_function_configuration(FunctionName="transform-handler", MemorySize=2048)
+
+        output = _run_to_the_end(account, account.start(PLAYBOOK, data["trigger"]["input"]), before_approving=raise_memory)
+        memory = account.client("lambda").get_function_configuration(FunctionName="transform-handler")["MemorySize"]
+    # THEN the approved change is not applied over the newer setting, and the run escalates saying why
+    assert (output["outcome"], memory) == ("escalated", 2048)
+    assert output["result"]["report"]["verification"]["changedSincePlan"] == ["lower_memory_transform_handler"]
 
 
 def test_a_redelivered_notification_starts_no_second_run() -> None:
