@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/playbooks list
 	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
+	$(BIN)/playbooks simulate cost-spike --scenario everything
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
 

@@ -260,7 +260,7 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
         "api": "dynamodb:UpdateTable",
         "target": table_name,
         "description": f"Switch {table_name} from provisioned ({rcu} RCU / {wcu} WCU) to on-demand capacity, about {money(saving)}/month "
-        "(switching back to provisioned is possible once per 24 hours).",
+        "(AWS limits how often a table may switch capacity mode, which bounds a quick rollback).",
         "before": {"billingMode": "PROVISIONED", "readCapacityUnits": rcu, "writeCapacityUnits": wcu},
         "after": {"billingMode": "PAY_PER_REQUEST"},
         "rollback": {
