@@ -41,7 +41,7 @@ GB = 1024**3
 
 MEMORY_STEP_MB = 64
 MIN_MEMORY_MB = 128
-MAX_REPORT_PAGES = 20
+MAX_REPORT_PAGES = 50
 UNDERUSED_UTILISATION = 0.3
 TIERING_ID = "DailyTransition"
 TIERING_ARCHIVE_DAYS = 90
@@ -145,32 +145,35 @@ def measure_costs(ce: Any, cloudwatch: Any, state_machine_arn: str, days: int, n
 
 # ------------------------------------------------------------------------------------------------ findings
 def memory_usage(logs: Any, function_name: str, start: datetime, end: datetime) -> dict[str, Any] | None:
-    """Peak memory used and billed seconds from the function's REPORT lines (None when there are none)."""
+    """Peak memory used and billed seconds from the function's REPORT lines (None when there are none).
+
+    `complete` is False when the lines did not fit in MAX_REPORT_PAGES pages: the peak is then a sample's.
+    """
     request: dict[str, Any] = {
         "logGroupName": f"/aws/lambda/{function_name}",
         "startTime": int(start.timestamp() * 1000),
         "endTime": int(end.timestamp() * 1000),
         "filterPattern": '"REPORT RequestId"',
     }
-    peak, billed_ms, count, complete = 0, 0.0, 0, True
+    peak, billed_ms, count, pages = 0, 0.0, 0, 0
     try:
-        for page_number in range(MAX_REPORT_PAGES):
+        while True:
             page = logs.filter_log_events(**request)
+            pages += 1
             for event in page.get("events", []):
                 match = REPORT_LINE.search(event["message"])
                 if match:
                     peak = max(peak, int(match["used"]))
                     billed_ms += float(match["billed"])
                     count += 1
-            if not page.get("nextToken"):
+            if not page.get("nextToken") or pages == MAX_REPORT_PAGES:
                 break
             request["nextToken"] = page["nextToken"]
-            complete = page_number < MAX_REPORT_PAGES - 1
     except logs.exceptions.ResourceNotFoundException:
         return None
     if not count:
         return None
-    return {"peakMb": peak, "billedSeconds": billed_ms / 1000, "invocations": count, "complete": complete}
+    return {"peakMb": peak, "billedSeconds": billed_ms / 1000, "invocations": count, "complete": not page.get("nextToken")}
 
 
 def proposed_memory(peak_mb: int, headroom_percent: int) -> int:
@@ -194,6 +197,10 @@ def lambda_memory_finding(lam: Any, logs: Any, function_name: str, config: dict[
         f"{function_name}: {memory} MB configured, peak {usage['peakMb']} MB used over {usage['invocations']} invocations "
         f"in the last {hours} h (REPORT lines)."
     )
+    if not usage["complete"]:
+        # A peak read from part of the lines could be below the real one: report, never resize on it.
+        evidence += f" Only the first {usage['invocations']} REPORT lines were read; not resized."
+        return {"kind": "lambda-memory", "resource": function_name, "evidence": evidence, "monthlySaving": 0.0}
     if target >= memory:
         return {"kind": "lambda-memory", "resource": function_name, "evidence": evidence, "monthlySaving": 0.0}
     architecture = (configuration.get("Architectures") or ["x86_64"])[0]

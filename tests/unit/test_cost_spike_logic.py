@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,31 @@ def test_input_naming_another_budget_is_refused(monkeypatch: pytest.MonkeyPatch)
     assert (result["target"], result["lock"]["key"]) == ({"budgetName": "etl-pipeline-monthly"}, "cost-spike#etl-pipeline-monthly")
     with pytest.raises(InvalidInput, match="not the pipeline's budget"):
         validate_input.validate("cost-spike", {"budgetName": "marketing"}, "arn:x", "2026-11-25T03:00:00.000Z")
+
+
+class PagedLogs:
+    """FilterLogEvents that always has another page of REPORT lines."""
+
+    class exceptions:
+        ResourceNotFoundException = KeyError
+
+    def filter_log_events(self, **_: Any) -> dict[str, Any]:
+        line = "REPORT RequestId: 1 Duration: 100.0 ms Billed Duration: 100 ms Memory Size: 1024 MB Max Memory Used: 200 MB"
+        return {"events": [{"message": line}], "nextToken": "more"}
+
+
+class Lambda:
+    class exceptions:
+        ResourceNotFoundException = KeyError
+
+    @staticmethod
+    def get_function_configuration(FunctionName: str) -> dict[str, Any]:
+        return {"MemorySize": 1024, "Architectures": ["arm64"]}
+
+
+def test_memory_is_not_resized_on_a_sample_of_the_report_lines() -> None:
+    # GIVEN more REPORT lines than the playbook reads
+    finding = cs.lambda_memory_finding(Lambda(), PagedLogs(), "transform-handler", CONFIG, datetime.now(UTC))
+    # THEN the peak of the part it read is reported, and no change is proposed on it
+    assert finding is not None and "action" not in finding
+    assert f"Only the first {cs.MAX_REPORT_PAGES} REPORT lines were read" in finding["evidence"]
