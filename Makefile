@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
 	$(BIN)/playbooks simulate execution-stuck --scenario lambda-timeout --decision approve
+	$(BIN)/playbooks simulate cost-spike --scenario everything
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
 

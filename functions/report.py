@@ -49,9 +49,13 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
     approved = set(approval.get("approvedActions", [])) if outcome not in ("rejected", "expired", "dry-run") else set()
     applied = state.get("applied")
     actions = plan.get("actions", [])
-    # A playbook that applies several actions records each under its id: only those were applied.
-    applied_ids = (set(applied) & {a["id"] for a in actions}) if isinstance(applied, dict) else set()
-    applied_actions = [a for a in actions if a["id"] in (applied_ids or approved)] if applied else []
+    if isinstance(applied, list):  # one entry per planned action (a Map over the plan): only those that took effect
+        done = {item.get("id") for item in applied if isinstance(item, dict) and item.get("applied")}
+        applied_actions = [a for a in actions if a["id"] in done]
+    else:
+        # A playbook that applies several actions records each under its id: only those were applied.
+        applied_ids = (set(applied) & {a["id"] for a in actions}) if isinstance(applied, dict) else set()
+        applied_actions = [a for a in actions if a["id"] in (applied_ids or approved)] if applied else []
     rollback = [a["rollback"] for a in applied_actions if a.get("rollback")] if outcome in ("escalated", "failed") else []
     return {
         "playbook": state.get("playbook") or playbook,

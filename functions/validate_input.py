@@ -25,6 +25,13 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "lookbackMinutes": 60,
     "maxReservedConcurrency": 1000,
     "concurrencyIncreaseFactor": 2,
+    # cost-spike
+    "costLookbackDays": 7,
+    "usageLookbackHours": 24,
+    "memoryHeadroomPercent": 30,
+    "logRetentionDays": 7,
+    "minMonthlySavingUsd": 1.0,
+    "runawayExecutionsPerMinute": 100,
 }
 # Deployment parameters that override the defaults above (environment variable -> config key).
 CONFIG_FROM_ENV = {
@@ -78,9 +85,23 @@ def stuck_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return {"executionName": name, "executionArn": arn, "stateMachineArn": workflow}, arn
 
 
+# ------ cost-spike
+def cost_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The pipeline's budget: the only scope the cost-spike playbook examines (one run at a time)."""
+    budget = os.environ.get("COST_BUDGET_NAME", "")
+    named = document.get("budgetName", budget)
+    if not budget or named != budget:
+        raise InvalidInput(f"budgetName {named!r} is not the pipeline's budget {budget!r}")
+    return {"budgetName": budget}, budget
+
+
 # Per playbook: how an alarm event becomes console input, and which resource the input targets (and locks).
 ALARM_INPUT = {"lambda-throttling": throttling_input_from_alarm}
-TARGET = {"lambda-throttling": throttling_target, "execution-stuck": stuck_target}
+TARGET = {
+    "lambda-throttling": throttling_target,
+    "execution-stuck": stuck_target,
+    "cost-spike": cost_target,
+}
 
 
 def deployment_config() -> dict[str, Any]:
@@ -99,6 +120,8 @@ def normalise(playbook: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         detail = raw.get("detail") or {}
         trigger = {"kind": "alarm", "alarm": detail.get("alarmName"), "time": raw.get("time")}
         return ALARM_INPUT[playbook](raw), trigger
+    if isinstance(raw.get("alert"), dict):  # a notification (budget, cost anomaly) as its starter function read it
+        return raw, {"kind": "notification"} | raw["alert"]
     return raw, {"kind": "console"}
 
 

@@ -20,25 +20,6 @@ from .local.account import LocalAccount
 SETTLE_DEADLINE_S = 10.0
 
 
-def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datetime) -> None:
-    s3 = account.client("s3")
-    for bucket in buckets:
-        s3.create_bucket(Bucket=bucket["name"])
-        for key in bucket.get("objects", []):
-            s3.put_object(Bucket=bucket["name"], Key=key, Body=b"id,amount\n1,42\n")
-
-
-def put_tables(account: LocalAccount, tables: list[dict[str, Any]], now: datetime) -> None:
-    dynamodb = account.client("dynamodb")
-    for table in tables:
-        dynamodb.create_table(
-            TableName=table["name"],
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": table["key"], "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": table["key"], "KeyType": "HASH"}],
-        )
-
-
 def put_behaviours(account: LocalAccount, behaviours: list[dict[str, Any]], now: datetime) -> None:
     """Scripted pipeline functions: each copies the S3 object its event names into the `writes` bucket and answers the
     task token it was given; for executions whose name matches one of `hangs` (glob patterns) it is killed before it

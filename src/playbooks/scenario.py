@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import etl_world, project
+from .local import moto_gaps
 from .local.account import LocalAccount, Settings
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
@@ -39,7 +40,14 @@ class Scenario:
 
     @property
     def decision(self) -> str:
-        return str(self.data.get("decision", "approve"))
+        decision = self.data.get("decision", "approve")
+        return "approve" if isinstance(decision, dict) else str(decision)
+
+    @property
+    def approved_actions(self) -> list[str] | None:
+        """The actions a partial approval selects (`decision: {approve: [ids]}`); None approves the whole plan."""
+        decision = self.data.get("decision")
+        return list(decision["approve"]) if isinstance(decision, dict) else None
 
     @property
     def expect(self) -> dict[str, Any]:
@@ -161,17 +169,95 @@ def put_locks(account: LocalAccount, locks: list[dict[str, Any]], now: datetime)
         account.client("dynamodb").put_item(TableName=table, Item=item)
 
 
+# ---------------------------------------------------------------- cost-spike: cost, tables, buckets, log groups
+def put_costs(account: LocalAccount, costs: dict[str, list[float]], now: datetime) -> None:
+    """Daily cost per service for the days before today (the last value is yesterday's), for Cost Explorer."""
+    for service, amounts in costs.items():
+        for days_ago, amount in enumerate(reversed(amounts), start=1):
+            day = (now - timedelta(days=days_ago)).date().isoformat()
+            account.costs.setdefault(day, {})[service] = float(amount)
+
+
+def put_tables(account: LocalAccount, tables: list[dict[str, Any]], now: datetime) -> None:
+    """DynamoDB tables with a string partition key (`key`, default pk): provisioned when read/write units are given."""
+    dynamodb = account.client("dynamodb")
+    for table in tables:
+        key = table.get("key", "pk")
+        capacity: dict[str, Any] = (
+            {"BillingMode": "PAY_PER_REQUEST"}
+            if table.get("onDemand") or "read" not in table
+            else {
+                "BillingMode": "PROVISIONED",
+                "ProvisionedThroughput": {"ReadCapacityUnits": int(table["read"]), "WriteCapacityUnits": int(table["write"])},
+            }
+        )
+        dynamodb.create_table(
+            TableName=table["name"],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            **capacity,
+        )
+
+
+def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datetime) -> None:
+    """Buckets with their objects, an existing Intelligent-Tiering configuration and their size (S3 storage metric)."""
+    s3 = account.client("s3")
+    cloudwatch = account.client("cloudwatch")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket["name"])
+        for key in bucket.get("objects", []):
+            s3.put_object(Bucket=bucket["name"], Key=key, Body=b"id,amount\n1,42\n")
+        if bucket.get("intelligentTiering"):
+            s3.put_bucket_intelligent_tiering_configuration(
+                Bucket=bucket["name"],
+                Id="existing",
+                IntelligentTieringConfiguration={
+                    "Id": "existing",
+                    "Status": "Enabled",
+                    "Tierings": [{"Days": 90, "AccessTier": "ARCHIVE_ACCESS"}],
+                },
+            )
+        if "sizeGb" not in bucket:
+            continue
+        dimensions = [{"Name": "BucketName", "Value": bucket["name"]}, {"Name": "StorageType", "Value": "StandardStorage"}]
+        cloudwatch.put_metric_data(
+            Namespace="AWS/S3",
+            MetricData=[
+                {
+                    "MetricName": "BucketSizeBytes",
+                    "Dimensions": dimensions,
+                    "Timestamp": now - timedelta(hours=12),
+                    "Value": bucket.get("sizeGb", 0) * 1024**3,
+                }
+            ],
+        )
+
+
+def put_log_groups(account: LocalAccount, groups: list[dict[str, Any]], now: datetime) -> None:
+    """Retention, stored bytes and age of log groups (created here unless `logs` already made them)."""
+    logs = account.client("logs")
+    for group in groups:
+        if not logs.describe_log_groups(logGroupNamePrefix=group["name"])["logGroups"]:
+            logs.create_log_group(logGroupName=group["name"])
+        if "retentionDays" in group:
+            logs.put_retention_policy(logGroupName=group["name"], retentionInDays=int(group["retentionDays"]))
+        moto_gaps.set_log_group_history(group["name"], int(group.get("storedGb", 0) * 1024**3), int(group.get("ageDays", 90)))
+
+
 WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
     "logs": put_logs,
     "locks": put_locks,
+    # cost-spike and execution-stuck: the pipeline's data stores (before the workflow that uses them)
+    "costs": put_costs,
+    "buckets": put_buckets,
+    "tables": put_tables,
+    "logGroups": put_log_groups,
 }
 
-# ------ execution-stuck: the pipeline's buckets, table, scripted functions, workflow and executions (in this order)
+# ------ execution-stuck: scripted functions, the pipeline's workflow and its executions (in this order)
 WORLD_BUILDERS |= {
-    "buckets": etl_world.put_buckets,
-    "tables": etl_world.put_tables,
     "behaviours": etl_world.put_behaviours,
     "stateMachines": etl_world.put_state_machines,
     "executions": etl_world.put_executions,
@@ -217,6 +303,8 @@ def trigger_payload(account: LocalAccount, scenario: Scenario, dry_run: bool) ->
         return "event", account.alarm_event(trigger["alarm"])
     if "event" in trigger:
         return "event", json.loads((project.ROOT / trigger["event"]).read_text())
+    if "notification" in trigger:
+        return "notification", trigger["notification"]
     payload = dict(trigger["input"])
     if dry_run:
         payload["dryRun"] = True

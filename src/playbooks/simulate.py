@@ -137,6 +137,10 @@ def run(
         if kind == "event":
             say(f"event delivered: {payload.get('detail-type')} ({payload.get('detail', {}).get('alarmName', '')})")
             executions = account.put_event(payload)
+        elif kind == "notification":
+            sample = json.loads((project.ROOT / payload["event"]).read_text())["Records"][0]["Sns"]
+            say(f"notification published to {payload['topic']}: {sample.get('Subject') or ''}")
+            executions = account.publish(payload["topic"], sample.get("Subject") or "", sample["Message"])
         else:
             executions = [account.start(scenario.playbook, payload)]
         if not executions:
@@ -168,7 +172,9 @@ def run(
                     if verdict == "expire":
                         account.expire_waiting_tasks()
                     else:
-                        answer = click(account, ticket, verdict)
+                        answer = click(
+                            account, ticket, verdict, actions=scenario.approved_actions if verdict == scenario.decision else None
+                        )
                         say(f"approval page answered {answer['statusCode']}")
             if all(account.describe(arn)["status"] in TERMINAL for arn in executions):
                 for state in _visited(account, executions[0])[seen_states:]:
@@ -199,7 +205,7 @@ def run(
             lambda_invocations=sum(1 for c in calls if c.api == "lambda:Invoke" and c.principal == playbook.logical_id),
             aws_calls=sum(1 for c in calls if c.principal in principals),
             mutations=safety.mutations(calls, principals, own),
-            emails=[asdict(e) for e in emails(calls)],
+            emails=[asdict(e) for e in emails([c for c in calls if c.principal in principals])],
             duration_s=round(time.perf_counter() - started, 3),
             simulated_wait_s=round(account.clock.waited, 1),
             executions=executions,

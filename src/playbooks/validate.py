@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from . import project, safety
+from .local.recorder import IAM_ACTION
 
 APPROVAL_RESOURCE = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
@@ -45,6 +46,10 @@ def states_of(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
 
 def successors(state: dict[str, Any]) -> list[str]:
     nexts = [state["Next"]] if "Next" in state else []
+    # A Map or Parallel state runs its inner states before moving on: they are reachable from it.
+    nexts += [branch["StartAt"] for branch in state.get("Branches", [])]
+    processor = state.get("ItemProcessor") or state.get("Iterator")
+    nexts += [processor["StartAt"]] if processor else []
     nexts += [choice["Next"] for choice in state.get("Choices", [])]
     nexts += [state["Default"]] if "Default" in state else []
     nexts += [catcher["Next"] for catcher in state.get("Catch", [])]
@@ -146,7 +151,8 @@ def task_actions(definition: dict[str, Any]) -> dict[str, str]:
         resource = str(state.get("Resource", ""))
         if resource.startswith(SDK_PREFIX):
             service, action = resource.removeprefix(SDK_PREFIX).split(":")[:2]
-            needed[name] = f"{IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}"
+            api = f"{IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}"
+            needed[name] = IAM_ACTION.get(api, api)
         elif resource.startswith("arn:aws:states:::dynamodb:"):
             action = resource.rsplit(":", 1)[-1]
             needed[name] = f"dynamodb:{action[0].upper()}{action[1:]}"

@@ -51,3 +51,19 @@ def test_fidelity_rules_reject_jsonata_and_missing_timeout() -> None:
     substitutions = set(project.template()["Resources"][playbook.logical_id]["Properties"]["DefinitionSubstitutions"])
     assert validate.asl_fidelity(playbook, substitutions) == []
     assert any("has no DefinitionSubstitutions entry" in p for p in validate.asl_fidelity(playbook, substitutions - {"PlanFunctionArn"}))
+
+
+def test_gate_proof_looks_inside_map_states() -> None:
+    # GIVEN the cost-spike playbook with its per-action Map moved before the approval
+    definition = copy.deepcopy(project.playbook("cost-spike").definition)
+    definition["States"]["Is this a dry run?"]["Default"] = "Apply each approved action"
+    # WHEN the proof runs THEN it finds the writes inside the Map
+    problems = validate.approval_gate(definition)
+    assert any('"Lower the function\'s memory" (aws-sdk lambda:UpdateFunctionConfiguration)' in p for p in problems)
+    assert any("'Shorten the log retention' (aws-sdk cloudwatchlogs:PutRetentionPolicy)" in p for p in problems)
+
+
+def test_role_grant_check_uses_iam_action_names() -> None:
+    actions = validate.task_actions(project.playbook("cost-spike").definition)
+    assert actions["Enable S3 Intelligent-Tiering"] == "s3:PutIntelligentTieringConfiguration"
+    assert actions["Shorten the log retention"] == "logs:PutRetentionPolicy"

@@ -110,6 +110,8 @@ class LocalAccount:
         self.account_id = "123456789012"
         self.clock = moto_gaps.VirtualClock()
         self.quota_requests: list[dict[str, Any]] = []
+        self.costs: dict[str, dict[str, float]] = {}  # day -> service -> USD (Cost Explorer)
+        self.tiering: dict[str, dict[str, dict[str, Any]]] = {}  # bucket -> id -> Intelligent-Tiering configuration
         self.functions: dict[str, Function] = {}  # by physical name
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
         self.resources: dict[str, str] = {}  # logical id -> physical id
@@ -347,6 +349,26 @@ class LocalAccount:
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
                 found += [(e["startDate"], e["executionArn"]) for e in page["executions"]]
         return [arn for _, arn in sorted(found)]
+
+    def publish(self, topic_logical_id: str, subject: str, message: str) -> list[str]:
+        """Publish a notification (a budget alert, say) to one of the template's topics as the sending service does;
+        returns the executions its subscribers started."""
+        sfn = self.client("stepfunctions")
+
+        def executions() -> set[str]:
+            return {
+                execution["executionArn"]
+                for arn in self.state_machines.values()
+                for execution in sfn.list_executions(stateMachineArn=arn)["executions"]
+            }
+
+        before = executions()
+        token = PRINCIPAL.set("notifier")
+        try:
+            self.client("sns").publish(TopicArn=self.resources[topic_logical_id], Subject=subject, Message=message)
+        finally:
+            PRINCIPAL.reset(token)
+        return sorted(executions() - before)
 
     def alarm_event(self, alarm_name: str, state: str = "ALARM", reason: str = "Threshold Crossed") -> dict[str, Any]:
         """The 'CloudWatch Alarm State Change' event AWS emits when `alarm_name` changes state."""

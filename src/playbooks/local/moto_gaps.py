@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import functools
 import json
 import re
@@ -124,6 +125,32 @@ GAPS = [
         "lets the rest of the account run while a state waits",
         "advances the virtual clock at once: before the waiting execution resumes, the account lets every other running execution reach a wait, a task token or its end (bounded)",
     ),
+    # cost-spike
+    Gap(
+        "ce:GetCostAndUsage",
+        "returns the account's cost per day and group (e.g. BlendedCost by SERVICE), in pages",
+        "tracks no cost and answers from a queue of canned results: we aggregate the scenario's daily cost per service over the requested period",
+    ),
+    Gap(
+        "s3:Put/Get/List/DeleteBucketIntelligentTieringConfiguration",
+        "store a bucket's Intelligent-Tiering configurations",
+        "not implemented: we keep them per bucket in the local account and answer as AWS does (NoSuchBucket, NoSuchConfiguration)",
+    ),
+    Gap(
+        "sns:Publish to a Lambda subscription",
+        "invokes the function with the notification (real MessageId, TopicArn, Subject, attributes)",
+        "invokes it outside our dispatch with a fixed sample record: we deliver the real-shaped record to the real handler",
+    ),
+    Gap(
+        "AWS::SNS::Subscription",
+        "is a CloudFormation resource type (SAM's SNS event source creates one)",
+        "is not created by moto's CloudFormation: we register a resource model that subscribes the endpoint, with its filter policy",
+    ),
+    Gap(
+        "logs storedBytes and creationTime",
+        "count everything a log group has stored since it was created",
+        "count only the events put in this session and date the group now: scenarios declare the stored bytes and age of older data",
+    ),
 ]
 
 # Step Functions' aws-sdk service names that are not the SDK's; and the error-name prefix AWS uses for each.
@@ -191,6 +218,12 @@ def install(account: LocalAccount) -> None:
             "servicequotas:RequestServiceQuotaIncrease": _request_quota_increase,
             "states:GetExecutionHistory": _get_execution_history,
             "states:StopExecution": _stop_execution,
+            # cost-spike
+            "ce:GetCostAndUsage": _get_cost_and_usage,
+            "s3:PutBucketIntelligentTieringConfiguration": _put_intelligent_tiering,
+            "s3:GetBucketIntelligentTieringConfiguration": _get_intelligent_tiering,
+            "s3:ListBucketIntelligentTieringConfigurations": _list_intelligent_tiering,
+            "s3:DeleteBucketIntelligentTieringConfiguration": _delete_intelligent_tiering,
         }
     )
 
@@ -263,6 +296,162 @@ def _request_quota_increase(params: dict[str, Any]) -> Any:
     return response({"RequestedQuota": requested})
 
 
+# ------------------------------------------------------------------------------------------- cost-spike
+def _get_cost_and_usage(params: dict[str, Any]) -> Any:
+    """Daily cost per service from the scenario (`account.costs`: date -> service -> USD), as Cost Explorer answers."""
+    period = params["TimePeriod"]
+    metrics = params.get("Metrics") or ["BlendedCost"]
+    grouped = any(group.get("Key") == "SERVICE" for group in params.get("GroupBy", []))
+    day = datetime.date.fromisoformat(period["Start"])
+    end = datetime.date.fromisoformat(period["End"])
+    results = []
+    while day < end:
+        services = active().costs.get(day.isoformat(), {})
+        amounts = {metric: {"Amount": f"{sum(services.values()):.10f}", "Unit": "USD"} for metric in metrics}
+        results.append(
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + datetime.timedelta(days=1)).isoformat()},
+                "Total": {} if grouped else amounts,
+                "Groups": [
+                    {"Keys": [service], "Metrics": {metric: {"Amount": f"{amount:.10f}", "Unit": "USD"} for metric in metrics}}
+                    for service, amount in sorted(services.items())
+                ]
+                if grouped
+                else [],
+                "Estimated": day >= datetime.date.today() - datetime.timedelta(days=1),
+            }
+        )
+        day += datetime.timedelta(days=1)
+    return response({"ResultsByTime": results, "DimensionValueAttributes": [], "GroupDefinitions": params.get("GroupBy", [])})
+
+
+def _bucket_exists(bucket: str) -> bool:
+    from moto.s3.models import s3_backends
+
+    return bucket in s3_backends[active().account_id]["aws"].buckets
+
+
+def _put_intelligent_tiering(params: dict[str, Any]) -> Any:
+    if not _bucket_exists(params["Bucket"]):
+        return error_response("NoSuchBucket", "The specified bucket does not exist", 404)
+    active().tiering.setdefault(params["Bucket"], {})[params["Id"]] = dict(params["IntelligentTieringConfiguration"])
+    return response({})
+
+
+def _get_intelligent_tiering(params: dict[str, Any]) -> Any:
+    if not _bucket_exists(params["Bucket"]):
+        return error_response("NoSuchBucket", "The specified bucket does not exist", 404)
+    found = active().tiering.get(params["Bucket"], {}).get(params["Id"])
+    if found is None:
+        return error_response("NoSuchConfiguration", "The specified configuration does not exist.", 404)
+    return response({"IntelligentTieringConfiguration": found})
+
+
+def _list_intelligent_tiering(params: dict[str, Any]) -> Any:
+    if not _bucket_exists(params["Bucket"]):
+        return error_response("NoSuchBucket", "The specified bucket does not exist", 404)
+    found = list(active().tiering.get(params["Bucket"], {}).values())
+    return response({"IsTruncated": False, "IntelligentTieringConfigurationList": found})
+
+
+def _delete_intelligent_tiering(params: dict[str, Any]) -> Any:
+    if active().tiering.get(params["Bucket"], {}).pop(params["Id"], None) is None:
+        return error_response("NoSuchConfiguration", "The specified configuration does not exist.", 404)
+    return response({}, 204)
+
+
+def set_log_group_history(group_name: str, stored_bytes: int, age_days: int) -> None:
+    """What a log group holds from before the scenario: its stored bytes and its creation time."""
+    from moto.logs.models import LogStream, logs_backends
+
+    account = active()
+    group = logs_backends[account.account_id][account.region].groups[group_name]
+    archive = LogStream(group, "archived")
+    archive.stored_bytes = stored_bytes
+    group.streams["archived"] = archive
+    group.creation_time = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(days=age_days)
+
+
+def _patch_sns_lambda_delivery() -> None:
+    from moto.sns.models import Subscription
+
+    original = Subscription.publish
+
+    def publish(
+        self: Any, message: str, message_id: str, subject: str | None = None, message_attributes: Any = None, **kwargs: Any
+    ) -> None:
+        if self.protocol != "lambda":
+            return original(self, message, message_id, subject=subject, message_attributes=message_attributes, **kwargs)  # type: ignore[no-any-return]
+        if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(message_attributes, message):
+            return None
+        record = {
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": self.arn,
+            "EventSource": "aws:sns",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": message_id,
+                "TopicArn": self.topic.arn,
+                "Subject": subject,
+                "Message": message,
+                "Timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "SignatureVersion": "1",
+                "Signature": "local",
+                "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/local.pem",
+                "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                "MessageAttributes": {
+                    name: {
+                        "Type": value.get("DataType", value.get("Type", "String")),
+                        "Value": value.get("StringValue", value.get("Value")),
+                    }
+                    for name, value in (message_attributes or {}).items()
+                },
+            },
+        }
+        active().dispatch(self.endpoint, json.dumps({"Records": [record]}))
+        return None
+
+    Subscription.publish = publish  # type: ignore[method-assign,assignment]
+
+
+def _register_sns_subscription_model() -> None:
+    """AWS::SNS::Subscription (SAM's SNS event source) as a CloudFormation resource type."""
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.sns.models import sns_backends
+
+    class SnsSubscription(CloudFormationModel):  # type: ignore[misc]
+        def __init__(self, arn: str):
+            self.arn = arn
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SNS::Subscription"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.arn
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> Any:  # type: ignore[override]
+            properties = cloudformation_json["Properties"]
+            backend = sns_backends[account_id][region_name]
+            subscription = backend.subscribe(properties["TopicArn"], properties["Endpoint"], properties["Protocol"])
+            if properties.get("FilterPolicy"):
+                backend.set_subscription_attributes(subscription.arn, "FilterPolicy", json.dumps(properties["FilterPolicy"]))
+            return cls(subscription.arn)
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
 # ------------------------------------------------------------------------------------------- moto patches
 def _patch_moto_once() -> None:
     global _patched
@@ -276,6 +465,8 @@ def _patch_moto_once() -> None:
     _register_cloudformation_models()
     _patch_definite_json_paths()
     _patch_atomic_dynamodb_writes()
+    _patch_sns_lambda_delivery()
+    _register_sns_subscription_model()
     _patched = True
 
 
@@ -353,8 +544,6 @@ def _service_model(service: str) -> Any:
 
 def _json_safe(value: Any) -> None:
     """Step Functions hands results on as JSON: timestamps become ISO strings, in place."""
-    import datetime
-
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
     for key, item in list(items):
         if isinstance(item, datetime.datetime):
