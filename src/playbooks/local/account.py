@@ -95,6 +95,7 @@ class LocalAccount:
         self.account_id = "123456789012"
         self.clock = moto_gaps.VirtualClock()
         self.quota_requests: list[dict[str, Any]] = []
+        self.cloudtrail_events: list[dict[str, Any]] = []  # what cloudtrail:LookupEvents answers (scenario data)
         self.functions: dict[str, Function] = {}  # by physical name
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
         self.resources: dict[str, str] = {}  # logical id -> physical id
