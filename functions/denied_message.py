@@ -92,7 +92,9 @@ def parse(message: str) -> dict[str, Any]:
     resource_from = None
     resource_match = _RESOURCE.match(rest)
     if resource_match is not None:
-        resource = next(group for group in resource_match.groups() if group is not None).rstrip(".,;")
+        quoted_double, quoted_single, bare = resource_match.groups()
+        # A bare ARN may end the sentence: its final period is not part of it (a quoted one keeps everything).
+        resource = quoted_double or quoted_single or bare.rstrip(".,;")
         if not _ARN.match(resource):
             raise Unparseable(f"its resource {resource!r} is not an ARN")
         resource_from = "message"
