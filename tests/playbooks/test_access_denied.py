@@ -133,3 +133,6 @@ def test_alarm_sample_reaches_the_playbook_through_the_templates_rule() -> None:
     with LocalAccount() as account:
         started = account.put_event(event)
         assert [arn.split(":")[6] for arn in started] == [account.state_machine_arn(PLAYBOOK).split(":")[-1]]
+        # the alarm firing again starts another execution (EventBridge names each one afresh)
+        again = account.put_event(event)
+        assert len(again) == 1 and again != started
