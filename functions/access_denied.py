@@ -395,7 +395,8 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
             "unparseable" if "message" in parsed else "no-denied-line",
             "no-action",
             f"Nothing to fix: {parsed['problem']}. Nothing was changed.",
-            [f"Message: {parsed['message']}"] if parsed.get("message") else [],
+            ([f"Message: {parsed['message']}"] if parsed.get("message") else [])
+            + ["Messages the playbook reads: " + "; ".join(denied_message.VARIANTS) + "."],
         )
     principal = parsed["principal"]
     evidence = [

@@ -67,7 +67,7 @@ def access_denied_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]
     """Runs are locked per role (they write the role's one playbook policy); the role comes from the message."""
     message = document.get("message")
     if message is None:
-        return {"source": "the pipeline functions' logs"}, "pipeline-logs"
+        return {"source": "latest access-denied line in the pipeline's logs"}, "pipeline-logs"
     try:
         role = denied_message.parse(message)["principal"].get("roleName") or "not-a-role"
     except denied_message.Unparseable:
