@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/playbooks list
 	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
+	$(BIN)/playbooks simulate access-denied --scenario missing-s3-put
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
 
