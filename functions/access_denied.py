@@ -433,6 +433,15 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
     resource = denied["resource"]
     if denied.get("resourceFrom") == "cloudtrail":
         evidence.append(f"The resource comes from CloudTrail: {resource}.")
+    owner = resource.split(":")[4] if resource.count(":") >= 5 else ""
+    if owner and owner != principal["accountId"]:
+        return _plan(
+            "refused",
+            "escalate",
+            f"The playbook will not change anything: {resource} belongs to account {owner}; cross-account access needs that "
+            "account's resource policy too, which a person has to arrange.",
+            evidence,
+        )
     if parsed["reason"] in NOT_IDENTITY_REASONS:
         return _plan(
             "denied-outside-identity-policies",

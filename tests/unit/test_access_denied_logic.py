@@ -142,6 +142,12 @@ def test_roles_the_playbook_never_touches_are_escalated_before_anything_is_read(
     assert why in result["summary"]
 
 
+def test_a_resource_in_another_account_is_refused() -> None:
+    result = plan(findings(message("sqs:SendMessage", "arn:aws:sqs:us-east-1:210987654321:partner-queue")))
+    assert (result["case"], result["actions"]) == ("refused", [])
+    assert "belongs to account 210987654321" in result["summary"]
+
+
 def test_a_forbidden_action_is_refused() -> None:
     parsed = ad.read_message(message("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin"), ACCOUNT, SETTINGS, "t")
     assert not parsed["actionable"] and "administers identities" in parsed["refusal"]
