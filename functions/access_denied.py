@@ -338,7 +338,43 @@ def _plan(case: str, disposition: str, summary: str, evidence: list[str], action
         "actions": actions or [],
         "evidence": evidence,
         "recommendations": RECOMMENDATIONS if disposition != "no-action" else [],
+        "restart": None,
     }
+
+
+RESTARTABLE = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def with_restart(result: dict[str, Any], target: dict[str, Any], findings: dict[str, Any], pipeline_state_machine: str) -> dict[str, Any]:
+    """Offer to restart the failed pipeline execution the input names, once the fix is in (a separate approval)."""
+    if "failedExecutionArn" not in target or result["disposition"] != "remediate":
+        return result
+    execution = findings.get("failedExecution")
+    if not execution:
+        error = (findings.get("failedExecutionError") or {}).get("Cause", "")[:300]
+        result["evidence"].append(f"The failed execution {target['failedExecutionArn']} could not be read, so it is not restarted: {error}")
+        return result
+    if not execution["stateMachineArn"].endswith(f":stateMachine:{pipeline_state_machine}") or execution["status"] not in RESTARTABLE:
+        result["evidence"].append(
+            f"Execution {execution['name']} ({execution['status']}) is not a finished, failed run of {pipeline_state_machine}; not restarted."
+        )
+        return result
+    name = execution["name"][:74] + "-retry"
+    restart = {"stateMachineArn": execution["stateMachineArn"], "name": name, "input": execution["input"]}
+    result["actions"].append(
+        {
+            "id": "restart_failed_execution",
+            "api": "states:StartExecution",
+            "target": execution["stateMachineArn"],
+            "description": f"After the fix is verified, restart the {execution['status'].lower()} pipeline execution {execution['name']} "
+            f"with its original input as {name}.",
+            "before": {"execution": target["failedExecutionArn"], "status": execution["status"]},
+            "after": {"execution": name, "input": execution["input"]},
+            "rollback": None,
+        }
+    )
+    result["restart"] = restart
+    return result
 
 
 def _simulation(findings: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -628,6 +664,7 @@ def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 @logger.inject_lambda_context
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = plan(event["target"], event["findings"], event["config"], settings()["fixPolicyName"])
+    result = with_restart(result, event["target"], event["findings"], os.environ.get("ETL_STATE_MACHINE_NAME", "etl-workflow"))
     logger.info("proposed plan", extra={"case": result["case"], "actions": [a["id"] for a in result["actions"]]})
     return result
 

@@ -72,7 +72,10 @@ def access_denied_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]
         role = denied_message.parse(message)["principal"].get("roleName") or "not-a-role"
     except denied_message.Unparseable:
         role = "unreadable-message"
-    return {"role": role, "message": message}, role
+    target = {"role": role, "message": message}
+    if "failedExecutionArn" in document:
+        target["failedExecutionArn"] = document["failedExecutionArn"]
+    return target, role
 
 
 # Per playbook: how an alarm event becomes console input, and which resource the input targets (and locks).

@@ -6,6 +6,7 @@ The format is documented in docs/scenarios.md and checked by schemas/scenario.js
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -213,6 +214,34 @@ def put_cloudtrail_events(account: LocalAccount, events: list[dict[str, Any]], n
         )
 
 
+FAILING_WORKFLOW = {
+    "Comment": "Stands in for the pipeline's workflow: this run failed on the denied call.",
+    "StartAt": "Write the output",
+    "States": {"Write the output": {"Type": "Fail", "Error": "AccessDenied", "Cause": "not authorized to perform the write"}},
+}
+
+
+def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]], now: datetime) -> None:
+    """Pipeline executions that failed (the state machine is created if missing, with a workflow that fails)."""
+    sfn = account.client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    role_arn = f"arn:aws:iam::{account.account_id}:role/{PIPELINE_ROLE}"
+    for execution in executions:
+        name = execution.get("stateMachine", "etl-workflow")
+        if name not in machines:
+            machines[name] = sfn.create_state_machine(name=name, definition=json.dumps(FAILING_WORKFLOW), roleArn=role_arn)[
+                "stateMachineArn"
+            ]
+        arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(execution.get("input", {})))[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + 10
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline execution {arn} did not finish")
+            time.sleep(0.01)
+
+
 WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
@@ -221,6 +250,7 @@ WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "bucketPolicies": put_bucket_policies,
     "kmsKeys": put_kms_keys,
     "cloudtrail": put_cloudtrail_events,
+    "failedExecutions": put_failed_executions,
 }
 
 

@@ -59,8 +59,8 @@ def test_missing_s3_put_adds_exactly_the_buckets_objects(message: str | None) ->
     assert put_role_policy_documents() == [{"Version": "2012-10-17", "Statement": [S3_FIX]}]
 
 
-def _execute(account: LocalAccount, payload: dict[str, Any], deadline_s: float = 60) -> dict[str, Any]:
-    """Start the playbook, approve whatever it asks, and return the finished execution's description."""
+def _execute(account: LocalAccount, payload: dict[str, Any], actions: list[str] | None = None, deadline_s: float = 60) -> dict[str, Any]:
+    """Start the playbook, approve what it asks (only `actions` if given), and return the finished execution's description."""
     arn = account.start(PLAYBOOK, payload)
     handled: set[str] = set()
     end = time.monotonic() + deadline_s
@@ -68,13 +68,13 @@ def _execute(account: LocalAccount, payload: dict[str, Any], deadline_s: float =
         for email in simulate.emails(RECORDER.calls):
             for ticket in set(simulate.LINK.findall(email.body)) - handled:
                 handled.add(ticket)
-                simulate.click(account, ticket, "approve")
+                simulate.click(account, ticket, "approve", actions=actions)
         assert time.monotonic() < end, "the playbook did not finish in time"
         time.sleep(0.01)
     return account.describe(arn)
 
 
-def test_running_the_approved_remediation_twice_changes_nothing_the_second_time() -> None:
+def test_handling_the_same_incident_twice_changes_nothing_the_second_time() -> None:
     loaded = scenario.load(PLAYBOOK, "missing-dynamodb-put")
     with LocalAccount(settings=loaded.settings()) as account:
         scenario.build_world(account, loaded.data["world"], datetime.now(UTC))
@@ -89,6 +89,11 @@ def test_running_the_approved_remediation_twice_changes_nothing_the_second_time(
         assert json.loads(first["output"])["outcome"] == "remediated"
         assert json.loads(second["output"])["outcome"] == "no-action"
         assert writes == 1 and len(put_role_policy_documents()) == 1
+        # the failed pipeline execution was restarted once, by the first run, with its original input
+        failed = loaded.data["trigger"]["input"]["failedExecutionArn"]
+        original = account.client("stepfunctions").describe_execution(executionArn=failed)["input"]
+        (restart,) = restarts()
+        assert (restart["name"], restart["input"]) == ("3f9c2b1e-0d4a-4e8f-9b6c-2a1d0e9f8c7b-retry", original)
         after = account.client("iam").get_role_policy(RoleName="lambda-execution-role", PolicyName="etl-playbooks-access-fix")[
             "PolicyDocument"
         ]
@@ -99,6 +104,19 @@ def test_running_the_approved_remediation_twice_changes_nothing_the_second_time(
             "LambdaS3Access",
             "etl-playbooks-access-fix",
         ]
+
+
+def restarts() -> list[dict[str, Any]]:
+    return [c.params for c in RECORDER.calls if c.api == "states:StartExecution" and c.principal == "AccessDeniedStateMachine"]
+
+
+def test_approving_only_the_fix_restarts_nothing() -> None:
+    loaded = scenario.load(PLAYBOOK, "missing-dynamodb-put")
+    with LocalAccount(settings=loaded.settings()) as account:
+        scenario.build_world(account, loaded.data["world"], datetime.now(UTC))
+        done = _execute(account, loaded.data["trigger"]["input"], actions=["add_identity_statement"])
+        assert json.loads(done["output"])["outcome"] == "remediated"
+        assert len(put_role_policy_documents()) == 1 and restarts() == []
 
 
 @pytest.mark.parametrize(("decision", "outcome"), [("reject", "rejected")])

@@ -277,3 +277,36 @@ def test_statement_matching_follows_iam_wildcards() -> None:
     assert ad.statement_covers(statement, "s3:PutObject", "arn:aws:s3:::processed-data-bucket/x")
     assert not ad.statement_covers(statement, "s3:PutObject", "arn:aws:s3:::raw-data-bucket/x")
     assert not ad.statement_covers({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::a.b/*"}, "s3:GetObject", "arn:aws:s3:::aXb/k")
+
+
+# ------------------------------------------------------------------------------------------- restart
+FAILED = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:etl-workflow:run-1"
+
+
+def restart_plan(execution: dict[str, Any] | None) -> dict[str, Any]:
+    f = findings(message())
+    if execution is not None:
+        f["failedExecution"] = execution
+    return ad.with_restart(plan(f), {"failedExecutionArn": FAILED}, f, "etl-workflow")
+
+
+def test_a_failed_pipeline_run_is_offered_for_restart_as_a_second_action() -> None:
+    sm = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:etl-workflow"
+    result = restart_plan({"status": "FAILED", "name": "run-1", "stateMachineArn": sm, "input": '{"k": 1}'})
+    assert [a["id"] for a in result["actions"]] == ["add_identity_statement", "restart_failed_execution"]
+    assert result["restart"] == {"stateMachineArn": sm, "name": "run-1-retry", "input": '{"k": 1}'}
+
+
+@pytest.mark.parametrize(
+    ("status", "machine"),
+    [("RUNNING", "etl-workflow"), ("SUCCEEDED", "etl-workflow"), ("FAILED", "some-other-workflow")],
+)
+def test_only_finished_failed_runs_of_the_pipeline_are_restarted(status: str, machine: str) -> None:
+    sm = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{machine}"
+    result = restart_plan({"status": status, "name": "run-1", "stateMachineArn": sm, "input": "{}"})
+    assert (result["restart"], [a["id"] for a in result["actions"]]) == (None, ["add_identity_statement"])
+    assert "not restarted" in result["evidence"][-1]
+
+
+def test_an_unreadable_execution_is_not_restarted() -> None:
+    assert restart_plan(None)["restart"] is None
