@@ -70,7 +70,6 @@ def settings() -> dict[str, Any]:
         "pipelineRoles": _names("PIPELINE_ROLE_NAMES"),
         "protectedRoles": _names("PROTECTED_ROLE_NAMES"),
         "stackName": os.environ.get("STACK_NAME", ""),
-        "fixPolicyName": os.environ.get("FIX_POLICY_NAME", FIX_POLICY_NAME),
     }
 
 
@@ -656,14 +655,14 @@ def parse_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @logger.inject_lambda_context
 def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     findings = event["findings"]
-    result = diagnose_identity(client("iam"), findings["parsed"], findings.get("cloudtrail"), settings()["fixPolicyName"])
+    result = diagnose_identity(client("iam"), findings["parsed"], findings.get("cloudtrail"), FIX_POLICY_NAME)
     logger.info("read the role's policies", extra={"role": result["role"]["name"], "resourceKnown": result["denied"]["resourceKnown"]})
     return result
 
 
 @logger.inject_lambda_context
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = plan(event["target"], event["findings"], event["config"], settings()["fixPolicyName"])
+    result = plan(event["target"], event["findings"], event["config"], FIX_POLICY_NAME)
     result = with_restart(result, event["target"], event["findings"], os.environ.get("ETL_STATE_MACHINE_NAME", "etl-workflow"))
     logger.info("proposed plan", extra={"case": result["case"], "actions": [a["id"] for a in result["actions"]]})
     return result
