@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
 	$(BIN)/playbooks simulate execution-stuck --scenario lambda-timeout --decision approve
 	$(BIN)/playbooks simulate cost-spike --scenario everything
+	$(BIN)/playbooks simulate access-denied --scenario missing-s3-put
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
 

@@ -28,6 +28,8 @@ HEADLINES = {
     "escalated": "Escalated: the change did not resolve the incident",
     "failed": "Playbook failed",
 }
+# A playbook may escalate before changing anything (e.g. a deny it must not touch): nothing to roll back then.
+ESCALATED_UNCHANGED = "Escalated: a person has to decide; nothing changed"
 
 
 def _error_text(error: dict[str, Any] | None) -> str | None:
@@ -61,7 +63,7 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
         "playbook": state.get("playbook") or playbook,
         "execution": execution,
         "outcome": outcome,
-        "headline": HEADLINES.get(outcome, outcome),
+        "headline": HEADLINES.get(outcome, outcome) if outcome != "escalated" or applied else ESCALATED_UNCHANGED,
         "target": state.get("target"),
         "trigger": state.get("trigger"),
         "summary": plan.get("summary"),

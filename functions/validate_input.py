@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import denied_message
 from shared import clock
 from shared.errors import InvalidInput
 from shared.schemas import errors
@@ -95,12 +96,34 @@ def cost_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return {"budgetName": budget}, budget
 
 
+# ------------------------------------------------------------------------------------ playbook: access-denied
+def access_denied_input_from_alarm(event: dict[str, Any]) -> dict[str, Any]:
+    """AccessDeniedAlarm counts denied lines but names none: the playbook reads the latest one from the logs."""
+    return {}
+
+
+def access_denied_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Runs are locked per role (they write the role's one playbook policy); the role comes from the message."""
+    message = document.get("message")
+    if message is None:
+        return {"source": "latest access-denied line in the pipeline's logs"}, "pipeline-logs"
+    try:
+        role = denied_message.parse(message)["principal"].get("roleName") or "not-a-role"
+    except denied_message.Unparseable:
+        role = "unreadable-message"
+    target = {"role": role, "message": message}
+    if "failedExecutionArn" in document:
+        target["failedExecutionArn"] = document["failedExecutionArn"]
+    return target, role
+
+
 # Per playbook: how an alarm event becomes console input, and which resource the input targets (and locks).
-ALARM_INPUT = {"lambda-throttling": throttling_input_from_alarm}
+ALARM_INPUT = {"lambda-throttling": throttling_input_from_alarm, "access-denied": access_denied_input_from_alarm}
 TARGET = {
     "lambda-throttling": throttling_target,
     "execution-stuck": stuck_target,
     "cost-spike": cost_target,
+    "access-denied": access_denied_target,
 }
 
 

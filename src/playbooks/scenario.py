@@ -6,6 +6,7 @@ The format is documented in docs/scenarios.md and checked by schemas/scenario.js
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -244,6 +245,104 @@ def put_log_groups(account: LocalAccount, groups: list[dict[str, Any]], now: dat
         moto_gaps.set_log_group_history(group["name"], int(group.get("storedGb", 0) * 1024**3), int(group.get("ageDays", 90)))
 
 
+# ------------------------------------------------------------------------------------------------ playbook: access-denied
+def put_roles(account: LocalAccount, roles: list[dict[str, Any]], now: datetime) -> None:
+    """Roles (the pipeline's role exists already) with their inline and attached policies."""
+    iam = account.client("iam")
+    for role in roles:
+        name = role["name"]
+        if name != PIPELINE_ROLE:
+            iam.create_role(RoleName=name, Path=role.get("path", "/"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+        for policy_name, document in role.get("inlinePolicies", {}).items():
+            iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+        for policy_name, document in role.get("managedPolicies", {}).items():
+            arn = iam.create_policy(PolicyName=policy_name, PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+
+def put_bucket_policies(account: LocalAccount, buckets: list[dict[str, Any]], now: datetime) -> None:
+    s3 = account.client("s3")
+    existing = {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
+    for bucket in buckets:
+        if bucket["bucket"] not in existing:
+            s3.create_bucket(Bucket=bucket["bucket"])
+        s3.put_bucket_policy(Bucket=bucket["bucket"], Policy=json.dumps(bucket["policy"]))
+
+
+def put_kms_keys(account: LocalAccount, keys: list[dict[str, Any]], now: datetime) -> None:
+    from .local.moto_gaps import create_key_with_id
+
+    for key in keys:
+        arn = create_key_with_id(account, key["id"], json.dumps(key["policy"]), key.get("description", ""))
+        if "alias" in key:
+            account.client("kms").create_alias(AliasName=f"alias/{key['alias']}", TargetKeyId=arn)
+
+
+def put_cloudtrail_events(account: LocalAccount, events: list[dict[str, Any]], now: datetime) -> None:
+    """Management events in CloudTrail's event history, as cloudtrail:LookupEvents returns them."""
+    for number, event in enumerate(events):
+        at = now - timedelta(minutes=int(event.get("minutesAgo", 1)))
+        role, session = event["role"], event.get("session", "session")
+        record = {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "arn": f"arn:aws:sts::{account.account_id}:assumed-role/{role}/{session}",
+                "accountId": account.account_id,
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account.account_id}:role/{role}", "userName": role}
+                },
+            },
+            "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": event["eventSource"],
+            "eventName": event["eventName"],
+            "awsRegion": account.region,
+            "errorCode": event.get("errorCode"),
+            "errorMessage": event.get("errorMessage"),
+            "resources": [{"ARN": arn, "accountId": account.account_id} for arn in event.get("resources", [])],
+        }
+        account.cloudtrail_events.append(
+            {
+                "EventId": f"{number:08d}-0000-0000-0000-000000000000",
+                "EventName": event["eventName"],
+                "ReadOnly": "true",
+                "EventTime": at,
+                "EventSource": event["eventSource"],
+                "Username": session,
+                "Resources": [{"ResourceType": "AWS::KMS::Key", "ResourceName": arn} for arn in event.get("resources", [])],
+                "CloudTrailEvent": json.dumps({k: v for k, v in record.items() if v is not None}),
+            }
+        )
+
+
+FAILING_WORKFLOW = {
+    "Comment": "Stands in for the pipeline's workflow: this run failed on the denied call.",
+    "StartAt": "Write the output",
+    "States": {"Write the output": {"Type": "Fail", "Error": "AccessDenied", "Cause": "not authorized to perform the write"}},
+}
+
+
+def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]], now: datetime) -> None:
+    """Pipeline executions that failed (the state machine is created if missing, with a workflow that fails)."""
+    sfn = account.client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    role_arn = f"arn:aws:iam::{account.account_id}:role/{PIPELINE_ROLE}"
+    for execution in executions:
+        name = execution.get("stateMachine", "etl-workflow")
+        if name not in machines:
+            machines[name] = sfn.create_state_machine(name=name, definition=json.dumps(FAILING_WORKFLOW), roleArn=role_arn)[
+                "stateMachineArn"
+            ]
+        arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(execution.get("input", {})))[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + 10
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline execution {arn} did not finish")
+            time.sleep(0.01)
+
+
 WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
@@ -261,6 +360,11 @@ WORLD_BUILDERS |= {
     "behaviours": etl_world.put_behaviours,
     "stateMachines": etl_world.put_state_machines,
     "executions": etl_world.put_executions,
+    "roles": put_roles,
+    "bucketPolicies": put_bucket_policies,
+    "kmsKeys": put_kms_keys,
+    "cloudtrail": put_cloudtrail_events,
+    "failedExecutions": put_failed_executions,
 }
 
 

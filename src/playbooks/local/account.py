@@ -112,6 +112,7 @@ class LocalAccount:
         self.quota_requests: list[dict[str, Any]] = []
         self.costs: dict[str, dict[str, float]] = {}  # day -> service -> USD (Cost Explorer)
         self.tiering: dict[str, dict[str, dict[str, Any]]] = {}  # bucket -> id -> Intelligent-Tiering configuration
+        self.cloudtrail_events: list[dict[str, Any]] = []  # what cloudtrail:LookupEvents answers (scenario data)
         self.functions: dict[str, Function] = {}  # by physical name
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
         self.resources: dict[str, str] = {}  # logical id -> physical id
@@ -326,9 +327,10 @@ class LocalAccount:
                 payload = json.loads(target["Input"]) if "Input" in target else delivered
                 started.append(
                     str(
-                        self.client("stepfunctions").start_execution(stateMachineArn=target["Arn"], input=json.dumps(payload, default=str))[
-                            "executionArn"
-                        ]
+                        # EventBridge names each execution with a fresh UUID; moto would name them all "None".
+                        self.client("stepfunctions").start_execution(
+                            stateMachineArn=target["Arn"], name=str(uuid.uuid4()), input=json.dumps(payload, default=str)
+                        )["executionArn"]
                     )
                 )
         return started

@@ -151,6 +151,28 @@ GAPS = [
         "count everything a log group has stored since it was created",
         "count only the events put in this session and date the group now: scenarios declare the stored bytes and age of older data",
     ),
+    # ------------------------------------------------------------------------------------ playbook: access-denied
+    Gap(
+        "iam:SimulatePrincipalPolicy",
+        "evaluates the role's identity policies (inline, attached, permissions boundary) and an optional resource policy for each action and resource",
+        "not implemented: we evaluate the policies moto holds for the role (explicit deny > allow > implicit deny; Action/NotAction, "
+        "Resource/NotResource, * and ? wildcards; statements with conditions do not apply and their keys are reported missing, as without context entries)",
+    ),
+    Gap(
+        "cloudtrail:LookupEvents",
+        "returns the account's management events of the last 90 days",
+        "not implemented: we answer from the scenario's `cloudtrail` events (none if it declares none)",
+    ),
+    Gap(
+        "CloudFormation CommaDelimitedList parameters",
+        "a parameter's default is split at commas like a value passed in",
+        "splits only passed values and leaves a default as one string (so !Join over it joins its characters): we split defaults too",
+    ),
+    Gap(
+        "kms:CreateKey",
+        "chooses a random key id",
+        "(world building) scenarios name their keys' ids so that messages and CloudTrail events can cite them: the world builder fixes the id moto generates",
+    ),
 ]
 
 # Step Functions' aws-sdk service names that are not the SDK's; and the error-name prefix AWS uses for each.
@@ -224,6 +246,8 @@ def install(account: LocalAccount) -> None:
             "s3:GetBucketIntelligentTieringConfiguration": _get_intelligent_tiering,
             "s3:ListBucketIntelligentTieringConfigurations": _list_intelligent_tiering,
             "s3:DeleteBucketIntelligentTieringConfiguration": _delete_intelligent_tiering,
+            "iam:SimulatePrincipalPolicy": _simulate_principal_policy,
+            "cloudtrail:LookupEvents": _lookup_events,
         }
     )
 
@@ -452,6 +476,151 @@ def _register_sns_subscription_model() -> None:
     parsing.get_name_type_map.cache_clear()
 
 
+# ------------------------------------------------------------------------------------------- playbook: access-denied
+# moto's own evaluator (moto/iam/access_control.py) was the first choice, but it does not fit the simulator: it treats a
+# statement with NotResource as matching everything, reads ARNs as regular expressions ('.' matches any character, no
+# '?'), turns a statement whose condition is false into a deny, and cannot say which statement decided. So this is a
+# small evaluator of its own, following IAM's documented evaluation logic for one account.
+def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _listed(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str | dict) else list(value or [])
+
+
+def _applies(statement: dict[str, Any], action: str, resource: str) -> bool:
+    if "Action" in statement:
+        action_matches = any(_glob(p, action, ignore_case=True) for p in _listed(statement["Action"]))
+    else:
+        action_matches = "NotAction" in statement and not any(_glob(p, action, ignore_case=True) for p in _listed(statement["NotAction"]))
+    if not action_matches:
+        return False
+    if "Resource" in statement:
+        return any(_glob(p, resource) for p in _listed(statement["Resource"]))
+    if "NotResource" in statement:
+        return not any(_glob(p, resource) for p in _listed(statement["NotResource"]))
+    return True
+
+
+def _document(text: Any) -> dict[str, Any]:
+    from urllib.parse import unquote
+
+    if isinstance(text, dict):
+        return text
+    text = str(text)
+    return dict(json.loads(text if text.lstrip().startswith("{") else unquote(text)))
+
+
+def _role_policies(role_arn: str) -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, Any] | None]:
+    """(source id, source type, document) of each identity policy of the role, and its permissions boundary."""
+    from moto.iam.models import iam_backends
+
+    account = active()
+    backend = iam_backends[account.account_id]["aws"]
+    role = backend.get_role(role_arn.rsplit("/", 1)[-1])
+
+    def default_document(policy: Any) -> dict[str, Any]:
+        return _document(next(v.document for v in policy.versions if v.is_default))
+
+    sources = [(name, "role", _document(document)) for name, document in role.policies.items()]
+    for arn, policy in role.managed_policies.items():
+        sources.append((policy.name, "aws-managed" if ":iam::aws:" in arn else "user-managed", default_document(policy)))
+    boundary = None
+    if role.permissions_boundary_arn:
+        boundary = default_document(backend.get_policy(role.permissions_boundary_arn))
+    return sources, boundary
+
+
+def _evaluate(sources: list[tuple[str, str, dict[str, Any]]], action: str, resource: str) -> tuple[str, list[dict[str, Any]], set[str]]:
+    denied: list[dict[str, Any]] = []
+    allowed: list[dict[str, Any]] = []
+    missing: set[str] = set()
+    for source_id, source_type, document in sources:
+        for statement in _listed(document.get("Statement")):
+            if not _applies(statement, action, resource):
+                continue
+            if statement.get("Condition"):
+                missing.update(key for operator in statement["Condition"].values() for key in operator)
+                continue
+            matched = {"SourcePolicyId": source_id, "SourcePolicyType": source_type}
+            (denied if statement.get("Effect") == "Deny" else allowed).append(matched)
+    if denied:
+        return "explicitDeny", denied, missing
+    return ("allowed", allowed, missing) if allowed else ("implicitDeny", [], missing)
+
+
+def _simulate_principal_policy(params: dict[str, Any]) -> Any:
+    try:
+        sources, boundary = _role_policies(str(params["PolicySourceArn"]))
+    except Exception:  # noqa: BLE001 - moto's IAM raises its own not-found error type
+        return error_response("NoSuchEntity", f"The role {params['PolicySourceArn']} cannot be found.", 404)
+    if params.get("ResourcePolicy"):
+        sources.append(("ResourcePolicy", "resource", _document(params["ResourcePolicy"])))
+    results = []
+    for action in params.get("ActionNames", []):
+        for resource in params.get("ResourceArns") or ["*"]:
+            decision, matched, missing = _evaluate(sources, action, resource)
+            result: dict[str, Any] = {
+                "EvalActionName": action,
+                "EvalResourceName": resource,
+                "EvalDecision": decision,
+                "MatchedStatements": matched,
+                "MissingContextValues": sorted(missing),
+            }
+            if boundary is not None:
+                bounded = _evaluate([("PermissionsBoundary", "none", boundary)], action, resource)[0] == "allowed"
+                result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": bounded}
+                if decision == "allowed" and not bounded:
+                    result["EvalDecision"] = "implicitDeny"
+            results.append(result)
+    return response({"EvaluationResults": results, "IsTruncated": False})
+
+
+def _lookup_events(params: dict[str, Any]) -> Any:
+    import datetime
+
+    wanted = {a["AttributeKey"]: a["AttributeValue"] for a in params.get("LookupAttributes", [])}
+    start = params.get("StartTime")
+    if isinstance(start, str):
+        start = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    events = []
+    for event in sorted(active().cloudtrail_events, key=lambda e: e["EventTime"], reverse=True):
+        if wanted.get("EventName") not in (None, event["EventName"]):
+            continue
+        if isinstance(start, datetime.datetime) and event["EventTime"] < start:
+            continue
+        events.append(event)
+    return response({"Events": events[: int(params.get("MaxResults", 50))]})
+
+
+def _patch_list_parameter_defaults() -> None:
+    from moto.cloudformation.parsing import ResourceMap
+
+    original = ResourceMap.load_parameters
+
+    def load_parameters(self: Any) -> None:
+        original(self)
+        for name, slot in self._template.get("Parameters", {}).items():
+            kind = slot.get("Type", "String")
+            value = self.resolved_parameters.get(name)
+            if (kind == "CommaDelimitedList" or kind.startswith("List")) and isinstance(value, str):
+                self.resolved_parameters[name] = self._parsed_resources[name] = value.split(",")
+
+    ResourceMap.load_parameters = load_parameters  # type: ignore[method-assign]
+
+
+def create_key_with_id(account: LocalAccount, key_id: str, policy: str, description: str = "") -> str:
+    """Create a KMS key whose id the scenario chose (AWS picks one at random; moto has no way to choose)."""
+    from unittest import mock
+
+    from moto.kms import models as kms_models
+
+    with mock.patch.object(kms_models, "generate_key_id", lambda multi_region=False: key_id):
+        return str(account.client("kms").create_key(Policy=policy, Description=description)["KeyMetadata"]["Arn"])
+
+
 # ------------------------------------------------------------------------------------------- moto patches
 def _patch_moto_once() -> None:
     global _patched
@@ -467,6 +636,7 @@ def _patch_moto_once() -> None:
     _patch_atomic_dynamodb_writes()
     _patch_sns_lambda_delivery()
     _register_sns_subscription_model()
+    _patch_list_parameter_defaults()
     _patched = True
 
 
