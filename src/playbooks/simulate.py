@@ -168,7 +168,9 @@ def run(
 ) -> Result:
     """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt)."""
     chosen = decision or scenario.decision
-    if chosen not in DECISIONS and decide is None:
+    # One decision per approval request, in order; the last answers any further request.
+    answers = chosen.split(",")
+    if any(answer not in DECISIONS for answer in answers) and decide is None:
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
     started = time.perf_counter()
@@ -202,7 +204,7 @@ def run(
                     if ticket in handled:
                         continue
                     handled.add(ticket)
-                    verdict = decide(email) if decide else chosen
+                    verdict = decide(email) if decide else answers[min(len(handled) - 1, len(answers) - 1)]
                     say(f"approval e-mail: {email.subject} -> {verdict}")
                     if verdict == "expire":
                         account.expire_waiting_tasks()

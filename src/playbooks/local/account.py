@@ -290,9 +290,9 @@ class LocalAccount:
                 payload = json.loads(target["Input"]) if "Input" in target else delivered
                 started.append(
                     str(
-                        self.client("stepfunctions").start_execution(stateMachineArn=target["Arn"], input=json.dumps(payload, default=str))[
-                            "executionArn"
-                        ]
+                        self.client("stepfunctions").start_execution(
+                            stateMachineArn=target["Arn"], name=str(uuid.uuid4()), input=json.dumps(payload, default=str)
+                        )["executionArn"]
                     )
                 )
         return started
