@@ -46,10 +46,19 @@ def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
     outcome = state.get("outcome", "failed")
     plan = state.get("plan") or {}
     approval = state.get("approval") or {}
+    # A playbook with more than one approval (event-loop: containment, then the fix) keeps the later ones under
+    # `approvals.<phase>`; an action counts as approved in whichever approval approved it.
+    later = [a for a in (state.get("approvals") or {}).values() if isinstance(a, dict)]
     approved = set(approval.get("approvedActions", [])) if outcome not in ("rejected", "expired", "dry-run") else set()
+    for phase in later:
+        approved |= set(phase.get("approvedActions", []))
     applied = state.get("applied")
     actions = plan.get("actions", [])
-    applied_actions = [a for a in actions if a["id"] in approved] if applied else []
+    if isinstance(applied, dict) and later:
+        # Applied actions are recorded one by one (`applied.<action id>`): report exactly those.
+        applied_actions = [a for a in actions if a["id"] in approved and a["id"] in applied]
+    else:
+        applied_actions = [a for a in actions if a["id"] in approved] if applied else []
     rollback = [a["rollback"] for a in applied_actions if a.get("rollback")] if outcome in ("escalated", "failed") else []
     return {
         "playbook": state.get("playbook"),
@@ -62,13 +71,14 @@ def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
         "case": plan.get("case"),
         "evidence": plan.get("evidence", []),
         "proposed": [a["description"] for a in actions],
-        "approvedBy": approval.get("approvers", []),
+        "approvedBy": sorted({who for a in [approval, *later] for who in a.get("approvers", [])}),
         "applied": [a["description"] for a in applied_actions],
         "declined": [a["description"] for a in actions if approval and a["id"] not in approved and outcome not in ("dry-run",)],
         "verification": state.get("verification"),
         "rollback": rollback,
         "recommendations": plan.get("recommendations", []),
         "error": _error_text(state.get("error")) if outcome == "failed" else None,
+        "note": state.get("note"),
     }
 
 
@@ -78,6 +88,8 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
     lines = [f"{report['headline']}.", ""]
     if report.get("summary"):
         lines += [report["summary"], ""]
+    if report.get("note"):
+        lines += [report["note"], ""]
     sections = [
         ("Evidence", report["evidence"]),
         ("Proposed", report["proposed"]),
