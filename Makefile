@@ -8,7 +8,7 @@ export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versio
 PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test bench docs lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ demo: $(STAMP)
 	$(BIN)/playbooks list
 	$(BIN)/playbooks simulate lambda-throttling --scenario throttled --decision approve
 	$(BIN)/playbooks simulate lambda-throttling --scenario account-limit
+	$(BIN)/playbooks simulate event-loop --scenario processed-bucket-loop
 
 test: $(STAMP) lint typecheck sam-validate sam-build pytest
+
+# Benchmarks, not tests (minutes, not seconds). event-loop: stop 10,000 RUNNING executions, our stopper vs the runbook's loop.
+bench: $(STAMP)
+	$(BIN)/python bench/event_loop_stop.py --executions 10000
 
 docs: $(STAMP)
 	$(BIN)/python -c "from playbooks.local.moto_gaps import render_doc; open('docs/local-account.md', 'w').write(render_doc())"

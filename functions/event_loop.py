@@ -319,8 +319,8 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
 class Pacer:
     """A client-side token bucket shared by the stopping workers, adapting to throttling.
 
-    It starts as the quota (burst, refill per second); a throttled call halves the rate (at most once per second,
-    since every in-flight call sees the same empty bucket) and drops the tokens; each success recovers 1% of the
+    It starts as the quota (burst, refill per second); a throttled call cuts the rate (at most once per second,
+    since every in-flight call sees the same empty bucket) to 70% and drops the tokens; each success recovers 1% of the
     target rate. Only the pacer sleeps, on `clock`, so simulated time stays one timeline.
     """
 
@@ -354,7 +354,7 @@ class Pacer:
             now = clock.monotonic()
             if now - self.last_cut >= 1.0:
                 self.last_cut = now
-                self.rate = max(self.floor, self.rate / 2)
+                self.rate = max(self.floor, self.rate * 0.7)
                 self.tokens = min(self.tokens, 0.0)
 
     def succeeded(self) -> None:
@@ -402,7 +402,8 @@ def stop_running(
     """
     started = clock.monotonic()
     arns, list_calls = list_running(sfn, state_machine_arn)
-    pacer = Pacer(rate, burst)
+    # Calls paced in order can reach the service out of order: leave one token per worker in the service's bucket.
+    pacer = Pacer(rate, max(1.0, burst - concurrency))
     counts: Counter[str] = Counter()
     lock = threading.Lock()
 

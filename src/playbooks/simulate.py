@@ -165,8 +165,12 @@ def run(
     on_progress: Callable[[str], None] | None = None,
     decide: Callable[[Email], str] | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
+    inspect: Callable[[LocalAccount], None] | None = None,
 ) -> Result:
-    """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt)."""
+    """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt).
+
+    `inspect` (if given) sees the account once the playbook has finished, before it closes (tests read the world).
+    """
     chosen = decision or scenario.decision
     # One decision per approval request, in order; the last answers any further request.
     answers = chosen.split(",")
@@ -218,6 +222,8 @@ def run(
             if time.monotonic() > end:
                 raise project.ProjectError(f"simulation did not finish within {deadline_s:.0f} s")
             time.sleep(0.01)
+        if inspect is not None:
+            inspect(account)
         description = account.describe(executions[0])
         history = account.history(executions[0])
         calls = list(RECORDER.calls)

@@ -214,7 +214,8 @@ def install(account: LocalAccount) -> None:
         }
     )
     _BUCKETS.clear()
-    _BUCKETS.update({api: TokenBucket(burst, refill, account.clock.now) for api, (burst, refill) in SFN_QUOTAS.items()})
+    API_LATENCY_S["value"] = 0.0
+    reset_quotas()
     _use_account_clock_in_handlers(account)
 
 
@@ -282,6 +283,17 @@ class TokenBucket:
 
 
 _BUCKETS: dict[str, TokenBucket] = {}
+# Round-trip time of a Step Functions API call, slept for real. Zero except in benchmarks, which set it so a
+# one-at-a-time client and a concurrent one pay the same network cost (quota waits stay simulated).
+API_LATENCY_S = {"value": 0.0}
+
+
+def reset_quotas(latency_s: float | None = None) -> None:
+    """Full token buckets again (a benchmark's next contender starts as the first did); optionally set the latency."""
+    account = active()
+    _BUCKETS.update({api: TokenBucket(burst, refill, account.clock.now) for api, (burst, refill) in SFN_QUOTAS.items()})
+    if latency_s is not None:
+        API_LATENCY_S["value"] = latency_s
 
 
 def bucket(api: str) -> TokenBucket:
@@ -321,6 +333,8 @@ def _execution(execution_arn: str) -> Any:
 
 
 def _stop_execution(params: dict[str, Any]) -> Any:
+    if API_LATENCY_S["value"]:
+        time.sleep(API_LATENCY_S["value"])
     if not bucket("states:StopExecution").take():
         return _throttled()
     arn = str(params.get("executionArn", ""))
@@ -342,6 +356,8 @@ def _list_executions(params: dict[str, Any]) -> Any:
             "ValidationException",
             f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
         )
+    if API_LATENCY_S["value"]:
+        time.sleep(API_LATENCY_S["value"])
     if not bucket("states:ListExecutions").take():
         return _throttled()
     status = params.get("statusFilter")
