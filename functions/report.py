@@ -79,6 +79,12 @@ def build(execution: str, state: dict[str, Any]) -> dict[str, Any]:
         "recommendations": plan.get("recommendations", []),
         "error": _error_text(state.get("error")) if outcome == "failed" else None,
         "note": state.get("note"),
+        # What an action recorded beyond its time (e.g. how many executions a bulk stop stopped, in how many rounds).
+        "appliedDetails": {
+            a["id"]: applied[a["id"]]
+            for a in applied_actions
+            if isinstance(applied, dict) and isinstance(applied.get(a["id"]), dict) and set(applied[a["id"]]) - {"at"}
+        },
     }
 
 
@@ -103,6 +109,8 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
             lines.append(f"{title}:")
             lines += [f"  - {item}" for item in items]
             lines.append("")
+    for action_id, details in (report.get("appliedDetails") or {}).items():
+        lines += [f"Applied {action_id}: {json.dumps(details, sort_keys=True)}", ""]
     if report.get("verification"):
         lines += [f"Verification: {json.dumps(report['verification'], sort_keys=True)}", ""]
     if report.get("approvedBy"):

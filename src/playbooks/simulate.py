@@ -195,13 +195,16 @@ def run(
         approval_topic = account.outputs.get("ApprovalTopicArn", "")
         handled: set[str] = set()
         seen_states = 0
+        seen_calls = 0  # the approval e-mails are looked for among the calls made since the last look
         end = time.monotonic() + deadline_s
         while True:
             states = _visited(account, executions[0])
             for state in states[seen_states:]:
                 say(f"state: {state}")
             seen_states = len(states)
-            for email in emails(RECORDER.calls):
+            new_calls = RECORDER.calls[seen_calls:]
+            seen_calls += len(new_calls)
+            for email in emails(new_calls):
                 if email.topic != approval_topic:
                     continue
                 for ticket in LINK.findall(email.body):

@@ -59,6 +59,8 @@ def test_processed_bucket_loop_is_contained_fixed_and_verified() -> None:
     assert json.loads(world.rule["EventPattern"]) == FIXED_PATTERN
     assert world.rule["State"] == "ENABLED"
     assert "etl-execution-rate-spike" in world.alarms
+    report = next(e for e in result.emails if e["subject"].startswith("[remediated]"))
+    assert '"stopped": 2000' in report["body"]  # the bulk stop's own count reaches the report
     changes = [m for m in result.mutations if not m.startswith("states:StopExecution")]
     assert changes == ["events:DisableRule etl-s3-events", "events:PutRule etl-s3-events", "events:EnableRule etl-s3-events"]
 

@@ -105,6 +105,7 @@ class LocalAccount:
         self._mock: Any = None
         self.logs = LogCapture()
         self._env_before: dict[str, str | None] = {}
+        self._clients: dict[str, Any] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -144,7 +145,10 @@ class LocalAccount:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        """One client per service for the account's life: creating a client costs far more than a call."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return self._clients[service]
 
     # -------------------------------------------------------------------------------------- deploy
     def deploy(self) -> None:
