@@ -32,8 +32,8 @@ docs: $(STAMP)
 	$(BIN)/python -c "from playbooks.local.moto_gaps import render_doc; open('docs/local-account.md', 'w').write(render_doc())"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src functions tests
-	$(BIN)/ruff format --check src functions tests
+	$(BIN)/ruff check src functions tests bench
+	$(BIN)/ruff format --check src functions tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

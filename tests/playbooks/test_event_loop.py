@@ -108,3 +108,34 @@ def test_alarm_sample_reaches_the_playbook_through_the_templates_rule() -> None:
         # the throttling alarm's event does not start this playbook
         other = json.loads((ROOT / "events" / "lambda-throttling-alarm.json").read_text())
         assert ours not in [arn.split(":")[6] for arn in account.put_event(other)]
+
+
+def test_an_expired_fix_approval_leaves_the_loop_contained_and_the_rule_disabled() -> None:
+    result, world = run("reject-containment", decision="approve,expire")
+    assert (result.outcome, world.rule["State"], world.running) == ("escalated", "DISABLED", 0)
+    assert "The fix approval expired" in result.states
+
+
+def test_the_rule_is_disabled_again_when_the_loop_persists_after_the_fix() -> None:
+    # GIVEN executions keep starting above the threshold once the rule is re-enabled
+    loop = scenario.load(PLAYBOOK, "reject-containment")
+    loop.data["reactions"] = [
+        {
+            "after": "events:EnableRule",
+            "metrics": [
+                {
+                    "namespace": "AWS/States",
+                    "metric": "ExecutionsStarted",
+                    "dimensions": {"StateMachineArn": WORKFLOW},
+                    "values": {"0": 950},
+                }
+            ],
+        }
+    ]
+    loop.data["expect"] = {}
+    world = World()
+    result = simulate.run(loop, decision="approve", inspect=world)
+    # THEN the playbook escalates and leaves the rule disabled (with the fixed pattern)
+    assert result.outcome == "escalated"
+    assert result.mutations[-1] == "events:DisableRule etl-s3-events"
+    assert world.rule["State"] == "DISABLED" and json.loads(world.rule["EventPattern"]) == FIXED_PATTERN

@@ -101,7 +101,7 @@ GAPS = [
     Gap(
         "states:StopExecution, states:ListExecutions quotas",
         "throttle with ThrottlingException beyond a token bucket per account and region (us-east-1: StopExecution bucket 1,000, refill 200/s; ListExecutions bucket 100, refill 5/s)",
-        "never throttle: we keep those token buckets on the local account's clock (real time plus simulated waits), so pacing is exercised and its simulated time reported, never slept",
+        "never throttle: we keep those token buckets on the local account's clock (real time plus simulated waits), so pacing is exercised and its simulated time reported, never slept (a benchmark may add a real round trip per call; scenarios and tests do not)",
     ),
     Gap(
         "states:StopExecution",
