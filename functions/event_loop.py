@@ -247,19 +247,19 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
                 "rollback": {"api": "events:EnableRule", "parameters": {"Name": rule_name}},
             }
         )
-    if measured["running"] > 0 or containment:
-        containment.append(
-            {
-                "id": "stop_running_executions",
-                "api": "states:StopExecution",
-                "target": target["stateMachineName"],
-                "description": f"Stop every RUNNING execution of {target['stateMachineName']} (now {measured['running']}) "
-                f"with the cause {STOP_CAUSE!r}, paced to the StopExecution quota.",
-                "before": {"running": measured["running"]},
-                "after": {"running": 0, "cause": STOP_CAUSE},
-                "rollback": None,
-            }
-        )
+    # Always proposed: it stops only what is RUNNING when it runs, and the containment plan is never empty.
+    containment.append(
+        {
+            "id": "stop_running_executions",
+            "api": "states:StopExecution",
+            "target": target["stateMachineName"],
+            "description": f"Stop every RUNNING execution of {target['stateMachineName']} (now {measured['running']}) "
+            f"with the cause {STOP_CAUSE!r}, paced to the StopExecution quota.",
+            "before": {"running": measured["running"]},
+            "after": {"running": 0, "cause": STOP_CAUSE},
+            "rollback": None,
+        }
+    )
     fix: list[dict[str, Any]] = []
     if current != fixed:
         fix.append(
