@@ -8,7 +8,8 @@ plus simulated waits) for the run.
 
     python bench/event_loop_stop.py [--executions 10000] [--latency-ms 25]
 
-`stop_benchmark()` returns the rows; `make bench` prints them. Other benchmarks can call it and add their own rows.
+`stop_benchmark()` returns the rows and `section_rows()` the same as {label: value} dicts for a report that collects
+sections from several benchmarks; `make bench` prints the table.
 """
 
 from __future__ import annotations
@@ -131,6 +132,20 @@ def stop_benchmark(executions: int = 10_000, latency_ms: float = 25.0, concurren
         rows.append(_measure(account, "runbook loop", executions, arn, runbook_loop))
         moto_gaps.reset_quotas(latency_s=0.0)
     return rows
+
+
+def section_rows(executions: int = 10_000, latency_ms: float = 25.0) -> list[dict[str, Any]]:
+    """The same comparison as rows of {label: value}, for a benchmark report that collects sections."""
+    rows = stop_benchmark(executions, latency_ms)
+    ours, runbook = rows[0], rows[1]
+    return [asdict(row) for row in rows] + [
+        {
+            "contender": "ratio",
+            "wall_speedup": round(runbook.wall_s / max(ours.wall_s, 1e-9), 1),
+            # None when the whole batch fits in the quota's bucket (nothing to wait for).
+            "projected_vs_quota": round(ours.projected_aws_s / quota_bound_s(executions), 2) if quota_bound_s(executions) else None,
+        }
+    ]
 
 
 def render(rows: list[Row], latency_ms: float) -> str:
