@@ -48,12 +48,20 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
     outcome = state.get("outcome", "failed")
     plan = state.get("plan") or {}
     approval = state.get("approval") or {}
+    # A playbook with more than one approval (event-loop: containment, then the fix) keeps the later ones under
+    # `approvals.<phase>`; an action counts as approved in whichever approval approved it.
+    later = [a for a in (state.get("approvals") or {}).values() if isinstance(a, dict)]
     approved = set(approval.get("approvedActions", [])) if outcome not in ("rejected", "expired", "dry-run") else set()
+    for phase in later:
+        approved |= set(phase.get("approvedActions", []))
     applied = state.get("applied")
     actions = plan.get("actions", [])
     if isinstance(applied, list):  # one entry per planned action (a Map over the plan): only those that took effect
         done = {item.get("id") for item in applied if isinstance(item, dict) and item.get("applied")}
         applied_actions = [a for a in actions if a["id"] in done]
+    elif isinstance(applied, dict) and later:
+        # Applied actions are recorded one by one (`applied.<action id>`): report exactly those.
+        applied_actions = [a for a in actions if a["id"] in approved and a["id"] in applied]
     else:
         # A playbook that applies several actions records each under its id: only those were applied.
         applied_ids = (set(applied) & {a["id"] for a in actions}) if isinstance(applied, dict) else set()
@@ -70,7 +78,7 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
         "case": plan.get("case"),
         "evidence": plan.get("evidence", []),
         "proposed": [a["description"] for a in actions],
-        "approvedBy": approval.get("approvers", []),
+        "approvedBy": sorted({who for a in [approval, *later] for who in a.get("approvers", [])}),
         "decisionRecord": approval.get("record") or None,
         "applied": [a["description"] for a in applied_actions],
         "declined": [a["description"] for a in actions if approval and a["id"] not in approved and outcome not in ("dry-run",)],
@@ -78,6 +86,13 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
         "rollback": rollback,
         "recommendations": plan.get("recommendations", []),
         "error": _error_text(state.get("error")) if outcome == "failed" else None,
+        "note": state.get("note"),
+        # What an action recorded beyond its time (e.g. how many executions a bulk stop stopped, in how many rounds).
+        "appliedDetails": {
+            a["id"]: applied[a["id"]]
+            for a in applied_actions
+            if isinstance(applied, dict) and isinstance(applied.get(a["id"]), dict) and set(applied[a["id"]]) - {"at"}
+        },
     }
 
 
@@ -87,6 +102,8 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
     lines = [f"{report['headline']}.", ""]
     if report.get("summary"):
         lines += [report["summary"], ""]
+    if report.get("note"):
+        lines += [report["note"], ""]
     sections = [
         ("Evidence", report["evidence"]),
         ("Proposed", report["proposed"]),
@@ -100,6 +117,8 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
             lines.append(f"{title}:")
             lines += [f"  - {item}" for item in items]
             lines.append("")
+    for action_id, details in (report.get("appliedDetails") or {}).items():
+        lines += [f"Applied {action_id}: {json.dumps(details, sort_keys=True)}", ""]
     if report.get("verification"):
         lines += [f"Verification: {json.dumps(report['verification'], sort_keys=True)}", ""]
     if report.get("approvedBy"):

@@ -33,11 +33,23 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "logRetentionDays": 7,
     "minMonthlySavingUsd": 1.0,
     "runawayExecutionsPerMinute": 100,
+    # event-loop
+    "drainSeconds": 300,
+    "executionRateThreshold": 200,
+    "keySampleSize": 100,
+    "loopKeyRepeats": 3,
+    "stopConcurrency": 16,
+    "stopRatePerSecond": 200,
+    "stopBurst": 1000,
+    "stopMaxRounds": 10,
 }
 # Deployment parameters that override the defaults above (environment variable -> config key).
 CONFIG_FROM_ENV = {
     "APPROVAL_TIMEOUT_SECONDS": "approvalTimeoutSeconds",
     "MAX_RESERVED_CONCURRENCY": "maxReservedConcurrency",
+    "EXECUTION_RATE_THRESHOLD": "executionRateThreshold",
+    "STOP_EXECUTION_RATE": "stopRatePerSecond",
+    "STOP_EXECUTION_BURST": "stopBurst",
 }
 ALARM_EVENT = "CloudWatch Alarm State Change"
 
@@ -117,13 +129,38 @@ def access_denied_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]
     return target, role
 
 
+# ------------------------------------------------------------------ event-loop
+def event_loop_input_from_alarm(event: dict[str, Any]) -> dict[str, Any]:
+    """The console-input equivalent of the execution-rate alarm's state change: its metric's StateMachineArn."""
+    detail = event.get("detail") or {}
+    for metric in (detail.get("configuration") or {}).get("metrics") or []:
+        dimensions = ((metric.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {}
+        if "StateMachineArn" in dimensions:
+            return {"stateMachineName": str(dimensions["StateMachineArn"]).rsplit(":", 1)[-1]}
+    raise InvalidInput(f"alarm {detail.get('alarmName', '?')!r} has no StateMachineArn dimension to act on")
+
+
+def event_loop_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    workflow, rule = os.environ.get("ETL_STATE_MACHINE", ""), os.environ.get("ETL_EVENT_RULE", "")
+    if document["stateMachineName"] != workflow:
+        raise InvalidInput(f"stateMachineName {document['stateMachineName']!r} is not the pipeline's workflow {workflow!r}")
+    if document.get("ruleName", rule) != rule:
+        raise InvalidInput(f"ruleName {document['ruleName']!r} is not the pipeline's rule {rule!r}")
+    return {"stateMachineName": workflow, "ruleName": rule}, workflow
+
+
 # Per playbook: how an alarm event becomes console input, and which resource the input targets (and locks).
-ALARM_INPUT = {"lambda-throttling": throttling_input_from_alarm, "access-denied": access_denied_input_from_alarm}
+ALARM_INPUT = {
+    "lambda-throttling": throttling_input_from_alarm,
+    "access-denied": access_denied_input_from_alarm,
+    "event-loop": event_loop_input_from_alarm,
+}
 TARGET = {
     "lambda-throttling": throttling_target,
     "execution-stuck": stuck_target,
     "cost-spike": cost_target,
     "access-denied": access_denied_target,
+    "event-loop": event_loop_target,
 }
 
 

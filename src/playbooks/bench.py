@@ -28,10 +28,31 @@ PRICE_TRANSITION = 0.025 / 1000
 PRICE_GB_SECOND_ARM = 0.0000133334
 PRICE_REQUEST = 0.20 / 1_000_000
 TARGETS = {"transitions": 60, "cost_usd": 0.0015, "before_approval": 15, "simulation_s": 3.0, "import_ms": 250, "make_test_s": 600}
-MAIN_SCENARIO = {"lambda-throttling": "throttled"}
+MAIN_SCENARIO = {
+    "lambda-throttling": "throttled",
+    "execution-stuck": "lambda-timeout",
+    "event-loop": "processed-bucket-loop",
+    "cost-spike": "everything",
+    "access-denied": "missing-s3-put",
+}
 RESULTS = project.ROOT / "bench" / "results.json"
+
+
+def _event_loop_section() -> list[dict[str, Any]]:
+    """bench/event_loop_stop.py: our bulk stopper against the runbook's one-by-one loop, 10,000 RUNNING executions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("event_loop_stop", project.ROOT / "bench" / "event_loop_stop.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.section_rows())
+
+
 # Extra sections other benchmarks contribute (name -> function returning rows of {label: value}).
-SECTIONS: dict[str, Callable[[], list[dict[str, Any]]]] = {}
+SECTIONS: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "event-loop: stopping 10,000 RUNNING executions (ours vs the runbook's loop)": _event_loop_section,
+}
 
 
 def spread(values: list[float]) -> dict[str, float]:

@@ -111,10 +111,24 @@ def _prompt(email: Any) -> str:
     return "approve" if typer.confirm("Approve?", default=False) else "reject"
 
 
+def _runs(mutations: list[str]) -> list[str]:
+    """Mutations for reading: a run of more than three calls of one API becomes "<api> x<count>"."""
+    lines: list[str] = []
+    index = 0
+    while index < len(mutations):
+        api = mutations[index].split(" ", 1)[0]
+        end = index
+        while end < len(mutations) and mutations[end].split(" ", 1)[0] == api:
+            end += 1
+        lines += [f"{api} x{end - index}"] if end - index > 3 else mutations[index:end]
+        index = end
+    return lines
+
+
 def _print_result(result: Any) -> None:
     colour = "green" if result.outcome in ("remediated", "no-action", "dry-run") else "yellow"
     console.print(f"  outcome: [bold {colour}]{result.outcome}[/] (execution {result.status})")
-    console.print(f"  mutations: {escape(', '.join(result.mutations) or 'none')}")
+    console.print(f"  mutations: {escape(', '.join(_runs(result.mutations)) or 'none')}")
     console.print(
         f"  {result.transitions} state transitions, {result.lambda_invocations} Lambda invocations, {result.aws_calls} AWS calls, "
         f"{result.duration_s:.2f} s wall ({result.simulated_wait_s:.0f} s of waits simulated)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,10 @@ from .local.account import LocalAccount, Settings
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
 PIPELINE_ROLE = "lambda-execution-role"
+STATES_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -41,14 +46,20 @@ class Scenario:
 
     @property
     def decision(self) -> str:
-        decision = self.data.get("decision", "approve")
-        return "approve" if isinstance(decision, dict) else str(decision)
+        """The decision as one string; a scenario answering several approvals differently reads "approve,reject"."""
+        return ",".join("approve" if isinstance(entry, dict) else str(entry) for entry in self.decisions)
+
+    @property
+    def decisions(self) -> list[Any]:
+        """One decision per approval request, in order (the last one answers any further requests)."""
+        value = self.data.get("decision", "approve")
+        return list(value) if isinstance(value, list) else [value]
 
     @property
     def approved_actions(self) -> list[str] | None:
         """The actions a partial approval selects (`decision: {approve: [ids]}`); None approves the whole plan."""
-        decision = self.data.get("decision")
-        return list(decision["approve"]) if isinstance(decision, dict) else None
+        partial = next((entry for entry in self.decisions if isinstance(entry, dict)), None)
+        return list(partial["approve"]) if partial else None
 
     @property
     def expect(self) -> dict[str, Any]:
@@ -208,6 +219,8 @@ def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datet
         s3.create_bucket(Bucket=bucket["name"])
         for key in bucket.get("objects", []):
             s3.put_object(Bucket=bucket["name"], Key=key, Body=b"id,amount\n1,42\n")
+        if bucket.get("eventBridge"):
+            s3.put_bucket_notification_configuration(Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}})
         if bucket.get("intelligentTiering"):
             s3.put_bucket_intelligent_tiering_configuration(
                 Bucket=bucket["name"],
@@ -343,6 +356,72 @@ def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]
             time.sleep(0.01)
 
 
+# ------------------------------------------------------------------ event-loop: buckets, the workflow, its rule
+WORKFLOW_DEFINITION = {"StartAt": "Process", "States": {"Process": {"Type": "Pass", "End": True}}}
+WORKFLOW_ROLE = "etl-workflow-role"
+
+
+def s3_object_event(account: LocalAccount, bucket: str, key: str, when: datetime) -> dict[str, Any]:
+    """The 'Object Created' event S3 sends to EventBridge, as the workflow receives it for input."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{bucket}/{key}/{when.isoformat()}")),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account.account_id,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": account.region,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {"version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": 1024}, "reason": "PutObject"},
+    }
+
+
+def put_workflows(account: LocalAccount, machines: list[dict[str, Any]], now: datetime) -> None:
+    """Pipeline state machines and their RUNNING executions, started by the objects given (keys cycle).
+
+    Thousands of RUNNING executions are created dormant (no executor thread each): scenario set-up, not the playbook.
+    """
+    iam = account.client("iam")
+    iam.create_role(RoleName=WORKFLOW_ROLE, AssumeRolePolicyDocument=json.dumps(STATES_TRUST))
+    sfn = account.client("stepfunctions")
+    for machine in machines:
+        arn = sfn.create_state_machine(
+            name=machine["name"],
+            definition=json.dumps(WORKFLOW_DEFINITION),
+            roleArn=f"arn:aws:iam::{account.account_id}:role/{WORKFLOW_ROLE}",
+        )["stateMachineArn"]
+        batch: list[tuple[str, str, datetime]] = []
+        for group in machine.get("running", []):
+            count, keys, spread = int(group["count"]), list(group["keys"]), int(group.get("withinMinutes", 10))
+            for i in range(count):
+                started = now - timedelta(seconds=spread * 60 * (count - i) / count)
+                key = keys[i % len(keys)].replace("{n}", f"{i:06d}")  # "{n}" makes every key distinct
+                event = s3_object_event(account, group["bucket"], key, started)
+                batch.append((f"{group.get('prefix', 'run')}-{len(batch):06d}", json.dumps(event), started))
+        moto_gaps.add_dormant_executions(arn, batch)
+
+
+def put_rules(account: LocalAccount, rules: list[dict[str, Any]], now: datetime) -> None:
+    """EventBridge rules with their pattern and state, targeting a state machine by name."""
+    events = account.client("events")
+    for rule in rules:
+        events.put_rule(
+            Name=rule["name"],
+            EventPattern=json.dumps(rule["pattern"]),
+            State=rule.get("state", "ENABLED"),
+            Description=rule.get("description", ""),
+        )
+        if "target" in rule:
+            target = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{rule['target']}"
+            role = f"arn:aws:iam::{account.account_id}:role/{WORKFLOW_ROLE}"
+            events.put_targets(Rule=rule["name"], Targets=[{"Id": "workflow", "Arn": target, "RoleArn": role}])
+
+
+def delete_alarms(account: LocalAccount, names: list[str], now: datetime) -> None:
+    """Alarms the template created that someone deleted before the incident."""
+    account.client("cloudwatch").delete_alarms(AlarmNames=names)
+
+
 WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
@@ -365,6 +444,10 @@ WORLD_BUILDERS |= {
     "kmsKeys": put_kms_keys,
     "cloudtrail": put_cloudtrail_events,
     "failedExecutions": put_failed_executions,
+    # event-loop
+    "workflows": put_workflows,
+    "rules": put_rules,
+    "deletedAlarms": delete_alarms,
 }
 
 

@@ -119,10 +119,13 @@ def run(
     """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt).
 
     `linger`, if given, is called once the playbook has finished, while the account and approval page still exist.
-    `extra_faults` are injected besides the scenario's own; `inspect(account, result)` runs before the account closes.
+    `extra_faults` are injected besides the scenario's own; `inspect(account, result)` sees the account once the
+    playbook has finished, before it closes (tests and `playbooks assure` read the world).
     """
     chosen = decision or scenario.decision
-    if chosen not in DECISIONS and decide is None:
+    # One decision per approval request, in order; the last answers any further request.
+    answers = chosen.split(",")
+    if any(answer not in DECISIONS for answer in answers) and decide is None:
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
     started = time.perf_counter()
@@ -149,20 +152,23 @@ def run(
         server = ApprovalServer(account) if chosen == "browser" and decide is None else None
         handled: set[str] = set()
         seen_states = 0
+        seen_calls = 0  # the approval e-mails are looked for among the calls made since the last look
         end = time.monotonic() + deadline_s
         while True:
             states = _visited(account, executions[0])
             for state in states[seen_states:]:
                 say(f"state: {state}")
             seen_states = len(states)
-            for email in emails(RECORDER.calls):
+            new_calls = RECORDER.calls[seen_calls:]
+            seen_calls += len(new_calls)
+            for email in emails(new_calls):
                 if email.topic != approval_topic:
                     continue
                 for ticket in LINK.findall(email.body):
                     if ticket in handled:
                         continue
                     handled.add(ticket)
-                    verdict = decide(email) if decide else chosen
+                    verdict = decide(email) if decide else answers[min(len(handled) - 1, len(answers) - 1)]
                     say(f"approval e-mail: {email.subject} -> {verdict}")
                     if server is not None:
                         local = email.body.replace(LINK.search(email.body).group(0), server.url(ticket))  # type: ignore[union-attr]

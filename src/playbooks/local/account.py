@@ -126,6 +126,7 @@ class LocalAccount:
         self._env_before: dict[str, str | None] = {}
         # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
         self.scripts: dict[str, Callable[[Any], Any]] = {}
+        self._clients: dict[str, Any] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -165,7 +166,10 @@ class LocalAccount:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        """One client per service for the account's life: creating a client costs far more than a call."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return self._clients[service]
 
     # -------------------------------------------------------------------------------------- deploy
     def deploy(self) -> None:

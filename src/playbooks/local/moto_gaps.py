@@ -10,6 +10,7 @@ import base64
 import contextlib
 import datetime
 import functools
+import importlib
 import json
 import re
 import threading
@@ -98,6 +99,41 @@ GAPS = [
         "AWS::CloudWatch::Alarm",
         "is a CloudFormation resource type",
         "is not created by moto's CloudFormation: we register a resource model that creates the alarm in moto's CloudWatch",
+    ),
+    Gap(
+        "states:StopExecution, states:ListExecutions quotas",
+        "throttle with ThrottlingException beyond a token bucket per account and region (us-east-1: StopExecution bucket 1,000, refill 200/s; ListExecutions bucket 100, refill 5/s)",
+        "never throttle: we keep those token buckets on the local account's clock (real time plus simulated waits), so pacing is exercised and its simulated time reported, never slept (a benchmark may add a real round trip per call; scenarios and tests do not)",
+    ),
+    Gap(
+        "states:StopExecution",
+        "records the cause and error, answers a finished execution with its stop date, and refuses an unknown execution (ExecutionDoesNotExist)",
+        "drops the cause and error and finds the execution by a linear scan: we record both and index the executions",
+    ),
+    Gap(
+        "states:ListExecutions",
+        "pages newest first, maxResults up to 1,000 (default 100), with a nextToken that survives executions changing status between pages",
+        "pages by a token that breaks when the last listed execution leaves the status filter and accepts any page size: we page by (start date, ARN) and refuse more than 1,000",
+    ),
+    Gap(
+        "thousands of RUNNING executions",
+        "cost nothing to hold",
+        "each runs in its own thread: scenarios create dormant RUNNING executions (no thread) that stop like real ones",
+    ),
+    Gap(
+        "s3:GetBucketNotificationConfiguration",
+        "includes EventBridgeConfiguration when the bucket sends its events to EventBridge",
+        "stores it but leaves it out of the answer: we add it",
+    ),
+    Gap(
+        "events:TestEventPattern",
+        "says whether an event pattern matches an event",
+        "not implemented: we answer with moto's own EventBridge pattern matcher (the one its delivery uses)",
+    ),
+    Gap(
+        "time inside handlers",
+        "a Lambda that paces its calls sleeps in real time",
+        "would sleep too: handlers pace through `shared.clock.monotonic/sleep`, which the local account runs on its simulated clock",
     ),
     Gap(
         "CloudFormation state machines",
@@ -218,6 +254,10 @@ class VirtualClock:
         with self._lock:
             self.waited += max(seconds, 0.0)
 
+    def now(self) -> float:
+        """The account's time in seconds: real time plus every simulated wait so far."""
+        return time.monotonic() + self.waited
+
 
 _ACTIVE: LocalAccount | None = None
 _patched = False
@@ -248,13 +288,261 @@ def install(account: LocalAccount) -> None:
             "s3:DeleteBucketIntelligentTieringConfiguration": _delete_intelligent_tiering,
             "iam:SimulatePrincipalPolicy": _simulate_principal_policy,
             "cloudtrail:LookupEvents": _lookup_events,
+            # event-loop
+            "states:ListExecutions": _list_executions,
+            "events:TestEventPattern": _test_event_pattern,
+            "s3:GetBucketNotificationConfiguration": _get_bucket_notification_configuration,
         }
     )
+    _BUCKETS.clear()
+    API_LATENCY_S["value"] = 0.0
+    reset_quotas()
+    _use_account_clock_in_handlers(account)
 
 
 def uninstall() -> None:
     global _ACTIVE
     _ACTIVE = None
+    _restore_handler_clock()
+
+
+# ------------------------------------------------------------------------------------------- time inside handlers
+_HANDLER_CLOCK: dict[str, Any] = {}
+
+
+def _use_account_clock_in_handlers(account: LocalAccount) -> None:
+    import sys
+
+    from .. import project
+
+    if str(project.FUNCTIONS) not in sys.path:
+        sys.path.insert(0, str(project.FUNCTIONS))
+    shared_clock: Any = importlib.import_module("shared.clock")
+    _HANDLER_CLOCK.setdefault("monotonic", shared_clock.monotonic)
+    _HANDLER_CLOCK.setdefault("sleep", shared_clock.sleep)
+    shared_clock.monotonic = account.clock.now
+    shared_clock.sleep = account.clock.advance
+
+
+def _restore_handler_clock() -> None:
+    if _HANDLER_CLOCK:
+        shared_clock: Any = importlib.import_module("shared.clock")
+        shared_clock.monotonic = _HANDLER_CLOCK["monotonic"]
+        shared_clock.sleep = _HANDLER_CLOCK["sleep"]
+
+
+# ------------------------------------------------------------------------------------------- Step Functions at scale
+# Step Functions' API quotas in us-east-1 (bucket size, refill per second).
+SFN_QUOTAS = {"states:StopExecution": (1000.0, 200.0), "states:ListExecutions": (100.0, 5.0)}
+LIST_EXECUTIONS_MAX = 1000
+LIST_EXECUTIONS_DEFAULT = 100
+
+
+class TokenBucket:
+    """AWS's API throttling model: a call takes a token; tokens refill at a fixed rate up to the bucket size."""
+
+    def __init__(self, size: float, refill: float, now: Any):
+        self.size = size
+        self.refill = refill
+        self._now = now
+        self.tokens = size
+        self.last = now()
+        self.throttled = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            moment = self._now()
+            self.tokens = min(self.size, self.tokens + (moment - self.last) * self.refill)
+            self.last = moment
+            # A hair of tolerance: a client pacing exactly at the refill rate must not lose to float rounding.
+            if self.tokens >= 1 - 1e-6:
+                self.tokens -= 1
+                return True
+            self.throttled += 1
+            return False
+
+
+_BUCKETS: dict[str, TokenBucket] = {}
+# Round-trip time of a Step Functions API call, slept for real. Zero except in benchmarks, which set it so a
+# one-at-a-time client and a concurrent one pay the same network cost (quota waits stay simulated).
+API_LATENCY_S = {"value": 0.0}
+
+
+def reset_quotas(latency_s: float | None = None) -> None:
+    """Full token buckets again (a benchmark's next contender starts as the first did); optionally set the latency."""
+    account = active()
+    _BUCKETS.update({api: TokenBucket(burst, refill, account.clock.now) for api, (burst, refill) in SFN_QUOTAS.items()})
+    if latency_s is not None:
+        API_LATENCY_S["value"] = latency_s
+
+
+def bucket(api: str) -> TokenBucket:
+    return _BUCKETS[api]
+
+
+def _throttled() -> Any:
+    return error_response("ThrottlingException", "Rate exceeded", 400)
+
+
+def _sfn_backend() -> Any:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    account = active()
+    return stepfunctions_parser_backends[account.account_id][account.region]
+
+
+def _machine(state_machine_arn: str) -> Any:
+    return next((m for m in _sfn_backend().state_machines if m.arn == state_machine_arn), None)
+
+
+_INDEX: dict[int, tuple[int, dict[str, Any]]] = {}
+
+
+def _execution(execution_arn: str) -> Any:
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return None
+    machine = _machine(":".join([*parts[:5], "stateMachine", parts[6]]))
+    if machine is None:
+        return None
+    size, index = _INDEX.get(id(machine), (-1, {}))
+    if size != len(machine.executions):
+        index = {e.execution_arn: e for e in machine.executions}
+        _INDEX[id(machine)] = (len(machine.executions), index)
+    return index.get(execution_arn)
+
+
+def _stop_execution(params: dict[str, Any]) -> Any:
+    if API_LATENCY_S["value"]:
+        time.sleep(API_LATENCY_S["value"])
+    if not bucket("states:StopExecution").take():
+        return _throttled()
+    arn = str(params.get("executionArn", ""))
+    execution = _execution(arn)
+    if execution is None:
+        return error_response("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+    if execution.status == "RUNNING":
+        stopped_at = datetime.datetime.now(datetime.UTC)
+        worker = getattr(execution, "exec_worker", None)
+        if worker is not None and getattr(worker, "env", None) is not None:
+            _abort_live_execution(execution, params.get("error"), params.get("cause"), stopped_at)
+        else:  # a dormant execution (scenario set-up without an executor thread)
+            execution.stop(stop_date=stopped_at, error=params.get("error"), cause=params.get("cause"))
+    return response({"stopDate": execution.stop_date or datetime.datetime.now(datetime.UTC)})
+
+
+def _list_executions(params: dict[str, Any]) -> Any:
+    machine = _machine(str(params.get("stateMachineArn", "")))
+    if machine is None:
+        return None  # moto answers StateMachineDoesNotExist
+    limit = int(params.get("maxResults") or LIST_EXECUTIONS_DEFAULT)
+    if limit > LIST_EXECUTIONS_MAX:
+        return error_response(
+            "ValidationException",
+            f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
+        )
+    if API_LATENCY_S["value"]:
+        time.sleep(API_LATENCY_S["value"])
+    if not bucket("states:ListExecutions").take():
+        return _throttled()
+    status = params.get("statusFilter")
+    ordered = sorted(
+        (e for e in list(machine.executions) if e.exec_status is not None and (not status or e.status == status)),
+        key=lambda e: (e.start_date, e.execution_arn),
+        reverse=True,
+    )
+    if params.get("nextToken"):
+        after_date, after_arn = json.loads(base64.urlsafe_b64decode(str(params["nextToken"])))
+        position = (datetime.datetime.fromisoformat(after_date), after_arn)
+        ordered = [e for e in ordered if (e.start_date, e.execution_arn) < position]
+    page = ordered[:limit]
+    body: dict[str, Any] = {
+        "executions": [
+            {"executionArn": e.execution_arn, "stateMachineArn": machine.arn, "name": e.name, "status": e.status, "startDate": e.start_date}
+            | ({"stopDate": e.stop_date} if e.stop_date else {})
+            for e in page
+        ]
+    }
+    if len(ordered) > limit:
+        last = page[-1]
+        body["nextToken"] = base64.urlsafe_b64encode(json.dumps([last.start_date.isoformat(), last.execution_arn]).encode()).decode()
+    return response(body)
+
+
+class _NoCallbacks:
+    """The callback pool of an execution that waits for no task token."""
+
+    _pool: dict[str, Any] = {}
+
+    def notify(self, callback_id: str, outcome: Any) -> bool:
+        return False
+
+    def heartbeat(self, callback_id: str) -> bool:
+        return False
+
+
+class _DormantWorker:
+    """Stands in for the executor thread of a RUNNING execution that runs nothing (scenario set-up)."""
+
+    def __init__(self, execution: Any):
+        self.execution = execution
+        self.env = type("DormantEnv", (), {"callback_pool_manager": _NoCallbacks()})()
+
+    def stop(self, stop_date: Any, error: str | None, cause: str | None) -> None:
+        from moto.stepfunctions.parser.api import ExecutionStatus
+
+        self.execution.exec_status = ExecutionStatus.ABORTED
+        self.execution.stop_date = stop_date
+        self.execution.error = error
+        self.execution.cause = cause
+
+
+def add_dormant_executions(state_machine_arn: str, executions: list[tuple[str, str, datetime.datetime]]) -> None:
+    """RUNNING executions of `state_machine_arn` without threads: (name, input JSON, start date) each."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    machine = _machine(state_machine_arn)
+    if machine is None:
+        raise RuntimeError(f"no state machine {state_machine_arn}")
+    account = active()
+    for name, payload, started in executions:
+        execution = Execution(
+            name=name,
+            sm_type=machine.sm_type,
+            role_arn=machine.roleArn,
+            exec_arn=f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}",
+            account_id=account.account_id,
+            region_name=account.region,
+            state_machine=machine,
+            start_date=started,
+            cloud_watch_logging_session=None,
+            activity_store={},
+            input_data=payload,
+        )
+        execution.exec_status = ExecutionStatus.RUNNING
+        execution.exec_worker = _DormantWorker(execution)  # type: ignore[assignment]
+        machine.executions.append(execution)
+
+
+def _get_bucket_notification_configuration(params: dict[str, Any]) -> Any:
+    from moto.s3.models import s3_backends
+
+    account = active()
+    bucket = s3_backends[account.account_id]["aws"].buckets.get(str(params.get("Bucket", "")))
+    config = getattr(bucket, "notification_configuration", None)
+    if config is None or config.event_bridge is None:
+        return None  # moto's own answer is right (or its NoSuchBucket)
+    return response({"EventBridgeConfiguration": {}})
+
+
+def _test_event_pattern(params: dict[str, Any]) -> Any:
+    from moto.events.models import EventPattern
+
+    raw = str(params["EventPattern"])
+    matched = EventPattern(raw, json.loads(raw)).matches_event(json.loads(str(params["Event"])))
+    return response({"Result": bool(matched)})
 
 
 # ------------------------------------------------------------------------------------------- Lambda concurrency
@@ -1035,14 +1323,9 @@ def _get_execution_history(params: dict[str, Any]) -> Any:
     return response(page)
 
 
-def _stop_execution(params: dict[str, Any]) -> Any:
-    import datetime
-
-    execution = _parser_execution(str(params.get("executionArn", "")))
-    if execution is None or _status(execution) != "RUNNING":
-        return None  # moto answers unknown and finished executions
-    stopped_at = datetime.datetime.now(datetime.UTC)
-    error, cause = params.get("error"), params.get("cause")
+def _abort_live_execution(execution: Any, error: Any, cause: Any, stopped_at: Any) -> None:
+    """An execution with an executor thread (one waiting for a task token, say): abort it, release what it waits
+    for, and keep the error and cause the caller gave."""
     execution.stop(stop_date=stopped_at, error=error, cause=cause)
     env = execution.exec_worker.env
     _IDLE.abandoned.update(env.callback_pool_manager._pool)
@@ -1050,7 +1333,6 @@ def _stop_execution(params: dict[str, Any]) -> Any:
     while _status(execution) == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.01)
     execution.error, execution.cause = error, cause
-    return response({"stopDate": stopped_at})
 
 
 def decode_payload(body: Any) -> Any:

@@ -1,0 +1,235 @@
+"""event-loop logic without a state machine: the plan, the pacer, the stopper, and the local account's quota model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import event_loop
+import pytest
+from botocore.exceptions import ClientError
+
+import validate_input
+from playbooks.local import moto_gaps
+from playbooks.local.account import LocalAccount
+from playbooks.scenario import put_workflows
+from shared import clock
+from shared.errors import InvalidInput
+
+PIPELINE = {
+    "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:etl-workflow",
+    "rawBucket": "raw-data-bucket",
+    "processedBucket": "processed-data-bucket",
+    "alarmName": "etl-execution-rate-spike",
+}
+CONFIG = dict(validate_input.CONFIG_DEFAULTS)
+LOOSE = {
+    "source": ["aws.s3"],
+    "detail-type": ["Object Created"],
+    "detail": {"bucket": {"name": ["raw-data-bucket", "processed-data-bucket"]}},
+}
+
+
+def findings(
+    *, pattern: dict[str, Any], state: str = "ENABLED", repeating: bool = True, admits: bool = True, alarm: bool = True
+) -> dict[str, Any]:
+    return {
+        "rule": {"state": state, "eventPattern": json.dumps(pattern)},
+        "alarm": {"alarms": [{"AlarmName": "etl-execution-rate-spike"}] if alarm else []},
+        "measured": {
+            "startedPerMinute": [{"minute": "m", "started": 900}],
+            "peakPerMinute": 900,
+            "running": 2000,
+            "sampled": 100,
+            "fromProcessedBucket": 100 if admits else 0,
+            "repeatingKeys": [{"object": "processed-data-bucket/incoming/a.csv", "executions": 50}] if repeating else [],
+            "admitsProcessedBucket": ["probe.csv"] if admits else [],
+            "admitsRawOutsideIncoming": [],
+            "eventBridgeNotifications": {"raw-data-bucket": True, "processed-data-bucket": True},
+        },
+    }
+
+
+TARGET = {"stateMachineName": "etl-workflow", "ruleName": "etl-s3-events"}
+
+
+def ids(actions: list[dict[str, Any]]) -> list[str]:
+    return [action["id"] for action in actions]
+
+
+def test_loop_plan_has_two_steps_with_the_runbooks_fixed_pattern() -> None:
+    plan = event_loop.plan(TARGET, findings(pattern=LOOSE, alarm=False), CONFIG, PIPELINE)
+    assert plan["case"] == "event-loop"
+    assert ids(plan["containment"]["actions"]) == ["disable_rule", "stop_running_executions"]
+    assert ids(plan["fix"]["actions"]) == ["restrict_rule_pattern", "enable_rule", "create_execution_rate_alarm"]
+    assert json.loads(plan["rule"]["fixedPattern"]) == event_loop.fixed_pattern("raw-data-bucket")
+    assert any('-        "processed-data-bucket"' in line for line in plan["fix"]["evidence"])
+
+
+def test_distinct_keys_and_a_correct_pattern_are_a_traffic_spike() -> None:
+    plan = event_loop.plan(
+        TARGET, findings(pattern=event_loop.fixed_pattern("raw-data-bucket"), repeating=False, admits=False), CONFIG, PIPELINE
+    )
+    assert (plan["case"], plan["actions"]) == ("traffic-spike", [])
+
+
+def test_a_rerun_plans_only_what_still_differs() -> None:
+    # GIVEN the rule was already disabled and fixed by a first run, and the alarm exists
+    fixed = event_loop.fixed_pattern("raw-data-bucket")
+    plan = event_loop.plan(TARGET, findings(pattern=fixed, state="DISABLED", admits=False), CONFIG, PIPELINE)
+    # THEN nothing is disabled or rewritten again: only what is still running is stopped, and the rule re-enabled
+    assert ids(plan["containment"]["actions"]) == ["stop_running_executions"]
+    assert ids(plan["fix"]["actions"]) == ["enable_rule"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(seconds, 0.0)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(clock, "monotonic", fake.monotonic)
+    monkeypatch.setattr(clock, "sleep", fake.sleep)
+    return fake
+
+
+def test_pacer_spends_the_burst_then_holds_the_refill_rate(fake_clock: FakeClock) -> None:
+    pacer = event_loop.Pacer(rate=200, burst=1000)
+    for _ in range(3000):
+        pacer.acquire()
+    assert fake_clock.t == pytest.approx(10.0, rel=1e-6)  # 1,000 at once, 2,000 at 200/s
+
+
+def test_pacer_slows_down_on_throttling_once_per_second(fake_clock: FakeClock) -> None:
+    pacer = event_loop.Pacer(rate=200, burst=1000)
+    for _ in range(16):  # every in-flight worker reports the same empty bucket
+        pacer.throttled()
+    assert pacer.rate == pytest.approx(140.0)
+    assert pacer.tokens <= 0
+
+
+class FakeSfn:
+    """ListExecutions over a fixed set; StopExecution throttles the first calls and knows some are gone."""
+
+    def __init__(self, running: int, throttle_first: int = 0, gone: frozenset[int] = frozenset()):
+        self.running = {f"arn:{i}" for i in range(running)}
+        self.gone = {f"arn:{i}" for i in gone}
+        self.throttle_left = throttle_first
+        self.calls = 0
+
+    def list_executions(self, **params: Any) -> dict[str, Any]:
+        ordered = sorted(self.running)
+        start = int(params.get("nextToken", 0))
+        page = ordered[start : start + params["maxResults"]]
+        answer: dict[str, Any] = {"executions": [{"executionArn": arn} for arn in page]}
+        if start + params["maxResults"] < len(ordered):
+            answer["nextToken"] = str(start + params["maxResults"])
+        return answer
+
+    def stop_execution(self, executionArn: str, cause: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.throttle_left > 0:
+            self.throttle_left -= 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StopExecution")
+        if executionArn in self.gone:
+            self.running.discard(executionArn)
+            raise ClientError({"Error": {"Code": "ExecutionDoesNotExist", "Message": "gone"}}, "StopExecution")
+        self.running.discard(executionArn)
+        return {}
+
+
+def stop(sfn: FakeSfn) -> dict[str, Any]:
+    return event_loop.stop_running(sfn, "arn:sm", concurrency=8, rate=200, burst=1000, seconds_left=lambda: 900.0)
+
+
+def test_stopper_retries_throttled_calls_tolerates_finished_executions_and_a_rerun_stops_nothing(fake_clock: FakeClock) -> None:
+    # GIVEN 40 throttled calls in a row (more than one execution's attempts) and two executions finishing meanwhile
+    sfn = FakeSfn(2500, throttle_first=40, gone=frozenset({3, 7}))
+    first = stop(sfn)
+    assert first["throttled"] == 40 and first["finishedMeanwhile"] == 2
+    assert first["stopped"] + first["finishedMeanwhile"] + first["left"] == 2500
+    assert first["left"] == len(sfn.running)
+    # WHEN the next round runs THEN it stops only what is still running
+    second = stop(sfn)
+    assert (second["listed"], second["stopped"], sfn.running) == (first["left"], first["left"], set())
+    # AND a rerun after that lists nothing and stops nothing
+    calls = sfn.calls
+    third = stop(sfn)
+    assert (third["listed"], third["stopped"], sfn.calls) == (0, 0, calls)
+    totals = event_loop.next_round(event_loop.next_round(event_loop.next_round({}, first), second), third)
+    assert (totals["round"], totals["stopped"], totals["done"]) == (3, 2498, True)
+
+
+def test_stopper_leaves_work_for_the_next_round_when_time_runs_out(fake_clock: FakeClock) -> None:
+    sfn = FakeSfn(50)
+    result = event_loop.stop_running(sfn, "arn:sm", concurrency=4, rate=200, burst=1000, seconds_left=lambda: 10.0)
+    assert (result["stopped"], result["left"], len(sfn.running)) == (0, 50, 50)
+    assert event_loop.next_round({}, result)["done"] is False
+
+
+def test_alarm_event_names_the_workflow_and_other_resources_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_STATE_MACHINE", "etl-workflow")
+    monkeypatch.setenv("ETL_EVENT_RULE", "etl-s3-events")
+    event = {
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": "etl-execution-rate-spike",
+            "configuration": {"metrics": [{"metricStat": {"metric": {"dimensions": {"StateMachineArn": PIPELINE["stateMachineArn"]}}}}]},
+        },
+    }
+    result = validate_input.validate("event-loop", event, "exec", "2024-06-01T10:00:00Z")
+    assert result["target"] == {"stateMachineName": "etl-workflow", "ruleName": "etl-s3-events"}
+    assert result["lock"]["key"] == "event-loop#etl-workflow"
+    with pytest.raises(InvalidInput, match="not the pipeline's rule"):
+        validate_input.validate("event-loop", {"stateMachineName": "etl-workflow", "ruleName": "other"}, "exec", "2024-06-01T10:00:00Z")
+    with pytest.raises(InvalidInput, match="not the pipeline's workflow"):
+        validate_input.validate("event-loop", {"stateMachineName": "billing"}, "exec", "2024-06-01T10:00:00Z")
+
+
+def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aws() -> None:
+    with LocalAccount() as account:
+        put_workflows(account, [{"name": "etl-workflow", "running": [{"count": 1300, "bucket": "b", "keys": ["k"]}]}], datetime.now(UTC))
+        sfn = account.client("stepfunctions")
+        arn = PIPELINE["stateMachineArn"]
+        # pages newest first, at most 1,000, and the token survives executions leaving the filter between pages
+        first = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000)
+        assert len(first["executions"]) == 1000 and "nextToken" in first
+        for item in first["executions"][-5:]:
+            sfn.stop_execution(executionArn=item["executionArn"], cause="test")
+        second = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000, nextToken=first["nextToken"])
+        assert len(second["executions"]) == 300 and "nextToken" not in second
+        with pytest.raises(ClientError) as too_many:
+            sfn.list_executions(stateMachineArn=arn, maxResults=1001)
+        assert too_many.value.response["Error"]["Code"] == "ValidationException"
+        # the stop quota: 1,000 at once, then 200 per second of the bucket's clock (frozen here, moved by hand)
+        frozen = FakeClock()
+        moto_gaps._BUCKETS["states:StopExecution"] = moto_gaps.TokenBucket(1000, 200, frozen.monotonic)
+        arns = [e["executionArn"] for e in second["executions"] + first["executions"][:-5]]
+
+        def outcome(execution: str) -> str:
+            try:
+                sfn.stop_execution(executionArn=execution, cause="test")
+            except ClientError as error:
+                return str(error.response["Error"]["Code"])
+            return "ok"
+
+        outcomes = [outcome(execution) for execution in arns[:1100]]
+        assert (outcomes.count("ok"), outcomes.count("ThrottlingException")) == (1000, 100)
+        frozen.sleep(0.5)
+        outcomes = [outcome(execution) for execution in arns[1000:1200]]
+        assert (outcomes.count("ok"), outcomes.count("ThrottlingException")) == (100, 100)
+        stopped = sfn.describe_execution(executionArn=arns[0])
+        assert (stopped["status"], stopped["cause"]) == ("ABORTED", "test")
+        # the account's own buckets run on real time plus simulated waits: advancing it refills them without sleeping
+        before = account.clock.now()
+        account.clock.advance(30.0)
+        assert account.clock.now() - before >= 30.0
