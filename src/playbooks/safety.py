@@ -10,6 +10,8 @@ READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Simulate", "Query", "Scan
 READ_OPERATIONS = {"StartQuery", "StopQuery"}  # Logs Insights queries read logs
 # Calls that are the playbook's own machinery wherever they go: running its functions, answering its own tasks.
 BOOKKEEPING_APIS = {"lambda:Invoke", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+# Changes are named as a Step Functions task would call them: the aws-sdk service name, not the IAM prefix.
+SFN_SERVICE = {"states": "sfn", "events": "eventbridge", "logs": "cloudwatchlogs"}
 TARGET_KEYS = (
     "FunctionName",
     "executionArn",
@@ -53,5 +55,6 @@ def mutations(calls: Iterable[Call], principals: set[str], own_resources: set[st
         target = target_of(call.api, call.params)
         if target in own_resources:
             continue
-        changed.append(f"{call.api} {target}".strip())
+        prefix, operation = call.api.split(":", 1)
+        changed.append(f"{SFN_SERVICE.get(prefix, prefix)}:{operation} {target}".strip())
     return changed

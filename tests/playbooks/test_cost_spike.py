@@ -43,7 +43,7 @@ def test_partial_approval_applies_only_the_approved_actions(everything: simulate
     assert everything.mutations == [
         "lambda:UpdateFunctionConfiguration transform-handler",
         "dynamodb:UpdateTable etl-metadata",
-        "logs:PutRetentionPolicy /aws/lambda/ingest-handler",
+        "cloudwatchlogs:PutRetentionPolicy /aws/lambda/ingest-handler",
     ]
     assert [check["id"] for check in report["verification"]["checks"]] == [
         "lower_memory_transform_handler",

@@ -44,7 +44,7 @@ def run(name: str, **kwargs: Any) -> tuple[simulate.Result, World]:
 
 
 def stops(result: simulate.Result) -> list[str]:
-    return [m for m in result.mutations if m.startswith("states:StopExecution ")]
+    return [m for m in result.mutations if m.startswith("sfn:StopExecution ")]
 
 
 def test_processed_bucket_loop_is_contained_fixed_and_verified() -> None:
@@ -61,8 +61,8 @@ def test_processed_bucket_loop_is_contained_fixed_and_verified() -> None:
     assert "etl-execution-rate-spike" in world.alarms
     report = next(e for e in result.emails if e["subject"].startswith("[remediated]"))
     assert '"stopped": 2000' in report["body"]  # the bulk stop's own count reaches the report
-    changes = [m for m in result.mutations if not m.startswith("states:StopExecution")]
-    assert changes == ["events:DisableRule etl-s3-events", "events:PutRule etl-s3-events", "events:EnableRule etl-s3-events"]
+    changes = [m for m in result.mutations if not m.startswith("sfn:StopExecution")]
+    assert changes == ["eventbridge:DisableRule etl-s3-events", "eventbridge:PutRule etl-s3-events", "eventbridge:EnableRule etl-s3-events"]
 
 
 def test_rule_is_reenabled_only_after_the_second_approval() -> None:
@@ -72,7 +72,7 @@ def test_rule_is_reenabled_only_after_the_second_approval() -> None:
     assert (result.status, result.outcome) == ("SUCCEEDED", "escalated")
     assert world.running == 0 and world.rule["State"] == "DISABLED"
     assert json.loads(world.rule["EventPattern"]) != FIXED_PATTERN
-    assert [m for m in result.mutations if not m.startswith("states:StopExecution")] == ["events:DisableRule etl-s3-events"]
+    assert [m for m in result.mutations if not m.startswith("sfn:StopExecution")] == ["eventbridge:DisableRule etl-s3-events"]
     assert len(stops(result)) == 120
     report = next(e for e in result.emails if e["subject"].startswith("[escalated]"))
     assert "the rule is left disabled" in report["body"]
@@ -137,5 +137,5 @@ def test_the_rule_is_disabled_again_when_the_loop_persists_after_the_fix() -> No
     result = simulate.run(loop, decision="approve", inspect=world)
     # THEN the playbook escalates and leaves the rule disabled (with the fixed pattern)
     assert result.outcome == "escalated"
-    assert result.mutations[-1] == "events:DisableRule etl-s3-events"
+    assert result.mutations[-1] == "eventbridge:DisableRule etl-s3-events"
     assert world.rule["State"] == "DISABLED" and json.loads(world.rule["EventPattern"]) == FIXED_PATTERN

@@ -51,7 +51,7 @@ def test_approval_stops_then_reprocesses_with_the_same_input() -> None:
     # WHEN the plan is approved
     result, calls = run_with_calls("lambda-timeout")
     # THEN exactly two changes, in order: stop the stuck execution, start the retry
-    assert result.mutations == [f"states:StopExecution {STUCK}", f"states:StartExecution {WORKFLOW}"]
+    assert result.mutations == [f"sfn:StopExecution {STUCK}", f"sfn:StartExecution {WORKFLOW}"]
     stop = next(c["params"] for c in calls if c["api"] == "states:StopExecution")
     start = next(c["params"] for c in calls if c["api"] == "states:StartExecution")
     assert "execution-stuck playbook, incident" in str(stop["cause"])
@@ -92,9 +92,9 @@ def test_unknown_execution_fails_with_a_clear_error() -> None:
 
 def test_watchdog_runs_once_per_long_running_execution() -> None:
     result = run("watchdog-alarm")
-    stopped = sorted(m.rsplit(":", 1)[-1] for m in result.mutations if m.startswith("states:StopExecution"))
+    stopped = sorted(m.rsplit(":", 1)[-1] for m in result.mutations if m.startswith("sfn:StopExecution"))
     assert stopped == ["stuck-25m", "stuck-50m"]  # not the 5-minute one, not the finished one, none twice
-    assert [m for m in result.mutations if m.startswith("states:StartExecution")] == [f"states:StartExecution {WORKFLOW}"] * 2
+    assert [m for m in result.mutations if m.startswith("sfn:StartExecution")] == [f"sfn:StartExecution {WORKFLOW}"] * 2
     assert len(result.executions) == 2
 
 
@@ -108,7 +108,7 @@ def test_escalates_when_the_retry_hangs_too() -> None:
     result = simulate.run(data)
     # THEN it stopped and reprocessed, checked the retry four times, and escalated with the retry's rollback
     assert result.outcome == "escalated"
-    assert [m.split(" ")[0] for m in result.mutations] == ["states:StopExecution", "states:StartExecution"]
+    assert [m.split(" ")[0] for m in result.mutations] == ["sfn:StopExecution", "sfn:StartExecution"]
     assert result.states.count("Check the retry") == 4
     report = next(e for e in result.emails if e["subject"].startswith("[escalated]"))
     assert '"api": "states:StopExecution"' in report["body"]
