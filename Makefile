@@ -8,7 +8,7 @@ export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versio
 PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench docs scan lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,17 @@ demo: $(STAMP)
 	$(BIN)/playbooks simulate cost-spike --scenario everything
 	$(BIN)/playbooks simulate access-denied --scenario missing-s3-put
 
-test: $(STAMP) lint typecheck sam-validate sam-build pytest
+test: $(STAMP) lint typecheck sam-validate sam-build scan pytest
 
 # Not part of `make test` (minutes, not seconds): prints the benchmark table and writes bench/results.json, including
 # event-loop's bulk stop of 10,000 RUNNING executions, our stopper against the runbook's one-by-one loop.
 bench: $(STAMP) sam-build
 	$(BIN)/python -m playbooks.bench $(RUNS)
+
+# The fault matrix, least privilege from recorded calls, secrets and ASL coverage over every playbook;
+# writes docs/assurance.md. Not yet part of `make test`: see the problems it lists.
+assure: $(STAMP)
+	$(BIN)/playbooks assure
 
 docs: $(STAMP)
 	$(BIN)/playbooks docs

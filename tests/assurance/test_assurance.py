@@ -8,6 +8,9 @@ import pytest
 
 from playbooks import assure
 
+# Minutes of runs: `make assure` runs these; `make test` does not until every playbook passes them.
+pytestmark = pytest.mark.assurance
+
 
 @pytest.fixture(scope="session")
 def results() -> dict[str, Any]:
