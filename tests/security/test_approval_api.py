@@ -53,7 +53,7 @@ def test_replay_answers_409_and_the_task_resumes_exactly_once() -> None:
 
 def test_two_concurrent_posts_make_one_decision() -> None:
     with LocalAccount() as account:
-        _, (ticket,) = start_until_approval(account)
+        execution, (ticket,) = start_until_approval(account)
         page = account.invoke_handler(WEB_FUNCTION, api_event("GET", f"/approvals/{ticket}"))
         body = urlencode({"decision": "approve", "nonce": read_nonce(page["body"])})
         barrier = threading.Barrier(2)
@@ -70,6 +70,7 @@ def test_two_concurrent_posts_make_one_decision() -> None:
             thread.join(timeout=30)
         assert sorted(answers) == [200, 409]
         assert calls("states:SendTaskSuccess") == 1
+        wait_for(lambda: status(account, execution) == "SUCCEEDED", "the playbook to finish")
 
 
 def test_expired_request_answers_410_and_changes_nothing() -> None:

@@ -42,6 +42,7 @@ FAKE_ENV = {
     "AWS_REGION": REGION,
 }
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+EXECUTOR_SHUTDOWN_S = 10.0
 
 
 @dataclass
@@ -436,6 +437,17 @@ class LocalAccount:
                 if execution.status == "RUNNING":
                     with contextlib.suppress(Exception):  # best effort at shutdown
                         execution.stop(stop_date=None, cause="local account closed", error=None)
+                        # release tasks still waiting for a token, so their threads can end
+                        for endpoint in list(execution.exec_worker.env.callback_pool_manager._pool.values()):
+                            endpoint.interrupt_all()
+        # A stopped execution's thread may still be inside a task: let it end here, or its last calls would land
+        # in the next account's recorder.
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        deadline = time.monotonic() + EXECUTOR_SHUTDOWN_S
+        for thread in list(TMP_THREADS):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
 
     def task_tokens_waiting(self) -> list[str]:
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
