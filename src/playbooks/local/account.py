@@ -438,7 +438,7 @@ class LocalAccount:
                     with contextlib.suppress(Exception):  # best effort at shutdown
                         execution.stop(stop_date=None, cause="local account closed", error=None)
                         # release tasks still waiting for a token, so their threads can end
-                        for endpoint in list(execution.exec_worker.env.callback_pool_manager._pool.values()):
+                        for endpoint in list(execution.exec_worker.env.callback_pool_manager._pool.values()):  # type: ignore[attr-defined]
                             endpoint.interrupt_all()
         # A stopped execution's thread may still be inside a task: let it end here, or its last calls would land
         # in the next account's recorder.
