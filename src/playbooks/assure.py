@@ -190,15 +190,23 @@ def judge(runs: list[Run]) -> None:
         reporting = run.state in ("Send the report",)
         if run.state == "Release the playbook lock":
             continue  # the lock then expires on its own (expiresAt); nothing else can fail after the report
-        if run.status != "FAILED":
+        # A state whose own Catch handles the error on purpose (a read the playbook can do without, a change
+        # recorded as failed while the others go on) may end in any outcome; every other one must end FAILED.
+        if not handles_own_errors(run.playbook, run.state) and run.status != "FAILED":
             run.problems.append(f"status {run.status}, expected FAILED")
-        if not reporting and not any(e.startswith("[failed]") for e in run.emails):
-            run.problems.append("no failure report was sent")
+        if not reporting and not any(not e.startswith("[approval needed]") for e in run.emails):
+            run.problems.append("no report was sent")
         if not run.lock_released:
             run.problems.append("the lock was not released")
-        applied = [m for m in run.mutations]
-        if applied and not reporting and not any("Applied:" in e for e in run.emails if e.startswith("[failed]")):
-            run.problems.append(f"applied {applied} before failing but the report does not say so")
+        if run.mutations and not reporting and not any("Applied:" in e for e in run.emails if not e.startswith("[approval needed]")):
+            run.problems.append(f"applied {run.mutations} before failing but the report does not say so")
+
+
+def handles_own_errors(playbook_id: str, state_name: str | None) -> bool:
+    """True when the state's catch-all leads somewhere other than the playbook's failure path."""
+    states = dict(validate.states_of(project.playbook(playbook_id).definition))
+    catch_all = [c["Next"] for c in states.get(state_name or "", {}).get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
+    return bool(catch_all) and catch_all[0] != "Playbook failed"
 
 
 def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
