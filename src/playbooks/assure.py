@@ -72,14 +72,21 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
+def function_of(machine: str, placeholder: str) -> str:
+    """The logical id of the function a `${...Arn}` placeholder of the state machine stands for."""
+    substitutions = project.template()["Resources"][machine]["Properties"].get("DefinitionSubstitutions", {})
+    value = substitutions.get(placeholder.strip("${}"), {})
+    return str(value["Fn::GetAtt"][0]) if isinstance(value, dict) and "Fn::GetAtt" in value else placeholder.strip("${}")
+
+
 def task_call(state: dict[str, Any], machine: str) -> Fault | None:
     """The fault that hits the one call a Task state makes (None for states that make no AWS call of their own)."""
     resource = str(state.get("Resource", ""))
     parameters = state.get("Parameters") or {}
     if resource.startswith("arn:aws:states:::lambda:invoke"):
-        function = str(parameters.get("FunctionName", "")).strip("${}").removesuffix("Arn")
-        logical = function if function.endswith("Function") else function + "Function"
-        return Fault(api="lambda:Invoke", error="", principal=machine, match={"FunctionName": logical.removesuffix("Function")})
+        # deployed names are "<stack>-<LogicalId>-<suffix>": the logical id picks out this state's function
+        logical = function_of(machine, str(parameters.get("FunctionName", "")))
+        return Fault(api="lambda:Invoke", error="", principal=machine, match={"FunctionName": f"-{logical}-"})
     if resource.startswith(validate.SDK_PREFIX):
         service, action = resource.removeprefix(validate.SDK_PREFIX).split(":")[:2]
         return Fault(api=f"{validate.IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}", error="", principal=machine)
