@@ -282,6 +282,55 @@ def coverage(runs: list[Run]) -> dict[str, dict[str, Any]]:
     return report
 
 
+# Two triggers for the same resource at once: one main scenario per playbook, its trigger fired twice.
+CONCURRENCY_SCENARIO = {
+    "lambda-throttling": "throttled",
+    "execution-stuck": "lambda-timeout",
+    "event-loop": "processed-bucket-loop",
+    "cost-spike": "everything",
+    "access-denied": "missing-s3-put",
+}
+CONCURRENCY_DEADLINE_S = 120.0
+
+
+def concurrency_case(playbook_id: str) -> dict[str, Any]:
+    """Fire the trigger twice at once; approve whatever asks; return the outcomes (one run must end already-running)."""
+    import time
+    from datetime import UTC, datetime
+
+    from .local.approval_web import click
+    from .local.recorder import RECORDER
+
+    warnings.filterwarnings("ignore")
+    loaded = scenario.load(playbook_id, CONCURRENCY_SCENARIO.get(playbook_id) or scenario.scenarios(playbook_id)[0].name)
+    with LocalAccount(settings=loaded.settings()) as account:
+        scenario.build_world(account, loaded.data.get("world", {}), datetime.now(UTC))
+        scenario.install_reactions(account, [dict(r) for r in loaded.data.get("reactions", [])])
+        kind, payload = scenario.trigger_payload(account, loaded, False)
+        if kind == "event":
+            started = account.put_event(payload) + account.put_event(payload)
+        elif kind == "input":
+            started = [account.start(playbook_id, payload), account.start(playbook_id, payload)]
+        else:  # a notification's starter names runs by message id; start the second like the console would
+            started = account.publish(
+                payload["topic"], "", json.loads((project.ROOT / payload["event"]).read_text())["Records"][0]["Sns"]["Message"]
+            )
+            started += [account.start(playbook_id, {})]
+        handled: set[str] = set()
+        end = time.monotonic() + CONCURRENCY_DEADLINE_S
+        while not all(account.describe(arn)["status"] in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED") for arn in started):
+            for email in simulate.emails(RECORDER.calls):
+                for ticket in simulate.LINK.findall(email.body):
+                    if ticket not in handled:
+                        handled.add(ticket)
+                        click(account, ticket, "approve")
+            if time.monotonic() > end:
+                break
+            time.sleep(0.02)
+        outcomes = sorted(simulate.outcome_of(account.describe(arn)) for arn in started)
+    return {"playbook": playbook_id, "runs": len(started), "outcomes": outcomes}
+
+
 def run_all(workers: int | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     base_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [
@@ -290,9 +339,16 @@ def run_all(workers: int | None = None) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         baseline = list(pool.map(_execute, base_jobs))
         matrix = list(pool.map(_execute, plan_jobs(baseline)))
+        concurrency = list(pool.map(concurrency_case, list(project.playbooks())))
     runs = baseline + matrix
     judge(runs)
-    return {"runs": runs, "least_privilege": least_privilege(runs), "secrets": secrets(runs), "coverage": coverage(runs)}
+    return {
+        "runs": runs,
+        "least_privilege": least_privilege(runs),
+        "secrets": secrets(runs),
+        "coverage": coverage(runs),
+        "concurrency": concurrency,
+    }
 
 
 def write(results: dict[str, Any]) -> None:
@@ -306,6 +362,10 @@ def failures(results: dict[str, Any]) -> list[str]:
         found += [f"{role} calls {a} but is not granted it" for a in row["missing"]]
         found += [f"{role} is granted {a} but never calls it" for a in row["excess"]]
     found += [f"secret exposed: {s}" for s in results["secrets"]]
+    for case in results.get("concurrency", []):
+        others = [o for o in case["outcomes"] if o != "already-running"]
+        if case["runs"] != 2 or case["outcomes"].count("already-running") != 1 or len(others) != 1:
+            found.append(f"{case['playbook']}: two triggers at once ended {case['outcomes']}, expected one run and one already-running")
     for playbook_id, cover in results["coverage"].items():
         for kind in ("states", "transitions"):
             covered, total = cover[kind]
@@ -341,6 +401,9 @@ def render(results: dict[str, Any]) -> str:
             f"{cover['states'][0]}/{cover['states'][1]} ({cover['states'][0] / cover['states'][1]:.0%}) | "
             f"{cover['transitions'][0]}/{cover['transitions'][1]} ({cover['transitions'][0] / cover['transitions'][1]:.0%}) |"
         )
+    lines += ["", "## Two triggers for the same resource at once", ""]
+    for case in results.get("concurrency", []):
+        lines.append(f"- {case['playbook']}: {case['runs']} runs started, outcomes {', '.join(case['outcomes'])}")
     lines += ["", "## Untested", ""]
     for playbook_id, cover in results["coverage"].items():
         rest = cover["untested_states"] + cover["untested_transitions"]
