@@ -9,7 +9,13 @@ from .local.recorder import Call
 READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Simulate", "Query", "Scan", "Filter", "BatchGet", "Search", "Test", "Head")
 READ_OPERATIONS = {"StartQuery", "StopQuery"}  # Logs Insights queries read logs
 # Calls that are the playbook's own machinery wherever they go: running its functions, answering its own tasks.
-BOOKKEEPING_APIS = {"lambda:Invoke", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+BOOKKEEPING_APIS = {
+    "lambda:Invoke",
+    "cloudwatch:PutMetricData",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+}
 # Changes are named as a Step Functions task would call them: the aws-sdk service name, not the IAM prefix.
 SFN_SERVICE = {"states": "sfn", "events": "eventbridge", "logs": "cloudwatchlogs"}
 TARGET_KEYS = (

@@ -465,6 +465,15 @@ def install_faults(faults: list[dict[str, Any]]) -> None:
         )
 
 
+def start_reaction_executions(account: LocalAccount, executions: list[dict[str, Any]]) -> None:
+    """Executions the world starts in reaction (e.g. an object in the processed bucket starts the workflow again)."""
+    for number, execution in enumerate(executions):
+        arn = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
+        when = datetime.now(UTC)
+        event = s3_object_event(account, execution["bucket"], execution["key"], when)
+        moto_gaps.add_dormant_executions(arn, [(f"reaction-{uuid.uuid4().hex[:8]}-{number}", json.dumps(event), when)])
+
+
 def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) -> None:
     """After a call the scenario names succeeds, change the world (e.g. throttles continue or stop)."""
 
@@ -476,6 +485,7 @@ def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) ->
             token = PRINCIPAL.set("world")
             try:
                 put_metrics(account, reaction.get("metrics", []), datetime.now(UTC))
+                start_reaction_executions(account, reaction.get("executions", []))
             finally:
                 PRINCIPAL.reset(token)
 

@@ -134,6 +134,9 @@ def run(
         install_faults(scenario.data.get("faults", []))
         RECORDER.faults.extend(extra_faults or [])
         install_reactions(account, [dict(r) for r in scenario.data.get("reactions", [])])
+        for logical_id in scenario.data.get("schedules", []):
+            say(f"scheduled run of {logical_id}")
+            account.run_schedule(logical_id)
         kind, payload = trigger_payload(account, scenario, dry_run)
         if dry_run and kind != "input":
             raise project.ProjectError("--dry-run needs a scenario started from console input (its trigger is an event)")

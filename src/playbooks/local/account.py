@@ -119,6 +119,7 @@ class LocalAccount:
         self.resources: dict[str, str] = {}  # logical id -> physical id
         self.outputs: dict[str, str] = {}
         self.rules: list[Rule] = []
+        self.schedules: list[Rule] = []
         self._sm_logical: dict[str, str] = {}  # name -> logical id
         self._handler_lock = threading.RLock()
         self._mock: Any = None
@@ -235,10 +236,35 @@ class LocalAccount:
         events = self.client("events")
         for page in events.get_paginator("list_rules").paginate():
             for rule in page["Rules"]:
-                if "EventPattern" not in rule or rule.get("State") != "ENABLED":
+                if rule.get("State") != "ENABLED":
                     continue
                 targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-                self.rules.append(Rule(rule["Name"], json.loads(rule["EventPattern"]), targets))
+                if "ScheduleExpression" in rule:
+                    self.schedules.append(Rule(rule["Name"], {"schedule": rule["ScheduleExpression"], "arn": rule["Arn"]}, targets))
+                elif "EventPattern" in rule:
+                    self.rules.append(Rule(rule["Name"], json.loads(rule["EventPattern"]), targets))
+
+    def run_schedule(self, logical_id: str) -> Any:
+        """Deliver one 'Scheduled Event' to the function `logical_id`, as its EventBridge schedule does every period."""
+        function = next((f for f in self.functions.values() if f.logical_id == logical_id), None)
+        rule = next(
+            (r for r in self.schedules if function and any(t["Arn"].endswith(f":function:{function.name}") for t in r.targets)), None
+        )
+        if function is None or rule is None:
+            raise ValueError(f"{logical_id} is not a function the template runs on a schedule")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account_id,
+            "time": now,
+            "region": self.region,
+            "resources": [rule.pattern["arn"]],
+            "detail": {},
+        }
+        return self.invoke_handler(logical_id, event)
 
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)
