@@ -45,6 +45,7 @@ def _event_loop_section() -> list[dict[str, Any]]:
     spec = importlib.util.spec_from_file_location("event_loop_stop", project.ROOT / "bench" / "event_loop_stop.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return list(module.section_rows())
 

@@ -125,6 +125,8 @@ def run(
     chosen = decision or scenario.decision
     # One decision per approval request, in order; the last answers any further request.
     answers = chosen.split(",")
+    # the scenario's own entries may approve only some actions ({approve: [ids]}), one entry per request
+    entries: list[Any] = scenario.decisions if decision in (None, scenario.decision) else list(answers)
     if any(answer not in DECISIONS for answer in answers) and decide is None:
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
@@ -171,7 +173,9 @@ def run(
                     if ticket in handled:
                         continue
                     handled.add(ticket)
-                    verdict = decide(email) if decide else answers[min(len(handled) - 1, len(answers) - 1)]
+                    entry = entries[min(len(handled) - 1, len(entries) - 1)]
+                    verdict = decide(email) if decide else ("approve" if isinstance(entry, dict) else str(entry))
+                    chosen_actions = list(entry["approve"]) if isinstance(entry, dict) and not decide else None
                     say(f"approval e-mail: {email.subject} -> {verdict}")
                     if server is not None:
                         local = email.body.replace(LINK.search(email.body).group(0), server.url(ticket))  # type: ignore[union-attr]
@@ -181,9 +185,7 @@ def run(
                     if verdict == "expire":
                         account.expire_waiting_tasks()
                     else:
-                        answer = click(
-                            account, ticket, verdict, actions=scenario.approved_actions if verdict == scenario.decision else None
-                        )
+                        answer = click(account, ticket, verdict, actions=chosen_actions)
                         say(f"approval page answered {answer['statusCode']}")
             if all(account.describe(arn)["status"] in TERMINAL for arn in executions):
                 for state in _visited(account, executions[0])[seen_states:]:
