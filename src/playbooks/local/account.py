@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.moto_api._internal import mock_random
 
 from .. import project
 from . import moto_gaps, recorder
@@ -182,6 +183,9 @@ class LocalAccount:
             s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
             translated = translate(self.parameters)
             cfn = self.client("cloudformation")
+            # The same physical names on every deploy (a real stack keeps its names too): the state machines'
+            # definitions are then the same text each time, and each is parsed once per process (moto_gaps).
+            mock_random.seed(len(STACK))
             cfn.create_stack(
                 StackName=STACK,
                 TemplateBody=json.dumps(translated),
@@ -197,6 +201,7 @@ class LocalAccount:
             self._register_state_machines(translated)
             self._register_rules()
         finally:
+            mock_random.seed()  # ids made while the playbooks run are random again
             PRINCIPAL.reset(token)
 
     def _register_functions(self, translated: dict[str, Any]) -> None:
