@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 export PYENV_VERSION ?= $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.12\.' | sort -V | tail -1)
 PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
+# checkov has its own venv: its pins are not ours.
+SCAN_VENV := .venv-scan
 
 .PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest clean
 
@@ -25,16 +27,18 @@ demo: $(STAMP)
 	$(BIN)/playbooks simulate cost-spike --scenario everything
 	$(BIN)/playbooks simulate access-denied --scenario missing-s3-put
 
-test: $(STAMP) lint typecheck sam-validate sam-build scan pytest
+# The scanners (cfn-lint, checkov) run inside pytest, in the assurance gate (tests/assurance), with everything else
+# `playbooks assure` checks; `make scan` shows their own output.
+test: $(STAMP) lint typecheck sam-validate sam-build pytest
 
 # Not part of `make test` (minutes, not seconds): prints the benchmark table and writes bench/results.json, including
 # event-loop's bulk stop of 10,000 RUNNING executions, our stopper against the runbook's one-by-one loop.
 bench: $(STAMP) sam-build
 	$(BIN)/python -m playbooks.bench $(RUNS)
 
-# The fault matrix, least privilege from recorded calls, secrets and ASL coverage over every playbook;
-# writes docs/assurance.md. Not yet part of `make test`: see the problems it lists.
-assure: $(STAMP)
+# The fault matrix, bad input, concurrency, least privilege from recorded calls, scanners, secrets and ASL coverage
+# over every playbook; writes docs/assurance.md. `make test` runs the same checks (tests/assurance) and fails on any.
+assure: $(STAMP) $(SCAN_VENV)/.installed
 	$(BIN)/playbooks assure
 
 docs: $(STAMP)
@@ -51,7 +55,6 @@ sam-validate: $(STAMP)
 	$(BIN)/sam validate --lint --region us-east-1
 
 # Security scanners: cfn-lint on the SAM-transformed template, checkov (its own venv: its pins are not ours) on both.
-SCAN_VENV := .venv-scan
 $(SCAN_VENV)/.installed:
 	$(PYTHON) -m venv $(SCAN_VENV)
 	$(SCAN_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
@@ -68,7 +71,7 @@ sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(SCAN_VENV)/.installed
 	$(BIN)/pytest -q
 
 clean:

@@ -14,11 +14,12 @@ import json
 import os
 import warnings
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import project, scenario, simulate, validate
+from . import badinput, project, scenario, simulate, validate
 from .local.account import FAKE_ENV, LocalAccount
 from .local.recorder import Fault
 
@@ -50,6 +51,24 @@ SERVICE_SIDE = {
     "logs:PutLogEvents": "the Lambda service writes the function's own logs",
 }
 
+# Actions granted on `Resource: "*"` because they have no resource-level permission, with the reason. A grant on "*"
+# for anything else fails `make test`.
+NO_RESOURCE_LEVEL = {
+    "cloudwatch:GetMetricStatistics": "CloudWatch metric reads have no resource-level permission",
+    "cloudwatch:PutMetricData": "no resource-level permission; the cloudwatch:namespace condition keeps it to ETL/Playbooks",
+    "logs:GetQueryResults": "reads a Logs Insights query by its id; no resource-level permission",
+    "lambda:GetAccountSettings": "an account-wide read; no resource-level permission",
+    "ce:GetCostAndUsage": "Cost Explorer reads the whole account's bill; no resource-level permission",
+    "events:TestEventPattern": "evaluates a pattern against an event, touching no resource",
+    "cloudtrail:LookupEvents": "reads the account's management events; no resource-level permission",
+    "states:SendTaskSuccess": "the request carries only a task token, which names no resource to scope it to",
+    "states:SendTaskFailure": "the request carries only a task token, which names no resource to scope it to",
+} | {
+    action: f'{reason}; AWS documents these with Resource "*" (no resource-level permission)'
+    for action, reason in SERVICE_SIDE.items()
+    if action.startswith("logs:") and action not in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+}
+
 
 @dataclass
 class Run:
@@ -69,6 +88,10 @@ class Run:
     emails: list[str]
     deployed: list[str]
     expect_failures: list[str] = field(default_factory=list)
+    error: str | None = None  # the first execution's error and cause, when it failed
+    cause: str | None = None
+    faults: int = 0  # faults injected (errors answered to the playbook's calls)
+    unfired: list[str] = field(default_factory=list)  # injected faults no call ever met: a hole in the matrix
     problems: list[str] = field(default_factory=list)
 
 
@@ -157,6 +180,10 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         emails=emails,
         deployed=captured["deployed"],
         expect_failures=result.expect_failures if kind == "baseline" else [],
+        error=result.error,
+        cause=result.cause,
+        faults=sum(f.fired for f in faults),
+        unfired=[f"{f.api} {f.match or ''}".strip() for f in faults if not f.fired],
     )
 
 
@@ -187,7 +214,9 @@ def judge(runs: list[Run]) -> None:
     for run in runs:
         clean = baseline[(run.playbook, run.scenario)]
         if run.kind == "baseline":
-            run.problems.extend(f"expectation failed: {failure}" for failure in run.expect_failures)
+            why = f" ({run.error}: {(run.cause or '')[:300]})" if run.error else ""
+            run.problems.extend(f"expectation failed: {failure}{why}" for failure in run.expect_failures)
+        run.problems.extend(f"the fault on {api} never met a call" for api in run.unfired)
         # several executions of one scenario may interleave: compare what changed, not the order across them
         if run.kind == "transient" and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
             run.problems.append(
@@ -247,6 +276,7 @@ def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
             "excess": sorted(a for a in granted if a not in used and a not in SERVICE_SIDE),
             "service_side": sorted(a for a in granted if a not in used and a in SERVICE_SIDE),
             "star": sorted(a for a, r in granted.items() if r == ["*"]),
+            "wildcards": sorted(a for a in granted if "*" in a),
             "managed": managed,
         }
     return roles
@@ -331,15 +361,95 @@ def concurrency_case(playbook_id: str) -> dict[str, Any]:
     return {"playbook": playbook_id, "runs": len(started), "outcomes": outcomes}
 
 
-def run_all(workers: int | None = None) -> dict[str, Any]:
+# cfn-lint's one ignored check on the SAM-transformed template, with the reason (the Makefile's `scan` says the same).
+CFN_LINT_IGNORED = {"W1028": "SAM wraps a conditional function's API paths in Fn::If even inside an API with the same condition"}
+CHECKOV = project.ROOT / ".venv-scan" / "bin" / "checkov"
+
+
+def scanners() -> dict[str, Any]:
+    """cfn-lint on the template and on its SAM transform; checkov on both. Findings are listed; skips come from
+    .checkov.yaml, where each says why."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from cfnlint.api import ManualArgs, lint_file
+
+    from .local.account import translate
+
+    found: dict[str, Any] = {"cfn-lint": {}, "checkov": {}}
+    with tempfile.TemporaryDirectory() as scratch:
+        transformed = os.path.join(scratch, "transformed.json")
+        with open(transformed, "w") as out:
+            json.dump(translate({}), out, indent=1)
+        targets = {"template.yaml": str(project.ROOT / "template.yaml"), "SAM-transformed template": transformed}
+        for label, path in targets.items():
+            ignored = list(CFN_LINT_IGNORED) if path == transformed else []
+            matches = lint_file(Path(path), ManualArgs(ignore_checks=ignored, regions=["us-east-1"]))
+            found["cfn-lint"][label] = [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches]
+        for label, path in targets.items():
+            if not CHECKOV.exists():
+                found["checkov"][label] = {"error": "checkov is not installed: run `make scan` (it builds .venv-scan)"}
+                continue
+            done = subprocess.run(  # noqa: S603  # our own pinned checkov, fixed arguments
+                [str(CHECKOV), "--config-file", str(project.ROOT / ".checkov.yaml"), "-f", path, "-o", "json"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            report = json.loads(done.stdout or "{}")
+            results = report.get("results", {}) if isinstance(report, dict) else {}
+            failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in results.get("failed_checks", [])]
+            if done.returncode not in (0, 1) or not isinstance(report, (dict, list)):
+                failed.append(f"checkov did not run (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+            found["checkov"][label] = {"failed": failed}
+    found["checkov_skips"] = checkov_skips()
+    return found
+
+
+def checkov_skips() -> dict[str, str]:
+    """Each check .checkov.yaml skips, with the comment above it that says why (empty when there is none)."""
+    skips: dict[str, str] = {}
+    comment: list[str] = []
+    for line in (project.ROOT / ".checkov.yaml").read_text().splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            comment.append(text.lstrip("# "))
+        elif text.startswith("- CKV"):
+            skips[text[2:].split()[0]] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return skips
+
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _fan_out(pool: ProcessPoolExecutor, work: Callable[[Any], Any], jobs: list[Any], stage: str, progress: Progress) -> list[Any]:
+    """Run `work` over `jobs` in the pool; results in the jobs' order, progress as each one ends."""
+    futures = [pool.submit(work, job) for job in jobs]
+    progress(stage, 0, len(futures))
+    for done, _ in enumerate(as_completed(futures), start=1):
+        progress(stage, done, len(futures))
+    return [future.result() for future in futures]
+
+
+def run_all(workers: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
+    say = progress or (lambda stage, done, total: None)
     base_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [
         (p.id, s.name, "baseline", None, []) for p in project.playbooks().values() for s in scenario.scenarios(p.id)
     ]
+    playbooks = list(project.playbooks())
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        baseline = list(pool.map(_execute, base_jobs))
-        matrix = list(pool.map(_execute, plan_jobs(baseline)))
-        concurrency = list(pool.map(concurrency_case, list(project.playbooks())))
+        baseline = _fan_out(pool, _execute, base_jobs, "every scenario", say)
+        matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
+        concurrency = _fan_out(pool, concurrency_case, playbooks, "two triggers at once", say)
+        bad_input = _fan_out(pool, badinput.run, playbooks, "bad input and unrelated alarms", say)
+    say("scanners", 0, 1)
+    scans = scanners()
+    say("scanners", 1, 1)
     runs = baseline + matrix
     judge(runs)
     return {
@@ -348,11 +458,19 @@ def run_all(workers: int | None = None) -> dict[str, Any]:
         "secrets": secrets(runs),
         "coverage": coverage(runs),
         "concurrency": concurrency,
+        "bad_input": bad_input,
+        "scanners": scans,
     }
 
 
 def write(results: dict[str, Any]) -> None:
     REPORT.write_text(render(results))
+
+
+def concurrency_passed(case: dict[str, Any]) -> bool:
+    """Two triggers at once: exactly one run goes on and the other ends already-running."""
+    others = [o for o in case["outcomes"] if o != "already-running"]
+    return case["runs"] == 2 and case["outcomes"].count("already-running") == 1 and len(others) == 1 and others[0] != "failed"
 
 
 def failures(results: dict[str, Any]) -> list[str]:
@@ -361,10 +479,29 @@ def failures(results: dict[str, Any]) -> list[str]:
     for role, row in results["least_privilege"].items():
         found += [f"{role} calls {a} but is not granted it" for a in row["missing"]]
         found += [f"{role} is granted {a} but never calls it" for a in row["excess"]]
+        found += [
+            f'{role} is granted {a} on Resource "*" with no reason in NO_RESOURCE_LEVEL' for a in row["star"] if a not in NO_RESOURCE_LEVEL
+        ]
+        found += [f"{role} is granted the wildcard action {a}" for a in row["wildcards"]]
     found += [f"secret exposed: {s}" for s in results["secrets"]]
+    for case in results.get("bad_input", []):
+        found += [f"{case['playbook']} bad input: {p}" for p in case["problems"]]
+        if not case["tried"]:
+            found.append(f"{case['playbook']}: no bad input was tried")
+    stale = {r.playbook: r for r in results["runs"] if r.kind == "baseline" and r.scenario == "stale-lock"}
+    found += [f"{p}: no stale-lock scenario (a lock left by a crashed run must expire)" for p in project.playbooks() if p not in stale]
+    scans = results.get("scanners", {})
+    for target, findings in scans.get("cfn-lint", {}).items():
+        found += [f"cfn-lint on {target}: {f}" for f in findings]
+    for target, outcome in scans.get("checkov", {}).items():
+        found += [f"checkov on {target}: {f}" for f in outcome.get("failed", [])]
+        if "error" in outcome:
+            found.append(f"checkov on {target}: {outcome['error']}")
+    found += [
+        f"checkov skips {check} without saying why in .checkov.yaml" for check, why in scans.get("checkov_skips", {}).items() if not why
+    ]
     for case in results.get("concurrency", []):
-        others = [o for o in case["outcomes"] if o != "already-running"]
-        if case["runs"] != 2 or case["outcomes"].count("already-running") != 1 or len(others) != 1:
+        if not concurrency_passed(case):
             found.append(f"{case['playbook']}: two triggers at once ended {case['outcomes']}, expected one run and one already-running")
     for playbook_id, cover in results["coverage"].items():
         for kind in ("states", "transitions"):
@@ -374,36 +511,74 @@ def failures(results: dict[str, Any]) -> list[str]:
     return found
 
 
+def _share(covered: int, total: int) -> str:
+    return f"{covered}/{total} ({covered / total:.0%})"
+
+
 def render(results: dict[str, Any]) -> str:
+    """docs/assurance.md: only figures that are the same on every run (counts, never timings)."""
     runs: list[Run] = results["runs"]
+    bad_input = {case["playbook"]: case for case in results.get("bad_input", [])}
+    concurrency = {case["playbook"]: case for case in results.get("concurrency", [])}
+    stale = {r.playbook: r for r in runs if r.kind == "baseline" and r.scenario == "stale-lock"}
     lines = [
         "# Assurance",
         "",
         "<!-- generated by `playbooks assure`; `make test` fails when any figure here regresses -->",
         "",
-        "Evidence that the playbooks are safe to run in production, gathered in the local account: every scenario,",
-        "a transient fault on every Task state's call (retried), a persistent fault on each Task state in turn, the AWS",
-        "calls each role really makes against what the template grants, secrets, and coverage of the state machines.",
+        "Can the playbooks be let loose in production? Evidence gathered in the local account, regenerated by",
+        "`playbooks assure` (`make assure`); the same checks run in `make test`, which fails when any of them regresses.",
+        "",
+        "- **Faults**: every scenario once; then every scenario again with a transient error (throttling, 5xx) on the",
+        "  first call of every Task state it visits, which must be retried to the same outcome and changes; then a",
+        "  persistent error on each Task state in turn, which must end `failed` with a report, the lock released and",
+        "  anything applied before the failure listed with its rollback. The Task states come from the ASL.",
+        "- **Bad input**: every single-field break of each playbook's input schema, started as an execution, must be",
+        "  refused at the first state with `InvalidInput` naming the field and change nothing; alarm events of other",
+        "  alarms, or of the playbook's alarm going back to OK, must start nothing.",
+        "- **Concurrency**: the trigger fired twice at once gives one run and one `already-running`; a lock left by a",
+        "  crashed run (the stale-lock scenario) has expired and is taken.",
         "",
         "## Per playbook",
         "",
-        "| playbook | scenarios | transient faults survived | persistent faults handled | states covered | transitions covered |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| playbook | scenarios | transient faults survived | persistent faults handled | bad inputs refused | "
+        "unrelated alarm events ignored | concurrency cases passed | states covered | transitions covered |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for playbook_id, cover in results["coverage"].items():
         mine = [r for r in runs if r.playbook == playbook_id]
         transient = [r for r in mine if r.kind == "transient"]
         persistent = [r for r in mine if r.kind == "persistent"]
+        bad = bad_input.get(playbook_id, {"tried": 0, "refused": 0, "unrelated_events": 0, "problems": []})
+        unrelated = bad["unrelated_events"]
+        unrelated_bad = sum(1 for p in bad["problems"] if " started " in p)
+        cases = [concurrency_passed(concurrency[playbook_id])] if playbook_id in concurrency else []
+        cases += [not stale[playbook_id].problems] if playbook_id in stale else []
         lines.append(
             f"| {playbook_id} | {sum(1 for r in mine if r.kind == 'baseline')} | "
-            f"{sum(1 for r in transient if not r.problems)}/{len(transient)} runs | "
+            f"{sum(r.faults for r in transient if not r.problems)}/{sum(r.faults for r in transient)} in {len(transient)} runs | "
             f"{sum(1 for r in persistent if not r.problems)}/{len(persistent)} states | "
-            f"{cover['states'][0]}/{cover['states'][1]} ({cover['states'][0] / cover['states'][1]:.0%}) | "
-            f"{cover['transitions'][0]}/{cover['transitions'][1]} ({cover['transitions'][0] / cover['transitions'][1]:.0%}) |"
+            f"{bad['refused']}/{bad['tried']} | "
+            f"{unrelated - unrelated_bad}/{unrelated} | "
+            f"{sum(cases)}/{len(cases)} | "
+            f"{_share(*cover['states'])} | {_share(*cover['transitions'])} |"
         )
-    lines += ["", "## Two triggers for the same resource at once", ""]
-    for case in results.get("concurrency", []):
-        lines.append(f"- {case['playbook']}: {case['runs']} runs started, outcomes {', '.join(case['outcomes'])}")
+    lines += ["", "## Concurrency", ""]
+    for playbook_id in results["coverage"]:
+        if playbook_id in concurrency:
+            case = concurrency[playbook_id]
+            lines.append(f"- {playbook_id}: two triggers at once started {case['runs']} runs: {', '.join(case['outcomes'])}")
+        if playbook_id in stale:
+            run = stale[playbook_id]
+            lines.append(f"- {playbook_id}: a lock left by a crashed run, expired: the new run took it and ended {run.outcome}")
+    lines += ["", "## Bad input", ""]
+    for playbook_id, bad in bad_input.items():
+        lines.append(
+            f"- {playbook_id}: {bad['tried']} schema-breaking inputs started, {bad['refused']} refused with `InvalidInput` "
+            f"naming the field, none changed anything, at most {bad['most_states']} states entered; "
+            f"{bad['unrelated_events']} events of other alarms or other alarm states started nothing"
+        )
+        lines += [f"  - {problem}" for problem in bad["problems"]]
     lines += ["", "## Untested", ""]
     for playbook_id, cover in results["coverage"].items():
         rest = cover["untested_states"] + cover["untested_transitions"]
@@ -422,9 +597,24 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"| {role} | {len(row['called'])} | {', '.join(row['missing']) or '-'} | {', '.join(row['excess']) or '-'} | {', '.join(row['star']) or '-'} |"
         )
+    stars = sorted({a for row in results["least_privilege"].values() for a in row["star"]})
+    wildcards = sorted({a for row in results["least_privilege"].values() for a in row["wildcards"]})
+    lines += ["", f"Wildcard actions granted: {', '.join(wildcards) or 'none'}.", "", 'Why each `Resource: "*"` grant is on "*":', ""]
+    lines += [f"- `{action}`: {NO_RESOURCE_LEVEL.get(action, 'NO REASON GIVEN')}" for action in stars]
     lines += ["", "Granted for the service's own use (never called by our code):", ""]
     for action, reason in sorted(SERVICE_SIDE.items()):
         lines.append(f"- `{action}`: {reason}")
+    scans = results.get("scanners", {})
+    lines += ["", "## Scanners", ""]
+    for target, findings in scans.get("cfn-lint", {}).items():
+        ignored = "" if target == "template.yaml" else f" ({', '.join(f'{k} ignored: {v}' for k, v in CFN_LINT_IGNORED.items())})"
+        lines.append(f"- cfn-lint on {target}: {len(findings)} findings{ignored}")
+        lines += [f"  - {f}" for f in findings]
+    for target, outcome in scans.get("checkov", {}).items():
+        lines.append(f"- checkov on {target}: " + (outcome["error"] if "error" in outcome else f"{len(outcome['failed'])} failed checks"))
+        lines += [f"  - {f}" for f in outcome.get("failed", [])]
+    lines += ["", "Checks checkov skips, with the reason `.checkov.yaml` gives:", ""]
+    lines += [f"- {check}: {why or 'NO REASON GIVEN'}" for check, why in scans.get("checkov_skips", {}).items()]
     lines += [
         "",
         "## Secrets",

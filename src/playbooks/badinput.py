@@ -76,7 +76,8 @@ def _variants(node: dict[str, Any], base: dict[str, Any], path: str) -> Iterator
         for label, value in _broken_values(child):
             yield f"{path}{key} = {label}", key, base | {key: value}
         if child.get("type") == "object" or "$ref" in properties[key]:
-            inner_base = base.get(key) if isinstance(base.get(key), dict) else _minimal(child)
+            given = base.get(key)
+            inner_base = given if isinstance(given, dict) else _minimal(child)
             for label, named, inner in _variants(child, inner_base, f"{path}{key}."):
                 yield label, named, base | {key: inner}
 
@@ -133,6 +134,7 @@ def run(playbook_id: str) -> dict[str, Any]:
     problems: list[str] = []
     refused = 0
     slowest_s, most_states = 0.0, 0
+    wrongly_started: dict[str, list[str]] = {}
     with LocalAccount() as account:
         playbook = project.playbook(playbook_id)
         principals = {playbook.logical_id} | {f.logical_id for f in account.functions.values()}
@@ -156,8 +158,8 @@ def run(playbook_id: str) -> dict[str, Any]:
                 refused += 1
             if changed:
                 problems.append(f"{case.label}: changed {changed}")
-        unrelated, started = unrelated_alarm_events(account, playbook_id)
-        problems += [f"{label} started {arns}" for label, arns in started.items() if arns]
+        unrelated, wrongly_started = unrelated_alarm_events(account, playbook_id)
+        problems += [f"{label} started {arns}" for label, arns in wrongly_started.items() if arns]
         account.stop_executions()
     return {
         "playbook": playbook_id,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import project
@@ -171,9 +172,21 @@ def assure() -> None:
     from . import assure as assurance
 
     warnings.filterwarnings("ignore")
-    console.print("running every scenario, then a transient and a persistent fault on every Task state ...")
-    results = assurance.run_all()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        stages: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in stages:
+                stages[stage] = bar.add_task(stage, total=total)
+            bar.update(stages[stage], completed=done)
+
+        results = assurance.run_all(progress=progress)
     assurance.write(results)
+    for case in results["bad_input"]:
+        console.print(
+            f"{case['playbook']}: {case['refused']}/{case['tried']} bad inputs refused, the slowest in {case['slowest_s']:.3f} s "
+            f"and at most {case['most_states']} states"
+        )
     problems = assurance.failures(results)
     for problem in problems:
         console.print(f"[red]FAIL[/] {escape(problem)}")

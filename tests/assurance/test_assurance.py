@@ -1,4 +1,6 @@
-"""`playbooks assure` as a gate: fault matrix, least privilege, secrets and ASL coverage over every playbook."""
+"""`playbooks assure` as a gate in `make test`: fault matrix, bad input, concurrency, least privilege, scanners, secrets
+and ASL coverage over every playbook. One session-wide run (a few minutes, fanned out over the cores) feeds every test.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from playbooks import assure
+from playbooks import assure, project
 
-# Minutes of runs: `make assure` runs these; `make test` does not until every playbook passes them.
 pytestmark = pytest.mark.assurance
 
 
@@ -22,11 +23,38 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     assert problems == []
     kinds = {r.kind for r in results["runs"]}
     assert kinds == {"baseline", "transient", "persistent"}
+    # every playbook had faults injected, and they met the playbook's calls
+    assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.playbooks())
 
 
 def test_every_role_calls_exactly_what_it_is_granted(results: dict[str, Any]) -> None:
     gaps = {role: (row["missing"], row["excess"]) for role, row in results["least_privilege"].items() if row["missing"] or row["excess"]}
     assert gaps == {}
+    unexplained = {role: [a for a in row["star"] if a not in assure.NO_RESOURCE_LEVEL] for role, row in results["least_privilege"].items()}
+    assert {role: actions for role, actions in unexplained.items() if actions} == {}
+    assert [a for row in results["least_privilege"].values() for a in row["wildcards"]] == []
+
+
+def test_bad_input_is_refused_at_once_and_unrelated_alarms_start_nothing(results: dict[str, Any]) -> None:
+    cases = {case["playbook"]: case for case in results["bad_input"]}
+    assert set(cases) == set(project.playbooks())
+    assert {p: case["problems"] for p, case in cases.items() if case["problems"]} == {}
+    assert all(case["tried"] > 0 and case["refused"] == case["tried"] and case["most_states"] <= 2 for case in cases.values())
+    # the playbooks an alarm starts were each tried with other alarms and other alarm states
+    assert all(cases[p]["unrelated_events"] > 0 for p in ("lambda-throttling", "execution-stuck", "access-denied", "event-loop"))
+
+
+def test_one_run_per_resource_and_a_crashed_runs_lock_expires(results: dict[str, Any]) -> None:
+    low = [f for f in assure.failures(results) if "at once" in f or "stale-lock" in f]
+    assert low == []
+    assert {case["playbook"] for case in results["concurrency"]} == set(project.playbooks())
+
+
+def test_scanners_find_nothing(results: dict[str, Any]) -> None:
+    scans = results["scanners"]
+    assert scans["cfn-lint"] == {"template.yaml": [], "SAM-transformed template": []}
+    assert {target: outcome for target, outcome in scans["checkov"].items() if outcome != {"failed": []}} == {}
+    assert all(scans["checkov_skips"].values())
 
 
 def test_no_token_approval_id_or_credential_leaks(results: dict[str, Any]) -> None:
@@ -37,6 +65,10 @@ def test_no_token_approval_id_or_credential_leaks(results: dict[str, Any]) -> No
 def test_state_and_transition_coverage_meets_the_target(results: dict[str, Any]) -> None:
     low = [f for f in assure.failures(results) if "coverage" in f]
     assert low == []
+
+
+def test_nothing_else_fails(results: dict[str, Any]) -> None:
+    assert assure.failures(results) == []
 
 
 def test_assurance_page_is_fresh(results: dict[str, Any]) -> None:
