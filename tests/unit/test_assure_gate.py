@@ -1,0 +1,121 @@
+"""The assurance gate fails on each kind of regression it guards (checked on made-up results, in milliseconds)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from playbooks import assure, project
+
+PLAYBOOKS = list(project.playbooks())
+
+
+def run(playbook: str, scenario: str, kind: str = "baseline", **changes: Any) -> assure.Run:
+    fields: dict[str, Any] = dict(
+        playbook=playbook,
+        scenario=scenario,
+        kind=kind,
+        state=None,
+        status="SUCCEEDED",
+        outcome="remediated",
+        mutations=[],
+        edges=[],
+        states=[],
+        calls=[],
+        texts=[],
+        secrets=[],
+        lock_released=True,
+        emails=[],
+        deployed=[],
+    )
+    return assure.Run(**(fields | changes))
+
+
+def clean() -> dict[str, Any]:
+    return {
+        "runs": [run(p, "stale-lock") for p in PLAYBOOKS],
+        "least_privilege": {
+            "SomeFunction": {"called": ["s3:GetObject"], "missing": [], "excess": [], "star": [], "wildcards": [], "managed": []}
+        },
+        "secrets": [],
+        "coverage": {
+            p: {"states": (10, 10), "transitions": (10, 10), "untested_states": [], "untested_transitions": []} for p in PLAYBOOKS
+        },
+        "concurrency": [{"playbook": p, "runs": 2, "outcomes": ["already-running", "remediated"]} for p in PLAYBOOKS],
+        "bad_input": [
+            {"playbook": p, "tried": 5, "refused": 5, "most_states": 2, "slowest_s": 0.1, "unrelated_events": 3, "problems": []}
+            for p in PLAYBOOKS
+        ],
+        "scanners": {
+            "cfn-lint": {"template.yaml": []},
+            "checkov": {"template.yaml": {"failed": []}},
+            "checkov_skips": {"CKV_AWS_1": "why"},
+        },
+    }
+
+
+def test_clean_results_pass() -> None:
+    assert assure.failures(clean()) == []
+
+
+def regress(results: dict[str, Any], what: str) -> None:
+    role = results["least_privilege"]["SomeFunction"]
+    first = PLAYBOOKS[0]
+    if what == "privilege":
+        role["missing"] = ["s3:PutObject"]
+    elif what == "star":
+        role["star"] = ["s3:GetObject"]
+    elif what == "wildcard":
+        role["wildcards"] = ["s3:*"]
+    elif what == "secret":
+        results["secrets"] = ["lambda-throttling/throttled: AAAA... in 'log line'"]
+    elif what == "coverage":
+        results["coverage"][first]["transitions"] = (8, 10)
+    elif what == "concurrency":
+        results["concurrency"][0]["outcomes"] = ["remediated", "remediated"]
+    elif what == "bad input":
+        results["bad_input"][0]["problems"] = ["input = 7: ended FAILED States.Runtime, not refused"]
+    elif what == "stale lock":
+        results["runs"] = results["runs"][1:]
+    elif what == "fault":
+        results["runs"].append(run(first, "throttled", "persistent", problems=["the lock was not released"]))
+    elif what == "cfn-lint":
+        results["scanners"]["cfn-lint"]["template.yaml"] = ["E3012 line 4: wrong type"]
+    elif what == "checkov":
+        results["scanners"]["checkov"]["template.yaml"] = {"failed": ["CKV_AWS_45 Fn: no"]}
+    elif what == "checkov missing":
+        results["scanners"]["checkov"]["template.yaml"] = {"error": "checkov is not installed"}
+    elif what == "unexplained skip":
+        results["scanners"]["checkov_skips"]["CKV_AWS_2"] = ""
+
+
+@pytest.mark.parametrize(
+    "what",
+    [
+        "privilege",
+        "star",
+        "wildcard",
+        "secret",
+        "coverage",
+        "concurrency",
+        "bad input",
+        "stale lock",
+        "fault",
+        "cfn-lint",
+        "checkov",
+        "checkov missing",
+        "unexplained skip",
+    ],
+)
+def test_each_regression_fails_the_gate(what: str) -> None:
+    results = copy.deepcopy(clean())
+    regress(results, what)
+    assert len(assure.failures(results)) == 1
+
+
+def test_the_page_says_what_regressed() -> None:
+    results = clean()
+    regress(results, "bad input")
+    assert "input = 7: ended FAILED States.Runtime, not refused" in assure.render(results)
