@@ -22,6 +22,18 @@ TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS = ROOT / "functions"
 SCHEMAS = ROOT / "functions" / "schemas"
 SCENARIOS = ROOT / "scenarios"
+
+
+def import_function_module(name: str) -> Any:
+    """A module of functions/ (the Lambda code: `shared.schemas`, `validate_input` ...), importing it as Lambda does."""
+    import importlib
+    import sys
+
+    if str(FUNCTIONS) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS))
+    return importlib.import_module(name)
+
+
 EVENTS = ROOT / "events"
 
 

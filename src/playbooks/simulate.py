@@ -202,8 +202,7 @@ def run(
         history = account.history(executions[0])
         calls = list(RECORDER.calls)
         playbook = project.playbook(scenario.playbook)
-        principals = {playbook.logical_id} | {f.logical_id for f in account.functions.values()}
-        own = set(account.resources.values()) | {f.name for f in account.functions.values()}
+        principals = _principals(account, scenario.playbook)
         result = Result(
             playbook=scenario.playbook,
             scenario=scenario.name,
@@ -215,7 +214,7 @@ def run(
             transitions=sum(1 for e in history if "stateEnteredEventDetails" in e),
             lambda_invocations=sum(1 for c in calls if c.api == "lambda:Invoke" and c.principal == playbook.logical_id),
             aws_calls=sum(1 for c in calls if c.principal in principals),
-            mutations=safety.mutations(calls, principals, own),
+            mutations=playbook_mutations(account, scenario.playbook, calls),
             emails=[asdict(e) for e in emails([c for c in calls if c.principal in principals])],
             duration_s=round(time.perf_counter() - started, 3),
             simulated_wait_s=round(account.clock.waited, 1),
@@ -230,6 +229,17 @@ def run(
             inspect(account, result)
     result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
     return result
+
+
+def _principals(account: LocalAccount, playbook_id: str) -> set[str]:
+    """Whose calls are the playbook's: its state machine and the template's functions."""
+    return {project.playbook(playbook_id).logical_id} | {f.logical_id for f in account.functions.values()}
+
+
+def playbook_mutations(account: LocalAccount, playbook_id: str, calls: list[Call]) -> list[str]:
+    """The changes the playbook made to the world among `calls`; its own resources (locks, approvals) do not count."""
+    own = set(account.resources.values()) | {f.name for f in account.functions.values()}
+    return safety.mutations(calls, _principals(account, playbook_id), own)
 
 
 def _transitions_before_approval(history: list[dict[str, Any]], definition: dict[str, Any]) -> int | None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from approval_helpers import wait_for
 
 from playbooks import scenario, simulate
 from playbooks.local.account import TERMINAL, LocalAccount
@@ -130,14 +129,7 @@ def test_alarm_delivered_twice_starts_no_duplicate_and_the_lock_stops_a_second_r
         # AND once both runs hold their locks (they wait for approval), a run started by hand for one of the same
         # executions ends "already-running", changing nothing
         entered = lambda arn: [e["stateEnteredEventDetails"]["name"] for e in account.history(arn) if "stateEnteredEventDetails" in e]  # noqa: E731
-        wait_until(lambda: all("Ask an approver" in entered(arn) for arn in first))
+        wait_for(lambda: all("Ask an approver" in entered(arn) for arn in first), "both runs to ask an approver")
         manual = account.start(PLAYBOOK, {"executionArn": inputs[0]["executionArn"]})
-        wait_until(lambda: account.describe(manual)["status"] in TERMINAL)
+        wait_for(lambda: account.describe(manual)["status"] in TERMINAL, "the console run to end")
         assert json.loads(account.describe(manual)["output"])["outcome"] == "already-running"
-
-
-def wait_until(condition: Callable[[], bool], deadline_s: float = 30.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.02)

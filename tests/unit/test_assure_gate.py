@@ -45,7 +45,16 @@ def clean() -> dict[str, Any]:
         },
         "concurrency": [{"playbook": p, "runs": 2, "outcomes": ["already-running", "remediated"]} for p in PLAYBOOKS],
         "bad_input": [
-            {"playbook": p, "tried": 5, "refused": 5, "most_states": 2, "slowest_s": 0.1, "unrelated_events": 3, "problems": []}
+            {
+                "playbook": p,
+                "tried": 5,
+                "refused": 5,
+                "most_states": 2,
+                "slowest_s": 0.1,
+                "unrelated_events": 3,
+                "unrelated_ignored": 3,
+                "problems": [],
+            }
             for p in PLAYBOOKS
         ],
         "scanners": {

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
+from approval_helpers import wait_for
 
 from playbooks import badinput, project
 from playbooks.local import moto_gaps
-from playbooks.local.account import LocalAccount
+from playbooks.local.account import TERMINAL, LocalAccount
 from playbooks.local.recorder import RECORDER
 from shared.schemas import errors
 
@@ -23,12 +23,8 @@ def account() -> Any:  # one per test: test_the_matrix_reports_... runs an accou
         yield local
 
 
-def finish(account: LocalAccount, arn: str, deadline_s: float = 30.0) -> dict[str, Any]:
-    end = time.monotonic() + deadline_s
-    while (description := account.describe(arn))["status"] == "RUNNING":
-        assert time.monotonic() < end, f"{arn} still running after {deadline_s} s"
-        time.sleep(0.01)
-    return description
+def finish(account: LocalAccount, arn: str) -> dict[str, Any]:
+    return dict(wait_for(lambda: (d := account.describe(arn))["status"] in TERMINAL and d, f"{arn} to end"))
 
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)

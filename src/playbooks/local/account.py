@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -144,9 +143,7 @@ class LocalAccount:
         self._mock.start()
         boto3.DEFAULT_SESSION = None
         moto_gaps.install(self)
-        if str(project.FUNCTIONS) not in sys.path:
-            sys.path.insert(0, str(project.FUNCTIONS))
-        importlib.import_module("shared.aws").reset_clients()
+        project.import_function_module("shared.aws").reset_clients()
         RECORDER.enabled = True
         try:
             self.deploy()

@@ -325,13 +325,9 @@ _HANDLER_CLOCK: dict[str, Any] = {}
 
 
 def _use_account_clock_in_handlers(account: LocalAccount) -> None:
-    import sys
-
     from .. import project
 
-    if str(project.FUNCTIONS) not in sys.path:
-        sys.path.insert(0, str(project.FUNCTIONS))
-    shared_clock: Any = importlib.import_module("shared.clock")
+    shared_clock: Any = project.import_function_module("shared.clock")
     _HANDLER_CLOCK.setdefault("monotonic", shared_clock.monotonic)
     _HANDLER_CLOCK.setdefault("sleep", shared_clock.sleep)
     shared_clock.monotonic = account.clock.now
