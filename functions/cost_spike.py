@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from shared import clock
+from shared import clock, metrics
 from shared.aws import client
 
 logger = Logger()
@@ -120,15 +120,7 @@ def processed_files(cloudwatch: Any, state_machine_arn: str, start: datetime, en
     """Files the pipeline processed in the window (its workflow's successful executions), for cost per file."""
     if not state_machine_arn:
         return None
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/States",
-        MetricName="ExecutionsSucceeded",
-        Dimensions=[{"Name": "StateMachineArn", "Value": state_machine_arn}],
-        StartTime=start,
-        EndTime=end,
-        Period=86400,
-        Statistics=["Sum"],
-    )["Datapoints"]
+    points = metrics.datapoints(cloudwatch, "AWS/States", "ExecutionsSucceeded", {"StateMachineArn": state_machine_arn}, start, end, 86400)
     return int(sum(point["Sum"] for point in points)) if points else None
 
 
@@ -223,15 +215,7 @@ def lambda_memory_finding(lam: Any, logs: Any, function_name: str, config: dict[
 
 
 def _metric_sum(cloudwatch: Any, namespace: str, metric: str, dimensions: dict[str, str], start: datetime, end: datetime) -> float:
-    points = cloudwatch.get_metric_statistics(
-        Namespace=namespace,
-        MetricName=metric,
-        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-        StartTime=start,
-        EndTime=end,
-        Period=3600,
-        Statistics=["Sum"],
-    )["Datapoints"]
+    points = metrics.datapoints(cloudwatch, namespace, metric, dimensions, start, end, 3600)
     return float(sum(point["Sum"] for point in points))
 
 
@@ -284,15 +268,8 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
 
 
 def bucket_size_bytes(cloudwatch: Any, bucket: str, now: datetime) -> float:
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/S3",
-        MetricName="BucketSizeBytes",
-        Dimensions=[{"Name": "BucketName", "Value": bucket}, {"Name": "StorageType", "Value": "StandardStorage"}],
-        StartTime=now - timedelta(days=3),
-        EndTime=now,
-        Period=86400,
-        Statistics=["Maximum"],
-    )["Datapoints"]
+    dimensions = {"BucketName": bucket, "StorageType": "StandardStorage"}
+    points = metrics.datapoints(cloudwatch, "AWS/S3", "BucketSizeBytes", dimensions, now - timedelta(days=3), now, 86400, ("Maximum",))
     return float(max((point["Maximum"] for point in points), default=0.0))
 
 
@@ -361,15 +338,8 @@ def runaway_finding(cloudwatch: Any, state_machine_arn: str, config: dict[str, A
     """The event-loop playbook's signal: executions started per minute above the normal rate. Reported, not acted on."""
     if not state_machine_arn:
         return None
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/States",
-        MetricName="ExecutionsStarted",
-        Dimensions=[{"Name": "StateMachineArn", "Value": state_machine_arn}],
-        StartTime=now - timedelta(minutes=config["lookbackMinutes"]),
-        EndTime=now,
-        Period=60,
-        Statistics=["Sum"],
-    )["Datapoints"]
+    since = now - timedelta(minutes=config["lookbackMinutes"])
+    points = metrics.datapoints(cloudwatch, "AWS/States", "ExecutionsStarted", {"StateMachineArn": state_machine_arn}, since, now, 60)
     peak = int(max((point["Sum"] for point in points), default=0))
     if peak <= config["runawayExecutionsPerMinute"]:
         return None

@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from shared import clock
+from shared import clock, metrics
 from shared.aws import client
 
 logger = Logger()
@@ -90,16 +90,8 @@ def object_of(execution_input: str | None) -> tuple[str, str] | None:
 
 # ---------------------------------------------------------------------------------------------- diagnose
 def start_rate(cloudwatch: Any, state_machine_arn: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/States",
-        MetricName="ExecutionsStarted",
-        Dimensions=[{"Name": "StateMachineArn", "Value": state_machine_arn}],
-        StartTime=start,
-        EndTime=end,
-        Period=60,
-        Statistics=["Sum"],
-    )["Datapoints"]
-    return [{"minute": clock.iso(p["Timestamp"]), "started": int(p["Sum"])} for p in sorted(points, key=lambda p: p["Timestamp"])]
+    points = metrics.datapoints(cloudwatch, "AWS/States", "ExecutionsStarted", {"StateMachineArn": state_machine_arn}, start, end, 60)
+    return [{"minute": clock.iso(p["Timestamp"]), "started": int(p["Sum"])} for p in points]
 
 
 def count_running(sfn: Any, state_machine_arn: str) -> int:

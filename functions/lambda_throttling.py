@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import clock
+from shared import clock, metrics
 from shared.aws import client
 
 logger = Logger()
@@ -38,16 +38,7 @@ RECOMMENDATIONS = [
 
 
 def metric_sum(cloudwatch: Any, metric: str, function_name: str, start: datetime, end: datetime, period: int) -> list[dict[str, Any]]:
-    response = cloudwatch.get_metric_statistics(
-        Namespace="AWS/Lambda",
-        MetricName=metric,
-        Dimensions=[{"Name": "FunctionName", "Value": function_name}],
-        StartTime=start,
-        EndTime=end,
-        Period=period,
-        Statistics=["Sum", "Maximum"],
-    )
-    return sorted(response["Datapoints"], key=lambda point: point["Timestamp"])
+    return metrics.datapoints(cloudwatch, "AWS/Lambda", metric, {"FunctionName": function_name}, start, end, period, ("Sum", "Maximum"))
 
 
 def insights_bins(logs: Any, function_name: str, start: datetime, end: datetime) -> dict[str, Any]:
