@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import mail
-from shared.aws import client
+from shared import clock, mail
+from shared.aws import client, table
 
 logger = Logger()
 
@@ -25,11 +26,20 @@ HEADLINES = {
     "expired": "Approval expired; nothing changed",
     "dry-run": "Dry run; nothing changed",
     "already-running": "Another run is already handling this",
+    "paused": "Paused: the brake is engaged; nothing was changed",
     "escalated": "Escalated: the change did not resolve the incident",
     "failed": "Playbook failed",
 }
 # A playbook may escalate before changing anything (e.g. a deny it must not touch): nothing to roll back then.
 ESCALATED_UNCHANGED = "Escalated: a person has to decide; nothing changed"
+PAUSED_AFTER_CHANGES = "Paused: the brake was engaged after part of the plan was applied; nothing more was changed"
+RECORD_TTL_DAYS = 400  # a change stays undoable (and counts for the circuit breaker) well past any incident review
+
+
+def console_link(arn: str, kind: str = "executions/details") -> str:
+    """The Step Functions console page of an execution or a state machine (its region is in the ARN)."""
+    region = arn.split(":")[3] if arn.count(":") >= 3 else ""
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/{kind}/{quote(arn, safe=':')}"
 
 
 def _error_text(error: dict[str, Any] | None) -> str | None:
@@ -67,11 +77,17 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
         applied_ids = (set(applied) & {a["id"] for a in actions}) if isinstance(applied, dict) else set()
         applied_actions = [a for a in actions if a["id"] in (applied_ids or approved)] if applied else []
     rollback = [a["rollback"] for a in applied_actions if a.get("rollback")] if outcome in ("escalated", "failed") else []
+    safety = state.get("safety") or {}
+    headline = HEADLINES.get(outcome, outcome)
+    if outcome == "escalated" and not applied_actions:
+        headline = ESCALATED_UNCHANGED
+    elif outcome == "paused" and applied_actions:
+        headline = PAUSED_AFTER_CHANGES
     return {
         "playbook": state.get("playbook") or playbook,
         "execution": execution,
         "outcome": outcome,
-        "headline": HEADLINES.get(outcome, outcome) if outcome != "escalated" or applied else ESCALATED_UNCHANGED,
+        "headline": headline,
         "target": state.get("target"),
         "trigger": state.get("trigger"),
         "summary": plan.get("summary"),
@@ -86,7 +102,11 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
         "rollback": rollback,
         "recommendations": plan.get("recommendations", []),
         "error": _error_text(state.get("error")) if outcome == "failed" else None,
-        "note": state.get("note"),
+        "note": " ".join(n for n in (state.get("note"), safety.get("note")) if n) or None,
+        "earlierRuns": [run | {"link": console_link(run["execution"])} for run in safety.get("earlierRuns", [])],
+        "resourceKey": (state.get("lock") or {}).get("key"),
+        # What was applied, exactly as planned and approved: the change record undo reads (never this report's text).
+        "appliedActions": applied_actions,
         # What an action recorded beyond its time (e.g. how many executions a bulk stop stopped, in how many rounds).
         "appliedDetails": {
             a["id"]: applied[a["id"]]
@@ -117,6 +137,12 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
             lines.append(f"{title}:")
             lines += [f"  - {item}" for item in items]
             lines.append("")
+    if report.get("earlierRuns"):
+        lines.append("Earlier runs on this resource:")
+        lines += [f"  - {run['at']} {run.get('outcome') or ''}: {run['link']}" for run in report["earlierRuns"]]
+        lines.append("")
+    if report.get("undo"):
+        lines += [report["undo"], ""]
     for action_id, details in (report.get("appliedDetails") or {}).items():
         lines += [f"Applied {action_id}: {json.dumps(details, sort_keys=True)}", ""]
     if report.get("verification"):
@@ -131,9 +157,38 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
+def undo_text(execution: str, undo_state_machine: str) -> str:
+    return (
+        f"Undo: start the undo state machine ({console_link(undo_state_machine, 'statemachines/view')}) with input "
+        f'{{"executionArn": "{execution}"}}, or run `playbooks undo {execution}`. It checks each change is still in '
+        "place, asks for approval of each inverse, and verifies the before-state."
+    )
+
+
+def record_changes(changes: Any, report: dict[str, Any], now: Any) -> None:
+    """The change record of a run that applied something: what undo reverses and what the circuit breaker counts."""
+    changes.put_item(
+        Item={
+            "execution": report["execution"],
+            "resource": report["resourceKey"],
+            "at": clock.iso(now),
+            "playbook": report["playbook"],
+            "outcome": report["outcome"],
+            "target": json.dumps(report.get("target")),
+            "actions": json.dumps(report["appliedActions"]),
+            "approvedBy": report["approvedBy"],
+            "decisionRecord": report.get("decisionRecord") or "",
+            "ttl": int(now.timestamp()) + RECORD_TTL_DAYS * 86400,
+        }
+    )
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = build(event["execution"], event["state"], event.get("playbook"))
+    if report["appliedActions"] and report["resourceKey"]:
+        record_changes(table(os.environ["CHANGES_TABLE"]), report, clock.now())
+        report["undo"] = undo_text(report["execution"], os.environ["UNDO_STATE_MACHINE_ARN"])
     subject, body = email_text(report)
     client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
     logger.info("report sent", extra={"playbook": report["playbook"], "outcome": report["outcome"]})

@@ -223,5 +223,67 @@ def start(
     console.print(f"started {arn}")
 
 
+class BrakeAction(StrEnum):
+    on = "on"
+    off = "off"
+    status = "status"
+
+
+def _user_error(message: str) -> typer.Exit:
+    """A user's mistake (no region, credentials or stack): one line, exit code 2."""
+    errors.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(2)
+
+
+def _session(region: str | None, profile: str | None) -> Any:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session(region_name=region, profile_name=profile)
+    except ProfileNotFound as error:
+        raise _user_error(str(error)) from None
+
+
+@app.command()
+def brake(
+    action: Annotated[BrakeAction, typer.Argument(help="on: engage (every playbook pauses); off: release; status: show.")],
+    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with.")] = "etl-playbooks",
+    region: Annotated[str | None, typer.Option(help="AWS region (default: the environment's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile (default: the environment's).")] = None,
+) -> None:
+    """The stack-wide brake on real AWS: engaged, every playbook diagnoses and reports but asks and changes nothing."""
+    from . import controls
+
+    session = _session(region, profile)
+    try:
+        name = controls.brake_parameter(session.client("cloudformation"), stack_name)
+        ssm = session.client("ssm")
+        state = controls.brake_state(ssm, name) if action == BrakeAction.status else controls.set_brake(ssm, name, action == BrakeAction.on)
+    except project.ProjectError as error:
+        raise _user_error(str(error)) from None
+    meaning = "playbooks pause: nothing is asked or changed" if state == controls.ENGAGED else "playbooks run normally"
+    console.print(f"brake {state} ({name}): {meaning}")
+
+
+@app.command()
+def undo(
+    execution: Annotated[str, typer.Argument(help="ARN of the remediating run whose changes to undo.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the inverse plan only; ask and change nothing.")] = False,
+    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with.")] = "etl-playbooks",
+    region: Annotated[str | None, typer.Option(help="AWS region (default: the environment's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile (default: the environment's).")] = None,
+) -> None:
+    """Start the undo state machine on real AWS for a remediating run (drift-checked, approved per action, verified)."""
+    from . import controls
+
+    session = _session(region, profile)
+    try:
+        arn = controls.start_undo(session.client("stepfunctions"), session.client("cloudformation"), stack_name, execution, dry_run)
+    except project.ProjectError as error:
+        raise _user_error(str(error)) from None
+    console.print(f"started {arn}: the approvers receive the inverse plan by e-mail")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     sys.exit(app())

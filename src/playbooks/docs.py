@@ -16,7 +16,7 @@ RUNBOOK_SECTIONS = {
     "cost-spike": "Runbook: Cost Spike (Budget Alert)",
     "access-denied": "Runbook: IAM Permission Errors (Access Denied)",
 }
-OUTCOMES = {"remediated", "no-action", "rejected", "expired", "dry-run", "already-running", "escalated", "failed"}
+OUTCOMES = {"remediated", "no-action", "rejected", "expired", "dry-run", "already-running", "paused", "escalated", "undone", "failed"}
 PAGES = project.ROOT / "docs" / "playbooks"
 OPERATORS = {
     "StringEquals": "==", "NumericEquals": "==", "BooleanEquals": "==", "NumericGreaterThan": ">", "NumericLessThan": "<",

@@ -96,8 +96,17 @@ class Playbook:
         return SCENARIOS / self.id
 
 
+# State machines of the stack that are safety controls, not playbooks: no trigger of their own, no runbook.
+SAFETY_STATE_MACHINES = ("undo",)
+
+
 def playbooks() -> dict[str, Playbook]:
     """Every playbook the template declares, by id, in template order."""
+    return {key: value for key, value in state_machines().items() if key not in SAFETY_STATE_MACHINES}
+
+
+def state_machines() -> dict[str, Playbook]:
+    """Every state machine the template declares (the playbooks and undo), by id, in template order."""
     found: dict[str, Playbook] = {}
     for logical_id, resource in template()["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::StateMachine":
@@ -110,7 +119,8 @@ def playbooks() -> dict[str, Playbook]:
 
 
 def playbook(playbook_id: str) -> Playbook:
-    known = playbooks()
+    """A playbook, or the undo state machine (which runs, validates and reports like one)."""
+    known = state_machines()
     if playbook_id not in known:
         raise ProjectError(f"unknown playbook {playbook_id!r}; known: {', '.join(known)}")
     return known[playbook_id]

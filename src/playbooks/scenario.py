@@ -181,6 +181,30 @@ def put_locks(account: LocalAccount, locks: list[dict[str, Any]], now: datetime)
         account.client("dynamodb").put_item(TableName=table, Item=item)
 
 
+def put_brake(account: LocalAccount, state: str, now: datetime) -> None:
+    """The stack's brake as an operator left it (`playbooks brake on` writes "engaged")."""
+    name = account.resources["BrakeParameter"]
+    account.client("ssm").put_parameter(Name=name, Value=state, Type="String", Overwrite=True)
+
+
+def put_earlier_changes(account: LocalAccount, changes: list[dict[str, Any]], now: datetime) -> None:
+    """Change records of earlier runs, as the report function writes them for a run that applied something."""
+    dynamodb = account.client("dynamodb")
+    for number, change in enumerate(changes):
+        playbook = change["key"].split("#", 1)[0]
+        execution = change.get("execution", f"arn:aws:states:{account.region}:{account.account_id}:execution:{playbook}:earlier-{number}")
+        at = (now - timedelta(minutes=int(change["minutesAgo"]))).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4] + "Z"
+        item = {
+            "execution": {"S": execution},
+            "resource": {"S": change["key"]},
+            "at": {"S": at},
+            "playbook": {"S": playbook},
+            "outcome": {"S": change.get("outcome", "remediated")},
+            "actions": {"S": "[]"},
+        }
+        dynamodb.put_item(TableName=account.resources["ChangesTable"], Item=item)
+
+
 # ---------------------------------------------------------------- cost-spike: cost, tables, buckets, log groups
 def put_costs(account: LocalAccount, costs: dict[str, list[float]], now: datetime) -> None:
     """Daily cost per service for the days before today (the last value is yesterday's), for Cost Explorer."""
@@ -427,6 +451,8 @@ WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "metrics": put_metrics,
     "logs": put_logs,
     "locks": put_locks,
+    "brake": put_brake,
+    "earlierChanges": put_earlier_changes,
     # cost-spike and execution-stuck: the pipeline's data stores (before the workflow that uses them)
     "costs": put_costs,
     "buckets": put_buckets,
@@ -485,6 +511,8 @@ def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) ->
             token = PRINCIPAL.set("world")
             try:
                 put_metrics(account, reaction.get("metrics", []), datetime.now(UTC))
+                if "brake" in reaction:
+                    put_brake(account, reaction["brake"], datetime.now(UTC))
                 start_reaction_executions(account, reaction.get("executions", []))
             finally:
                 PRINCIPAL.reset(token)

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import project, safety
+from . import project, safety, world_snapshot
 from .local.account import TERMINAL, LocalAccount
 from .local.approval_web import ApprovalServer, click
-from .local.recorder import RECORDER, Call, Fault
+from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 from .scenario import Scenario, build_world, install_faults, install_reactions, trigger_payload
 
 DECISIONS = ("approve", "reject", "expire", "browser")
@@ -53,6 +53,8 @@ class Result:
     lambda_gb_seconds: float = 0.0
     expect_failures: list[str] = field(default_factory=list)
     report: dict[str, Any] | None = None
+    approvals: int = 0
+    undo: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -102,7 +104,44 @@ def _check(result: Result, expect: dict[str, Any]) -> list[str]:
     for needle in expect.get("emails", []):
         if not any(needle in text for text in texts):
             failures.append(f"no e-mail mentions {needle!r}")
+    if "approvals" in expect and result.approvals != expect["approvals"]:
+        failures.append(f"{result.approvals} approval requests answered, expected {expect['approvals']}")
+    if "undo" in expect:
+        failures += _check_undo(result.undo, expect["undo"])
     return failures
+
+
+def _check_undo(undo: dict[str, Any] | None, expect: dict[str, Any]) -> list[str]:
+    if undo is None:
+        return ["the undo did not run"]
+    failures = [f"undo: {failure}" for failure in _check(_undo_as_result(undo), {k: v for k, v in expect.items() if k != "restored"})]
+    if "restored" in expect and (not undo["differences"]) != expect["restored"]:
+        failures.append(
+            "undo: the world is not back at its before-state: " + "; ".join(undo["differences"])
+            if expect["restored"]
+            else "undo: the world is back at its before-state, expected a difference"
+        )
+    return failures
+
+
+def _undo_as_result(undo: dict[str, Any]) -> Result:
+    return Result(
+        playbook="undo",
+        scenario="",
+        decision="",
+        dry_run=False,
+        status=undo["status"],
+        outcome=undo["outcome"],
+        states=undo["states"],
+        transitions=len(undo["states"]),
+        lambda_invocations=0,
+        aws_calls=0,
+        mutations=undo["mutations"],
+        emails=undo["emails"],
+        duration_s=0.0,
+        simulated_wait_s=0.0,
+        executions=[undo["execution"]],
+    )
 
 
 def run(
@@ -131,8 +170,12 @@ def run(
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
     started = time.perf_counter()
+    undo_spec: dict[str, Any] | None = scenario.data.get("undo")
     with LocalAccount(settings=scenario.settings()) as account:
         build_world(account, scenario.data.get("world", {}), datetime.now(UTC))
+        world_before = world_snapshot.snapshot(account) if undo_spec is not None else None
+        undo_execution: str | None = None
+        undo_first_call = 0
         install_faults(scenario.data.get("faults", []))
         RECORDER.faults.extend(extra_faults or [])
         install_reactions(account, [dict(r) for r in scenario.data.get("reactions", [])])
@@ -190,6 +233,12 @@ def run(
             if all(account.describe(arn)["status"] in TERMINAL for arn in executions):
                 for state in _visited(account, executions[0])[seen_states:]:
                     say(f"state: {state}")
+                if undo_spec is not None and undo_execution is None:
+                    undo_first_call = len(RECORDER.calls)
+                    undo_execution = start_undo(account, executions[0], undo_spec)
+                    say(f"undo started for {executions[0]}")
+                    executions.append(undo_execution)
+                    continue
                 break
             if time.monotonic() > end:
                 raise project.ProjectError(f"simulation did not finish within {deadline_s:.0f} s")
@@ -225,10 +274,45 @@ def run(
             transitions_before_approval=_transitions_before_approval(history, playbook.definition),
             lambda_gb_seconds=round(sum(i.gb_seconds for i in account.invocations), 6),
         )
+        result.approvals = len(handled)
+        if undo_execution is not None and world_before is not None:
+            result.undo = _undo_result(account, undo_execution, calls[undo_first_call:], principals, world_before)
         if inspect is not None:
             inspect(account, result)
     result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
     return result
+
+
+def start_undo(account: LocalAccount, execution: str, spec: dict[str, Any]) -> str:
+    """Someone else's changes first (`drift`, as the operator), then the undo state machine for `execution`."""
+    token = PRINCIPAL.set("operator")
+    try:
+        for change in spec.get("drift", []):
+            service, operation = change["call"].split(":", 1)
+            method = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+            getattr(account.client(DRIFT_CLIENTS.get(service, service)), method)(**change.get("params", {}))
+    finally:
+        PRINCIPAL.reset(token)
+    return account.start("undo", {"executionArn": execution} | dict(spec.get("input", {})))
+
+
+DRIFT_CLIENTS = {"states": "stepfunctions"}
+
+
+def _undo_result(account: LocalAccount, execution: str, calls: list[Call], principals: set[str], before: dict[str, Any]) -> dict[str, Any]:
+    description = account.describe(execution)
+    undo_principals = principals | {project.playbook("undo").logical_id}
+    own = set(account.resources.values()) | {f.name for f in account.functions.values()}
+    return {
+        "execution": execution,
+        "status": description["status"],
+        "outcome": outcome_of(description),
+        "states": _visited(account, execution),
+        "mutations": safety.mutations(calls, undo_principals, own),
+        "emails": [asdict(e) for e in emails([c for c in calls if c.principal in undo_principals])],
+        "report": _report(description),
+        "differences": world_snapshot.differences(before, world_snapshot.snapshot(account)),
+    }
 
 
 def _principals(account: LocalAccount, playbook_id: str) -> set[str]:

@@ -219,7 +219,7 @@ class LocalAccount:
 
     def _register_state_machines(self, translated: dict[str, Any]) -> None:
         sfn = self.client("stepfunctions")
-        for playbook in project.playbooks().values():
+        for playbook in project.state_machines().values():
             logical_id = playbook.logical_id
             arn = self.resources[logical_id]
             name = arn.rsplit(":", 1)[-1]
