@@ -63,9 +63,18 @@ def _facets_of(action: dict[str, Any]) -> list[dict[str, Any]]:
     if api == "logs:PutRetentionPolicy":
         return [facet("log-retention", before.get("retentionInDays"), after["retentionInDays"])]
     if api == "iam:PutRolePolicy":
-        return [facet("role-policy-statement", False, True, policyName=after["policyName"], statement=action["statement"])]
+        return [
+            facet(
+                "role-policy-statement",
+                False,
+                True,
+                policyName=after["policyName"],
+                statement=action["statement"],
+                document=before.get("document"),
+            )
+        ]
     if api == "kms:PutKeyPolicy":
-        return [facet("key-policy-statement", False, True, statement=action["statement"])]
+        return [facet("key-policy-statement", False, True, statement=action["statement"], document=before.get("document"))]
     if api in ("events:DisableRule", "events:EnableRule"):
         return [facet("rule-state", before["state"], after["state"])]
     if api == "events:PutRule":
@@ -287,10 +296,12 @@ def inverse_plan(record: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
 
 
 # ------------------------------------------------------------------------------------------------ applying an inverse
-def _without_statement(document: dict[str, Any] | None, statement: dict[str, Any]) -> dict[str, Any]:
+def _without_statement(document: dict[str, Any] | None, statement: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """The policy without the playbook's statement. When nothing else changed since, that is the document as it was
+    before the run, in its own key order (the playbook's write may have reordered it)."""
     document = json.loads(json.dumps(document or {"Version": "2012-10-17", "Statement": []}))
     document["Statement"] = [s for s in _statements(document) if not _same(s, statement)]
-    return document
+    return before if before is not None and _same(document, before) else document
 
 
 def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str, Any]:
@@ -318,7 +329,7 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
             aws("logs").put_retention_policy(logGroupName=target, retentionInDays=before)
     elif kind == "role-policy-statement":
         iam = aws("iam")
-        remaining = _without_statement(_role_policy(iam, target, facet["policyName"]), facet["statement"])
+        remaining = _without_statement(_role_policy(iam, target, facet["policyName"]), facet["statement"], facet.get("document"))
         if remaining["Statement"]:
             iam.put_role_policy(RoleName=target, PolicyName=facet["policyName"], PolicyDocument=json.dumps(remaining))
         else:  # the playbook created the policy for this statement: the before-state is no policy at all
@@ -326,7 +337,8 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
     elif kind == "key-policy-statement":
         kms = aws("kms")
         current = json.loads(kms.get_key_policy(KeyId=target, PolicyName="default")["Policy"])
-        kms.put_key_policy(KeyId=target, PolicyName="default", Policy=json.dumps(_without_statement(current, facet["statement"])))
+        restored = _without_statement(current, facet["statement"], facet.get("document"))
+        kms.put_key_policy(KeyId=target, PolicyName="default", Policy=json.dumps(restored))
     elif kind == "rule-state":
         events = aws("events")
         (events.enable_rule if before == "ENABLED" else events.disable_rule)(Name=target)
@@ -334,7 +346,7 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
         events = aws("events")
         rule = events.describe_rule(Name=target)
         # PutRule replaces the whole rule: keep what the run did not change (state, description, bus).
-        kept = {key: rule[key] for key in ("State", "Description", "EventBusName", "RoleArn") if rule.get(key)}
+        kept = {key: rule[key] for key in ("State", "Description", "EventBusName", "RoleArn") if key in rule}
         events.put_rule(Name=target, EventPattern=json.dumps(before), **kept)
     elif kind == "alarm":
         aws("cloudwatch").delete_alarms(AlarmNames=[target])

@@ -60,12 +60,79 @@ def is_approval(state: dict[str, Any]) -> bool:
     return state.get("Type") == "Task" and state.get("Resource") == APPROVAL_RESOURCE
 
 
-def mutating_reason(state: dict[str, Any]) -> str | None:
-    """Why a Task state changes the account (None when it only reads or keeps the playbook's own books)."""
+# Tables and topics of the stack that hold its own books (locks, approvals, change records, notifications).
+BOOKKEEPING_RESOURCES = {"LocksTable", "ApprovalsTable", "ChangesTable", "ApprovalTopic", "NotificationTopic"}
+BOOKKEEPING_ACTIONS = {
+    "sns:Publish",
+    "cloudwatch:PutMetricData",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "xray:PutTraceSegments",
+}
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a CloudFormation value refers to (Ref, GetAtt, ${Name} inside Sub)."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, inner in value.items():
+            if key == "Ref":
+                found.add(str(inner))
+            elif key == "Fn::GetAtt":
+                found.add(str(inner[0] if isinstance(inner, list) else inner).split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= {name.split(".")[0] for name in PLACEHOLDER.findall(str(text))}
+            else:
+                found |= _references(inner)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_references(item) for item in value)) if value else set()
+    return set()
+
+
+def function_changes(properties: dict[str, Any]) -> list[str]:
+    """The actions a function's grants let it take that change something outside the stack's own books."""
+    changes = []
+    for policy in properties.get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement.get("Action", [])
+            for action in [actions] if isinstance(actions, str) else actions:
+                operation = action.split(":", 1)[-1]
+                if safety.is_read_only(operation) or action in BOOKKEEPING_ACTIONS:
+                    continue
+                targets = _references(statement.get("Resource"))
+                if targets and targets <= BOOKKEEPING_RESOURCES | {"AWS::Partition", "AWS::Region", "AWS::AccountId"}:
+                    continue
+                changes.append(action)
+    return changes
+
+
+def mutating_functions(resources: dict[str, Any], substitutions: dict[str, Any]) -> dict[str, str]:
+    """`${Placeholder}` of each function the state machine invokes whose grants may change the account -> why."""
+    found = {}
+    for key, value in substitutions.items():
+        target = next(iter(_references(value)), "")
+        resource = resources.get(target, {})
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        changes = function_changes(resource.get("Properties", {}))
+        if changes:
+            found["${" + key + "}"] = f"Lambda {target} may call {', '.join(sorted(set(changes)))}"
+    return found
+
+
+def mutating_reason(state: dict[str, Any], functions: dict[str, str] | None = None) -> str | None:
+    """Why a Task state changes the account (None when it only reads or keeps the playbook's own books).
+
+    A Lambda task counts when the function's grants (`functions`, from `mutating_functions`) may change something.
+    """
     if state.get("Type") != "Task":
         return None
     resource = str(state.get("Resource", ""))
     parameters = state.get("Parameters", {})
+    if resource.startswith(LAMBDA_INVOKE) and not resource.endswith(".waitForTaskToken") and functions:
+        return functions.get(str(parameters.get("FunctionName", "")))
     if resource.startswith(SDK_PREFIX):
         service, action = resource.removeprefix(SDK_PREFIX).split(":")[:2]
         operation = action[0].upper() + action[1:]
@@ -81,7 +148,7 @@ def mutating_reason(state: dict[str, Any]) -> str | None:
     return None
 
 
-def approval_gate(definition: dict[str, Any]) -> list[str]:
+def approval_gate(definition: dict[str, Any], functions: dict[str, str] | None = None) -> list[str]:
     """Paths from StartAt to a mutating task that pass no approval state (each problem names the path)."""
     states = dict(states_of(definition))
     problems = []
@@ -93,7 +160,7 @@ def approval_gate(definition: dict[str, Any]) -> list[str]:
         state = states[name]
         if is_approval(state):
             continue  # everything after this point is gated
-        reason = mutating_reason(state)
+        reason = mutating_reason(state, functions)
         if reason:
             path = [name]
             while parents[path[-1]] is not None:
@@ -182,11 +249,12 @@ def run() -> list[Check]:
         check.problems.append(str(error))
     checks.append(check)
 
-    for playbook in project.playbooks().values():
+    for playbook in project.state_machines().values():
         properties = resources[playbook.logical_id]["Properties"]
         substitutions = set(properties.get("DefinitionSubstitutions", {}))
+        functions = mutating_functions(resources, properties.get("DefinitionSubstitutions", {}))
         checks.append(Check(f"{playbook.id}: ASL fidelity", asl_fidelity(playbook, substitutions)))
-        checks.append(Check(f"{playbook.id}: approval gate", approval_gate(playbook.definition)))
+        checks.append(Check(f"{playbook.id}: approval gate", approval_gate(playbook.definition, functions)))
         granted = granted_actions(properties)
         checks.append(
             Check(
@@ -204,6 +272,8 @@ def run() -> list[Check]:
         else:
             Draft202012Validator.check_schema(json.loads(playbook.input_schema.read_text()))
         checks.append(schema_check)
+        if playbook.id in project.SAFETY_STATE_MACHINES:
+            continue  # undo runs in the playbooks' own scenarios (`undo:`), after the run it undoes
         scenario_check = Check(f"{playbook.id}: scenarios")
         try:
             from . import scenario

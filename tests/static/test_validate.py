@@ -67,3 +67,33 @@ def test_role_grant_check_uses_iam_action_names() -> None:
     actions = validate.task_actions(project.playbook("cost-spike").definition)
     assert actions["Enable S3 Intelligent-Tiering"] == "s3:PutIntelligentTieringConfiguration"
     assert actions["Shorten the log retention"] == "logs:PutRetentionPolicy"
+
+
+def _undo_functions() -> dict[str, str]:
+    resources = project.template()["Resources"]
+    undo = project.playbook("undo")
+    return validate.mutating_functions(resources, resources[undo.logical_id]["Properties"]["DefinitionSubstitutions"])
+
+
+def test_undo_s_changes_are_gated_like_any_playbook_s() -> None:
+    # The undo's changes are made by a Lambda task: the proof judges it by the function's grants.
+    functions = _undo_functions()
+    assert list(functions) == ["${UndoApplyFunctionArn}"]
+    assert validate.approval_gate(project.playbook("undo").definition, functions) == []
+
+
+def test_gate_proof_finds_an_undo_that_skips_approval() -> None:
+    # GIVEN the undo with its dry-run check wired straight to applying the inverses
+    definition = copy.deepcopy(project.playbook("undo").definition)
+    definition["States"]["Is this a dry run?"]["Default"] = "Apply the approved inverses"
+    # WHEN the proof runs THEN it names the Lambda task and what its grants allow
+    [problem] = validate.approval_gate(definition, _undo_functions())
+    assert "'Apply the approved inverses' (Lambda UndoApplyFunction may call" in problem
+    assert "lambda:PutFunctionConcurrency" in problem and "iam:DeleteRolePolicy" in problem
+
+
+def test_a_function_that_only_keeps_the_books_is_not_a_change() -> None:
+    resources = project.template()["Resources"]
+    assert validate.function_changes(resources["ReportFunction"]["Properties"]) == []
+    assert validate.function_changes(resources["SafetyControlsFunction"]["Properties"]) == []
+    assert validate.function_changes(resources["UndoApplyFunction"]["Properties"])
