@@ -14,7 +14,7 @@ from urllib.parse import quote
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import clock, mail
+from shared import clock, mail, run_metrics
 from shared.aws import client, table
 
 logger = Logger()
@@ -191,5 +191,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         report["undo"] = undo_text(report["execution"], os.environ["UNDO_STATE_MACHINE_ARN"])
     subject, body = email_text(report)
     client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
+    run_metrics.publish(report["playbook"], report["outcome"], event["state"], clock.now())
     logger.info("report sent", extra={"playbook": report["playbook"], "outcome": report["outcome"]})
     return report

@@ -25,7 +25,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from shared import clock, mail
+from shared import clock, mail, run_metrics
 from shared.aws import client, table
 from shared.errors import InvalidInput
 from shared.schemas import errors
@@ -250,8 +250,8 @@ def inverse_plan(record: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
             irreversible.append(
                 {
                     "action": facet["action"],
-                    "description": f"Execution {facet['target']}",
-                    "reason": f"it has finished ({now}); a run cannot be un-run.",
+                    "description": f"The execution {facet['target']} the run started",
+                    "reason": f"has finished ({now}); a run cannot be un-run.",
                 }
             )
             continue
@@ -534,5 +534,6 @@ def report_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     subject, body = report_text(report)
     client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
+    run_metrics.publish("undo", report["outcome"], event["state"], clock.now())
     logger.info("undo report sent", extra={"outcome": report["outcome"], "undoing": (report.get("target") or {}).get("execution")})
     return report

@@ -132,10 +132,21 @@ def _with_error(fault: Fault, times: int) -> Fault:
     )
 
 
+UNDO = "undo"
+
+
+def undo_scenarios() -> list[str]:
+    """ "<playbook>/<scenario>" of every scenario that runs the undo after its playbook: undo's scenarios."""
+    return [f"{p}/{s.name}" for p in project.playbooks() for s in scenario.scenarios(p) if "undo" in s.data]
+
+
 def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
+    """One scenario run; for undo (scenario "<playbook>/<name>") the run judged is the undo's, after its playbook's."""
     playbook_id, scenario_name, kind, state_name, faults = job
     warnings.filterwarnings("ignore")
-    loaded = scenario.load(playbook_id, scenario_name)
+    undoing = playbook_id == UNDO
+    owner, name = scenario_name.split("/", 1) if undoing else (playbook_id, scenario_name)
+    loaded = scenario.load(owner, name)
     captured: dict[str, Any] = {}
 
     def inspect(account: LocalAccount, result: simulate.Result) -> None:
@@ -154,22 +165,23 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         captured["deployed"] = sorted(account.resources)
         captured["history"] = [
             e["stateEnteredEventDetails"]["name"]
-            for arn in result.executions[:1]
+            for arn in (result.executions[-1:] if undoing else result.executions[:1])
             for e in account.history(arn)
             if "stateEnteredEventDetails" in e
         ]
 
     result = simulate.run(loaded, extra_faults=faults, inspect=inspect)
     names = captured["history"]
-    emails = [e["subject"] + "\n" + e["body"] for e in result.emails]
+    judged: dict[str, Any] = result.undo if undoing and result.undo else {}
+    emails = [e["subject"] + "\n" + e["body"] for e in judged.get("emails", result.emails)]
     return Run(
         playbook=playbook_id,
         scenario=scenario_name,
         kind=kind,
         state=state_name,
-        status=result.status,
-        outcome=result.outcome,
-        mutations=result.mutations,
+        status=judged.get("status", result.status),
+        outcome=judged.get("outcome", result.outcome),
+        mutations=judged.get("mutations", result.mutations),
         edges=list(itertools.pairwise(names)),
         states=names,
         calls=captured["calls"],
@@ -189,7 +201,7 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
 
 def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
     jobs: list[tuple[str, str, str, str | None, list[Fault]]] = []
-    for playbook in project.playbooks().values():
+    for playbook in project.state_machines().values():
         definition = playbook.definition
         tasks: dict[str, Fault] = {}
         for name, state in validate.states_of(definition):
@@ -239,11 +251,14 @@ def judge(runs: list[Run]) -> None:
             run.problems.append(f"applied {run.mutations} before failing but the report does not say so")
 
 
+FAILURE_PATHS = {"Playbook failed", "Undo failed"}
+
+
 def handles_own_errors(playbook_id: str, state_name: str | None) -> bool:
     """True when the state's catch-all leads somewhere other than the playbook's failure path."""
     states = dict(validate.states_of(project.playbook(playbook_id).definition))
     catch_all = [c["Next"] for c in states.get(state_name or "", {}).get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
-    return bool(catch_all) and catch_all[0] != "Playbook failed"
+    return bool(catch_all) and catch_all[0] not in FAILURE_PATHS
 
 
 def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
@@ -297,7 +312,7 @@ def secrets(runs: list[Run]) -> list[str]:
 
 def coverage(runs: list[Run]) -> dict[str, dict[str, Any]]:
     report = {}
-    for playbook in project.playbooks().values():
+    for playbook in project.state_machines().values():
         states = dict(validate.states_of(playbook.definition))
         edges = {(name, following) for name, state in states.items() for following in validate.successors(state)}
         mine = [r for r in runs if r.playbook == playbook.id]
@@ -435,18 +450,31 @@ def _fan_out(pool: ProcessPoolExecutor, work: Callable[[Any], Any], jobs: list[A
     return [future.result() for future in futures]
 
 
+def brake_case(job: tuple[str, str]) -> dict[str, Any]:
+    """One scenario with the brake engaged before its trigger: nothing may change and nothing may be asked."""
+    warnings.filterwarnings("ignore")
+    playbook_id, name = job
+    loaded = scenario.load(playbook_id, name)
+    data = json.loads(json.dumps(loaded.data))
+    data.setdefault("world", {})["brake"] = "engaged"
+    result = simulate.run(scenario.Scenario(loaded.playbook, loaded.name, loaded.path, data))
+    outcomes = [result.outcome] + ([result.undo["outcome"]] if result.undo else [])
+    return {"playbook": playbook_id, "scenario": name, "outcomes": outcomes, "mutations": result.mutations, "approvals": result.approvals}
+
+
 def run_all(workers: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     say = progress or (lambda stage, done, total: None)
-    base_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [
-        (p.id, s.name, "baseline", None, []) for p in project.playbooks().values() for s in scenario.scenarios(p.id)
-    ]
+    every = [(p.id, s.name) for p in project.playbooks().values() for s in scenario.scenarios(p.id)]
+    base_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [(p, s, "baseline", None, []) for p, s in every]
+    base_jobs += [(UNDO, name, "baseline", None, []) for name in undo_scenarios()]
     playbooks = list(project.playbooks())
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         baseline = _fan_out(pool, _execute, base_jobs, "every scenario", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
         concurrency = _fan_out(pool, concurrency_case, playbooks, "two triggers at once", say)
-        bad_input = _fan_out(pool, badinput.run, playbooks, "bad input and unrelated alarms", say)
+        bad_input = _fan_out(pool, badinput.run, list(project.state_machines()), "bad input and unrelated alarms", say)
+        brake = _fan_out(pool, brake_case, every, "every scenario with the brake engaged", say)
     say("scanners", 0, 1)
     scans = scanners()
     say("scanners", 1, 1)
@@ -459,6 +487,7 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         "coverage": coverage(runs),
         "concurrency": concurrency,
         "bad_input": bad_input,
+        "brake": brake,
         "scanners": scans,
     }
 
@@ -488,6 +517,12 @@ def failures(results: dict[str, Any]) -> list[str]:
         found += [f"{case['playbook']} bad input: {p}" for p in case["problems"]]
         if not case["tried"]:
             found.append(f"{case['playbook']}: no bad input was tried")
+    for case in results.get("brake", []):
+        if case["mutations"] or case["approvals"]:
+            found.append(
+                f"{case['playbook']}/{case['scenario']} with the brake engaged changed {case['mutations']} "
+                f"and asked for {case['approvals']} approvals"
+            )
     stale = {r.playbook: r for r in results["runs"] if r.kind == "baseline" and r.scenario == "stale-lock"}
     found += [f"{p}: no stale-lock scenario (a lock left by a crashed run must expire)" for p in project.playbooks() if p not in stale]
     scans = results.get("scanners", {})
@@ -538,6 +573,10 @@ def render(results: dict[str, Any]) -> str:
         "  alarms, or of the playbook's alarm going back to OK, must start nothing.",
         "- **Concurrency**: the trigger fired twice at once gives one run and one `already-running`; a lock left by a",
         "  crashed run (the stale-lock scenario) has expired and is taken.",
+        "- **Undo**: the `undo` state machine is judged like a playbook: its runs are the undo runs of every scenario",
+        "  that undoes its playbook's run (`<playbook>/<scenario>`), with the same fault matrix, bad input and coverage.",
+        "- **The brake**: every scenario of every playbook again with the brake engaged before its trigger: none may",
+        "  change anything (the undo runs included) or ask for an approval.",
         "",
         "## Per playbook",
         "",
@@ -569,6 +608,19 @@ def render(results: dict[str, Any]) -> str:
         if playbook_id in stale:
             run = stale[playbook_id]
             lines.append(f"- {playbook_id}: a lock left by a crashed run, expired: the new run took it and ended {run.outcome}")
+    braked = results.get("brake", [])
+    lines += ["", "## The brake", ""]
+    if braked:
+        changed = [c for c in braked if c["mutations"] or c["approvals"]]
+        tally: dict[str, int] = defaultdict(int)
+        for case in braked:
+            for outcome in case["outcomes"]:
+                tally[outcome] += 1
+        lines.append(
+            f"- {len(braked)} scenarios run with the brake engaged; {len(changed)} changed something or asked for approval. "
+            f"Outcomes: {', '.join(f'{o} {n}' for o, n in sorted(tally.items()))}."
+        )
+        lines += [f"  - {c['playbook']}/{c['scenario']}: changed {c['mutations']}, {c['approvals']} approvals" for c in changed]
     lines += ["", "## Bad input", ""]
     for playbook_id, bad in bad_input.items():
         lines.append(

@@ -93,8 +93,13 @@ def _minimal(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def base_input(playbook_id: str) -> dict[str, Any]:
-    """A valid console input from the playbook's own scenarios (the first started from the console), as a dry run."""
+    """A valid console input from the playbook's own scenarios (the first started from the console), as a dry run;
+    for a state machine without scenarios of its own (undo), the schema's smallest example."""
     validator = _validator(playbook_id)
+    if playbook_id in project.SAFETY_STATE_MACHINES:
+        example = _minimal(_schema(f"{playbook_id}.input.json")) | {"dryRun": True}
+        if validator.is_valid(example):
+            return example
     for loaded in scenario.scenarios(playbook_id):
         document = loaded.data.get("trigger", {}).get("input")
         if isinstance(document, dict) and validator.is_valid(document | {"dryRun": True}):

@@ -223,6 +223,21 @@ def start(
     console.print(f"started {arn}")
 
 
+@app.command()
+def dashboard(
+    out: Annotated[Path, typer.Option(help="Where to write the SVG.")] = Path("docs/dashboard.svg"),
+) -> None:
+    """Draw the template's CloudWatch dashboard from the local account's metrics after a set of scenarios."""
+    from . import dashboard as board
+
+    runs = board.picture_runs()
+    found = board.collect(runs, on_progress=lambda line: errors.print(f"[dim]{escape(line)}[/]"))
+    out.write_text(
+        board.svg(found, f"{len(runs)} simulated runs: each playbook's undo, brake, circuit-open, rejected, expired and dry-run scenarios")
+    )
+    console.print(f"wrote {out}")
+
+
 class BrakeAction(StrEnum):
     on = "on"
     off = "off"

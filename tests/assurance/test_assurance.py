@@ -23,8 +23,8 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     assert problems == []
     kinds = {r.kind for r in results["runs"]}
     assert kinds == {"baseline", "transient", "persistent"}
-    # every playbook had faults injected, and they met the playbook's calls
-    assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.playbooks())
+    # every playbook and the undo had faults injected, and they met their calls
+    assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.state_machines())
 
 
 def test_every_role_calls_exactly_what_it_is_granted(results: dict[str, Any]) -> None:
@@ -37,7 +37,7 @@ def test_every_role_calls_exactly_what_it_is_granted(results: dict[str, Any]) ->
 
 def test_bad_input_is_refused_at_once_and_unrelated_alarms_start_nothing(results: dict[str, Any]) -> None:
     cases = {case["playbook"]: case for case in results["bad_input"]}
-    assert set(cases) == set(project.playbooks())
+    assert set(cases) == set(project.state_machines())
     assert {p: case["problems"] for p, case in cases.items() if case["problems"]} == {}
     assert all(case["tried"] > 0 and case["refused"] == case["tried"] and case["most_states"] <= 2 for case in cases.values())
     # the playbooks an alarm starts were each tried with other alarms and other alarm states
@@ -48,6 +48,20 @@ def test_one_run_per_resource_and_a_crashed_runs_lock_expires(results: dict[str,
     low = [f for f in assure.failures(results) if "at once" in f or "stale-lock" in f]
     assert low == []
     assert {case["playbook"] for case in results["concurrency"]} == set(project.playbooks())
+
+
+def test_with_the_brake_engaged_no_scenario_changes_anything_or_asks(results: dict[str, Any]) -> None:
+    cases = results["brake"]
+    every = {(p, s.name) for p in project.playbooks() for s in assure.scenario.scenarios(p)}
+    assert {(c["playbook"], c["scenario"]) for c in cases} == every
+    assert [c for c in cases if c["mutations"] or c["approvals"]] == []
+    assert sum(1 for c in cases if "paused" in c["outcomes"]) > len(project.playbooks())  # the brake was met, not skipped
+
+
+def test_undo_is_in_the_fault_matrix_and_coverage(results: dict[str, Any]) -> None:
+    undo = [r for r in results["runs"] if r.playbook == "undo"]
+    assert {r.kind for r in undo} == {"baseline", "transient", "persistent"}
+    assert "undo" in results["coverage"]
 
 
 def test_scanners_find_nothing(results: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ def clean() -> dict[str, Any]:
             }
             for p in PLAYBOOKS
         ],
+        "brake": [{"playbook": p, "scenario": "throttled", "outcomes": ["paused"], "mutations": [], "approvals": 0} for p in PLAYBOOKS],
         "scanners": {
             "cfn-lint": {"template.yaml": []},
             "checkov": {"template.yaml": {"failed": []}},
@@ -98,6 +99,10 @@ def regress(results: dict[str, Any], what: str) -> None:
         results["scanners"]["checkov"]["template.yaml"] = {"error": "checkov is not installed"}
     elif what == "unexplained skip":
         results["scanners"]["checkov_skips"]["CKV_AWS_2"] = ""
+    elif what == "brake ignored":
+        results["brake"][0] |= {"outcomes": ["remediated"], "mutations": ["lambda:PutFunctionConcurrency ingest-handler"], "approvals": 1}
+    elif what == "brake asked":
+        results["brake"][0] |= {"approvals": 1}
 
 
 @pytest.mark.parametrize(
@@ -116,6 +121,8 @@ def regress(results: dict[str, Any], what: str) -> None:
         "checkov",
         "checkov missing",
         "unexplained skip",
+        "brake ignored",
+        "brake asked",
     ],
 )
 def test_each_regression_fails_the_gate(what: str) -> None:
@@ -128,3 +135,11 @@ def test_the_page_says_what_regressed() -> None:
     results = clean()
     regress(results, "bad input")
     assert "input = 7: ended FAILED States.Runtime, not refused" in assure.render(results)
+
+
+def test_the_page_lists_a_scenario_that_ignored_the_brake() -> None:
+    results = clean()
+    regress(results, "brake ignored")
+    page = assure.render(results)
+    assert "1 changed something or asked for approval" in page
+    assert "changed ['lambda:PutFunctionConcurrency ingest-handler'], 1 approvals" in page

@@ -27,7 +27,7 @@ from moto import mock_aws
 from moto.moto_api._internal import mock_random
 
 from .. import project
-from . import moto_gaps, recorder
+from . import emf, moto_gaps, recorder
 from .recorder import PRINCIPAL, RECORDER
 
 REGION = "us-east-1"
@@ -138,6 +138,7 @@ class LocalAccount:
         self._env_before = {key: os.environ.get(key) for key in FAKE_ENV}
         os.environ.update(FAKE_ENV)
         recorder.install()
+        emf.install()
         RECORDER.reset()
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
@@ -159,6 +160,7 @@ class LocalAccount:
             self._mock.stop()
             self._mock = None
         moto_gaps.uninstall()
+        emf.uninstall()
         for key, value in self._env_before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -308,9 +310,11 @@ class LocalAccount:
                 )
                 began = time.perf_counter()
                 try:
-                    result = handler(event, context)
+                    with emf.capture() as printed:
+                        result = handler(event, context)
                 finally:
                     self.invocations.append(Invocation(function.logical_id, time.perf_counter() - began, function.memory))
+                    emf.land(self.client("cloudwatch"), printed.getvalue())
                 return json.dumps(result, default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - every handler error becomes a FunctionError payload
                 return moto_gaps.lambda_error_payload(error), True
