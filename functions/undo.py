@@ -38,14 +38,14 @@ STOP_ERROR = "Undone"
 IRREVERSIBLE = {
     "servicequotas:RequestServiceQuotaIncrease": "A Service Quotas increase request cannot be withdrawn through the API "
     "(an approved increase stays); ask AWS Support if it must be cancelled.",
-    "states:StopExecution": "A stopped execution cannot be resumed where it stopped; the playbook's reprocessing (if "
-    "approved) is the way forward.",
+    "states:StopExecution": "A stopped execution cannot be resumed where it stopped; start a new one with its input if "
+    "the work is still needed.",
 }
 
 
 # ------------------------------------------------------------------------------------------------ facets
 def _facets_of(action: dict[str, Any]) -> list[dict[str, Any]]:
-    """The attributes one applied action changed: {kind, target, key, before, after, action}."""
+    """The attributes one applied action changed: {kind, target, before, after, action} and what identifies it."""
     api, target = action["api"], action["target"]
     before, after = action.get("before") or {}, action.get("after") or {}
 
@@ -378,13 +378,20 @@ def apply_approved(plan: dict[str, Any], approved: list[str], aws: Callable[[str
     return {"applied": applied, "refused": refused}
 
 
+def is_restored(facet: dict[str, Any], now: Any) -> bool:
+    """Back at the before-state; for an execution the run started, stopped is as far back as AWS allows."""
+    if facet["kind"] == "started-execution":
+        return now != "RUNNING"
+    return _same(now, facet["before"])
+
+
 def verify(plan: dict[str, Any], approved: list[str], aws: Callable[[str], Any]) -> dict[str, Any]:
     checks = []
     for action in plan["actions"]:
         if action["id"] not in approved:
             continue
         now = read(action["facet"], aws)
-        checks.append({"action": action["id"], "target": action["target"], "restored": _same(now, action["facet"]["before"]), "now": now})
+        checks.append({"action": action["id"], "target": action["target"], "restored": is_restored(action["facet"], now), "now": now})
     return {"restored": bool(checks) and all(c["restored"] for c in checks), "checks": checks}
 
 

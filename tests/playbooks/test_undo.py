@@ -128,3 +128,27 @@ def test_an_undo_with_the_brake_engaged_asks_and_changes_nothing() -> None:
     result = simulate.run(variant("lambda-throttling", "throttled-then-undo", undo={"drift": [brake]}))
     assert result.undo is not None
     assert (result.undo["outcome"], result.undo["mutations"], result.approvals) == ("paused", [], 1)
+
+
+def test_undo_takes_the_playbook_s_own_lock_on_the_resource() -> None:
+    # GIVEN a remediated run, and another run of the playbook holding the lock on the same function
+    outcome: dict[str, Any] = {}
+
+    def undo_while_locked(account: LocalAccount, result: simulate.Result) -> None:
+        expires = "2999-01-01T00:00:00.000Z"
+        item = {
+            "pk": {"S": "lambda-throttling#ingest-handler"},
+            "execution": {"S": "another-run"},
+            "expiresAt": {"S": expires},
+            "ttl": {"N": "32503680000"},
+        }
+        account.client("dynamodb").put_item(TableName=account.resources["LocksTable"], Item=item)
+        first_call = len(RECORDER.calls)
+        arn = account.start("undo", {"executionArn": result.executions[0]})
+        wait_for(lambda: account.describe(arn)["status"] in TERMINAL, "the undo to finish")
+        outcome["outcome"] = simulate.outcome_of(account.describe(arn))
+        outcome["mutations"] = simulate.playbook_mutations(account, "undo", RECORDER.calls[first_call:])
+
+    # WHEN the undo starts THEN it ends already-running and changes nothing
+    simulate.run(load("lambda-throttling", "throttled"), inspect=undo_while_locked)
+    assert outcome == {"outcome": "already-running", "mutations": []}

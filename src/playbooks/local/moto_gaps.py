@@ -40,6 +40,11 @@ class Gap:
 
 GAPS = [
     Gap(
+        "CloudWatch embedded metric format",
+        "CloudWatch Logs turns each EMF document a function prints into metric datapoints; documents that break the specification are dropped (Specification: Embedded metric format)",
+        "functions run in-process, so nothing reaches a log group: `local/emf.py` captures each handler's stdout per thread and puts every EMF document's metrics into the account's CloudWatch",
+    ),
+    Gap(
         "lambda:Invoke",
         "runs the function's code",
         "returns the payload unchanged (no Docker): we dispatch to the real handler in-process, with its environment, and map exceptions to FunctionError payloads",
