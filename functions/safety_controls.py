@@ -22,7 +22,8 @@ logger = Logger()
 
 ENGAGED, RELEASED = "engaged", "released"
 PROCEED, PAUSED, CIRCUIT_OPEN = "proceed", "paused", "circuit-open"
-BEFORE_APPROVAL, BEFORE_CHANGE = "before-approval", "before-change"
+# Before a playbook asks (brake and circuit), before an undo asks (brake only: undo is never counted), before a change.
+BEFORE_APPROVAL, BEFORE_UNDO, BEFORE_CHANGE = "before-approval", "before-undo", "before-change"
 RESOURCE_INDEX = "byResource"
 # Every verdict has the same fields: the state machines select them without testing for their presence.
 PROCEED_VERDICT: dict[str, Any] = {"verdict": PROCEED, "note": "", "earlierRuns": []}
@@ -68,7 +69,7 @@ def check(
     if brake_engaged(ssm, brake_parameter):
         note = (
             "The brake is engaged: the plan below was not sent for approval and nothing was changed."
-            if phase == BEFORE_APPROVAL
+            if phase != BEFORE_CHANGE
             else "The brake was engaged while the approval was pending: the approval was not used and nothing was changed."
         )
         return {

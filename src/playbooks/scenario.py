@@ -200,7 +200,7 @@ def put_earlier_changes(account: LocalAccount, changes: list[dict[str, Any]], no
             "at": {"S": at},
             "playbook": {"S": playbook},
             "outcome": {"S": change.get("outcome", "remediated")},
-            "actions": {"S": "[]"},
+            "actions": {"S": json.dumps(change.get("actions", []))},
         }
         dynamodb.put_item(TableName=account.resources["ChangesTable"], Item=item)
 

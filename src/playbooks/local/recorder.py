@@ -40,6 +40,7 @@ IAM_ACTION = {
     "s3:PutBucketIntelligentTieringConfiguration": "s3:PutIntelligentTieringConfiguration",
     "s3:GetBucketIntelligentTieringConfiguration": "s3:GetIntelligentTieringConfiguration",
     "s3:ListBucketIntelligentTieringConfigurations": "s3:GetIntelligentTieringConfiguration",
+    "s3:DeleteBucketIntelligentTieringConfiguration": "s3:PutIntelligentTieringConfiguration",
     "logs:FilterLogEvents": "logs:FilterLogEvents",
 }
 
