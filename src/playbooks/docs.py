@@ -270,7 +270,7 @@ def svg(text: str) -> str:
 def expected_files() -> dict[str, str]:
     """Every generated documentation file (relative path -> content)."""
     files = {f"docs/playbooks/{p.id}.md": page(p) for p in project.playbooks().values()}
-    from .local.moto_gaps import render_doc
+    from .local.aws.catalogue import render_doc
 
     files["docs/local-account.md"] = render_doc()
     return files

@@ -18,8 +18,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import etl_world, project
-from .local import moto_gaps
 from .local.account import LocalAccount, Settings
+from .local.aws import logs as aws_logs
+from .local.aws import sfn as aws_sfn
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
 PIPELINE_ROLE = "lambda-execution-role"
@@ -255,7 +256,7 @@ def put_log_groups(account: LocalAccount, groups: list[dict[str, Any]], now: dat
             logs.create_log_group(logGroupName=group["name"])
         if "retentionDays" in group:
             logs.put_retention_policy(logGroupName=group["name"], retentionInDays=int(group["retentionDays"]))
-        moto_gaps.set_log_group_history(group["name"], int(group.get("storedGb", 0) * 1024**3), int(group.get("ageDays", 90)))
+        aws_logs.set_log_group_history(group["name"], int(group.get("storedGb", 0) * 1024**3), int(group.get("ageDays", 90)))
 
 
 # ------------------------------------------------------------------------------------------------ playbook: access-denied
@@ -283,7 +284,7 @@ def put_bucket_policies(account: LocalAccount, buckets: list[dict[str, Any]], no
 
 
 def put_kms_keys(account: LocalAccount, keys: list[dict[str, Any]], now: datetime) -> None:
-    from .local.moto_gaps import create_key_with_id
+    from .local.aws.kms import create_key_with_id
 
     for key in keys:
         arn = create_key_with_id(account, key["id"], json.dumps(key["policy"]), key.get("description", ""))
@@ -398,7 +399,7 @@ def put_workflows(account: LocalAccount, machines: list[dict[str, Any]], now: da
                 key = keys[i % len(keys)].replace("{n}", f"{i:06d}")  # "{n}" makes every key distinct
                 event = s3_object_event(account, group["bucket"], key, started)
                 batch.append((f"{group.get('prefix', 'run')}-{len(batch):06d}", json.dumps(event), started))
-        moto_gaps.add_dormant_executions(arn, batch)
+        aws_sfn.add_dormant_executions(arn, batch)
 
 
 def put_rules(account: LocalAccount, rules: list[dict[str, Any]], now: datetime) -> None:
@@ -471,7 +472,7 @@ def start_reaction_executions(account: LocalAccount, executions: list[dict[str, 
         arn = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
         when = datetime.now(UTC)
         event = s3_object_event(account, execution["bucket"], execution["key"], when)
-        moto_gaps.add_dormant_executions(arn, [(f"reaction-{uuid.uuid4().hex[:8]}-{number}", json.dumps(event), when)])
+        aws_sfn.add_dormant_executions(arn, [(f"reaction-{uuid.uuid4().hex[:8]}-{number}", json.dumps(event), when)])
 
 
 def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) -> None:

@@ -2,7 +2,7 @@
 
 One botocore hook sees every client's calls (the ASL executor's, the handlers', the simulator's): it records the
 call with the principal that made it (a state machine or a function, by logical id) and may answer it with an
-injected error or with a response from `moto_gaps` instead of moto.
+injected error or with a response from a module of the `aws` package instead of moto.
 """
 
 from __future__ import annotations
