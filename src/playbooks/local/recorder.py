@@ -109,7 +109,8 @@ def error_response(code: str, message: str, status: int = 400) -> tuple[FakeHttp
     return response({"Error": {"Code": code, "Message": message}}, status)
 
 
-GapHandler = Callable[[dict[str, Any]], "tuple[FakeHttpResponse, dict[str, Any]] | None"]
+Response = tuple[FakeHttpResponse, dict[str, Any]]
+GapHandler = Callable[[dict[str, Any]], "Response | None"]
 
 
 @dataclass
@@ -118,6 +119,8 @@ class Recorder:
     faults: list[Fault] = field(default_factory=list)
     gaps: dict[str, GapHandler] = field(default_factory=dict)
     listeners: list[Callable[[Call], None]] = field(default_factory=list)
+    # Decides whether AWS would let the call's principal make it: None to allow, else the error response AWS gives.
+    authorize: Callable[[Call], Response | None] | None = None
     enabled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seq: itertools.count = field(default_factory=itertools.count)
@@ -139,7 +142,7 @@ class Recorder:
         with self._lock:
             self.calls.append(call)
 
-    def before_call(self, context: dict[str, Any], **_: Any) -> tuple[FakeHttpResponse, dict[str, Any]] | None:
+    def before_call(self, context: dict[str, Any], **_: Any) -> Response | None:
         call: Call | None = context.get("local_call")
         if call is None:
             return None
@@ -148,6 +151,12 @@ class Recorder:
         if fault is not None:
             call.error = fault.error
             return error_response(fault.error, fault.message, fault.status)
+        # Authorization: the one place a call AWS would deny is refused, before any service answers it.
+        if self.authorize is not None:
+            denied = self.authorize(call)
+            if denied is not None:
+                call.error = denied[1]["Error"]["Code"]
+                return denied
         result = None
         gap = self.gaps.get(call.api)
         if gap is not None:
