@@ -4,7 +4,24 @@ starts answers the calls the service modules handle (through the recorder's hook
 from __future__ import annotations
 
 from ..recorder import RECORDER
-from . import asl, ce, clock, cloudformation, cloudtrail, dynamodb, events, iam, integrations, lambda_, logs, s3, servicequotas, sfn, sns
+from . import (
+    asl,
+    ce,
+    clock,
+    cloudformation,
+    cloudtrail,
+    cloudwatch,
+    dynamodb,
+    events,
+    iam,
+    integrations,
+    lambda_,
+    logs,
+    s3,
+    servicequotas,
+    sfn,
+    sns,
+)
 from .runtime import Account, activate
 
 _patched = False
@@ -30,6 +47,6 @@ def _patch_moto_once() -> None:
     global _patched
     if _patched:
         return
-    for module in (lambda_, integrations, asl, logs, cloudformation, dynamodb, sns):
+    for module in (lambda_, integrations, asl, logs, cloudformation, cloudwatch, dynamodb, sns):
         module.patch_moto()
     _patched = True

@@ -6,6 +6,7 @@ through `active()`, typed by the `Account` protocol below, so there is no import
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ class Clock(Protocol):
     expire_requested: set[str]
 
     def now(self) -> float: ...
+
+    def utc_now(self) -> datetime.datetime: ...
 
     def advance(self, seconds: float) -> None: ...
 
