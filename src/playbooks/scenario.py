@@ -5,6 +5,7 @@ The format is documented in docs/scenarios.md and checked by schemas/scenario.js
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -150,7 +151,9 @@ def put_logs(account: LocalAccount, logs: list[dict[str, Any]], now: datetime) -
     client = account.client("logs")
     for group in logs:
         name = group["group"]
-        client.create_log_group(logGroupName=name)
+        # the pipeline functions' groups exist before the stack does (prerequisites.py); others are created here
+        with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
+            client.create_log_group(logGroupName=name)
         client.create_log_stream(logGroupName=name, logStreamName="local")
         events = []
         for ago, count in group.get("counts", {}).items():
@@ -213,7 +216,7 @@ def put_tables(account: LocalAccount, tables: list[dict[str, Any]], now: datetim
 
 
 def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datetime) -> None:
-    """Buckets with their objects, an existing Intelligent-Tiering configuration and their size (S3 storage metric)."""
+    """Buckets with their objects, lifecycle rules, and their size and object count (S3 storage metrics)."""
     s3 = account.client("s3")
     cloudwatch = account.client("cloudwatch")
     for bucket in buckets:
@@ -222,28 +225,36 @@ def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datet
             s3.put_object(Bucket=bucket["name"], Key=key, Body=b"id,amount\n1,42\n")
         if bucket.get("eventBridge"):
             s3.put_bucket_notification_configuration(Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}})
+        rules = list(bucket.get("lifecycleRules", []))
         if bucket.get("intelligentTiering"):
-            s3.put_bucket_intelligent_tiering_configuration(
-                Bucket=bucket["name"],
-                Id="existing",
-                IntelligentTieringConfiguration={
-                    "Id": "existing",
+            rules.append(
+                {
+                    "ID": "existing",
                     "Status": "Enabled",
-                    "Tierings": [{"Days": 90, "AccessTier": "ARCHIVE_ACCESS"}],
-                },
+                    "Filter": {"Prefix": ""},
+                    "Transitions": [{"Days": 0, "StorageClass": "INTELLIGENT_TIERING"}],
+                }
             )
+        if rules:
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket["name"], LifecycleConfiguration={"Rules": rules})
         if "sizeGb" not in bucket:
             continue
-        dimensions = [{"Name": "BucketName", "Value": bucket["name"]}, {"Name": "StorageType", "Value": "StandardStorage"}]
+        name = [{"Name": "BucketName", "Value": bucket["name"]}]
         cloudwatch.put_metric_data(
             Namespace="AWS/S3",
             MetricData=[
                 {
                     "MetricName": "BucketSizeBytes",
-                    "Dimensions": dimensions,
+                    "Dimensions": [*name, {"Name": "StorageType", "Value": "StandardStorage"}],
                     "Timestamp": now - timedelta(hours=12),
                     "Value": bucket.get("sizeGb", 0) * 1024**3,
-                }
+                },
+                {
+                    "MetricName": "NumberOfObjects",
+                    "Dimensions": [*name, {"Name": "StorageType", "Value": "AllStorageTypes"}],
+                    "Timestamp": now - timedelta(hours=12),
+                    "Value": float(bucket.get("objectCount", len(bucket.get("objects", [])))),
+                },
             ],
         )
 

@@ -5,6 +5,7 @@ Each test names the AWS documentation it follows; each would pass on a lenient a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 import lambda_throttling
 from playbooks.local.account import LocalAccount
+from playbooks.local.recorder import PRINCIPAL
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,53 @@ def test_throttling_verification_right_after_the_change_cannot_conclude(account:
     # THEN it does not call the fix working
     assert result["stopped"] is False
     assert result["conclusive"] is False
+
+
+@pytest.fixture
+def small_pages(account: LocalAccount) -> Iterator[LocalAccount]:
+    """The account with its small-pages setting on (as `playbooks assure`'s pagination pass runs every scenario), the
+    calls made as execution-stuck's diagnosis function (small pages are for the stack's functions' calls)."""
+    account.settings.small_pages = True
+    token = PRINCIPAL.set("StuckExecutionDiagnosisFunction")
+    try:
+        yield account
+    finally:
+        PRINCIPAL.reset(token)
+        account.settings.small_pages = False
+
+
+def put_log_lines(account: LocalAccount, group: str, lines: list[str], at: datetime) -> None:
+    logs = account.client("logs")
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    events = [{"timestamp": int((at + timedelta(seconds=n)).timestamp() * 1000), "message": line} for n, line in enumerate(lines)]
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+
+
+def test_small_pages_start_empty_and_hold_one_item_each(small_pages: LocalAccount) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    put_log_lines(small_pages, "/paged/group", ["one", "two"], at)
+    logs = small_pages.client("logs")
+    pages = []
+    request: dict[str, str] = {"logGroupName": "/paged/group"}
+    while True:
+        page = logs.filter_log_events(**request)
+        pages.append([event["message"] for event in page["events"]])
+        if "nextToken" not in page:
+            break
+        request["nextToken"] = page["nextToken"]
+    # THEN an empty page with a token first, then at most one line per page
+    assert pages[0] == [] and len(pages) > 2
+    assert all(len(page) <= 1 for page in pages)
+    assert [line for page in pages for line in page] == ["one", "two"]
+
+
+# Defect 4: execution-stuck stopped reading at the first empty page, missed the error lines and advised for `unknown`.
+def test_execution_stuck_reads_past_an_empty_page(small_pages: LocalAccount) -> None:
+    import execution_stuck
+
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    put_log_lines(small_pages, "/aws/lambda/stuck-fn", ["START RequestId: 1", "Task timed out after 900.00 seconds"], at)
+    lines = execution_stuck.error_lines(small_pages.client("logs"), "stuck-fn", at - timedelta(minutes=1), datetime.now(UTC))
+    assert lines == ["Task timed out after 900.00 seconds"]

@@ -26,7 +26,7 @@ import boto3
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
 
-from .. import project
+from .. import prerequisites, project
 from . import recorder
 from .aws import clock as aws_clock
 from .aws import lambda_ as aws_lambda
@@ -51,6 +51,8 @@ EXECUTOR_SHUTDOWN_S = 10.0
 @dataclass
 class Settings:
     concurrency_limit: int = 1000
+    # Paginated APIs answer an empty first page, then one item per page (aws.pagination): AWS may page like that.
+    small_pages: bool = False
 
 
 @dataclass
@@ -182,6 +184,9 @@ class LocalAccount:
             s3.create_bucket(Bucket=ARTIFACTS)
             s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
             translated = translate(self.parameters)
+            # The deploy's prerequisite (prerequisites.py): the pipeline functions have run, so their log groups exist.
+            for group in prerequisites.filtered_log_groups(self.parameters):
+                self.client("logs").create_log_group(logGroupName=group)
             cfn = self.client("cloudformation")
             # The same physical names on every deploy (a real stack keeps its names too): the state machines'
             # definitions are then the same text each time, and each is parsed once per process (aws.asl).
@@ -270,6 +275,10 @@ class LocalAccount:
             "detail": {},
         }
         return self.invoke_handler(logical_id, event)
+
+    def function_principals(self) -> set[str]:
+        """The logical ids of the stack's functions (the principals their calls are recorded under)."""
+        return {function.logical_id for function in self.functions.values()}
 
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)

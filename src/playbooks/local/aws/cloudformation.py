@@ -10,6 +10,15 @@ from .runtime import Gap
 
 GAPS = [
     Gap(
+        "AWS::Logs::MetricFilter",
+        "is refused when its log group does not exist: the stack fails and rolls back ('The specified log group does "
+        "not exist'). Source: CloudFormation user guide, AWS::Logs::MetricFilter (LogGroupName: the log group to "
+        "associate with the metric filter) and CloudWatch Logs API reference, PutMetricFilter (ResourceNotFoundException)",
+        "is not a resource type moto's CloudFormation creates, so any stack passes: we register one that creates the "
+        "filter in moto's CloudWatch Logs and refuses a missing group; the account creates the pipeline functions' "
+        "groups before it deploys, as `playbooks preflight` asks of a real account",
+    ),
+    Gap(
         "AWS::ApiGateway::RestApi",
         "takes the API's name from its OpenAPI body and deploys it to a stage",
         "requires a Name property and cannot deploy an OpenAPI body: the account names the API, skips its deployment and stage, and serves the approval handler itself (simulate --decision browser)",
@@ -75,6 +84,51 @@ def _register_sns_subscription_model() -> None:
             if properties.get("FilterPolicy"):
                 backend.set_subscription_attributes(subscription.arn, "FilterPolicy", json.dumps(properties["FilterPolicy"]))
             return cls(subscription.arn)
+
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
+
+
+def _register_metric_filter_model() -> None:
+    """AWS::Logs::MetricFilter, refused on a missing log group as CloudFormation refuses it."""
+    from moto.cloudformation import parsing
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.core.common_models import CloudFormationModel
+    from moto.logs.models import logs_backends
+
+    class MetricFilter(CloudFormationModel):  # type: ignore[misc]
+        def __init__(self, name: str):
+            self.name = name
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Logs::MetricFilter"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "FilterName"
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> Any:  # type: ignore[override]
+            properties = cloudformation_json["Properties"]
+            backend = logs_backends[account_id][region_name]
+            group = properties["LogGroupName"]
+            if group not in backend.groups:
+                # CloudFormation fails the stack with CloudWatch Logs' answer; here the CreateStack call fails with it
+                raise ValidationError(message=f"Resource {resource_name}: The specified log group does not exist. ({group})")
+            name = properties.get("FilterName", resource_name)
+            transformations = [
+                {key[0].lower() + key[1:]: value for key, value in item.items()} for item in properties["MetricTransformations"]
+            ]
+            backend.put_metric_filter(name, properties.get("FilterPattern", ""), group, transformations)  # type: ignore[arg-type]
+            return cls(name)
 
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
@@ -168,6 +222,7 @@ def _read_json_templates_as_json() -> None:
 
 
 def patch_moto() -> None:
+    _register_metric_filter_model()
     _register_cloudformation_models()
     _register_sns_subscription_model()
     _patch_list_parameter_defaults()

@@ -17,6 +17,7 @@ from . import (
     integrations,
     lambda_,
     logs,
+    pagination,
     s3,
     servicequotas,
     sfn,
@@ -36,10 +37,14 @@ def install(account: Account) -> None:
     sfn.API_LATENCY_S["value"] = 0.0
     sfn.reset_quotas()
     clock.use_account_clock_in_handlers(account)
+    RECORDER.paginate = pagination.small_pages
+    pagination.reset()
+    RECORDER.is_inner = pagination.INNER.get
 
 
 def uninstall() -> None:
     activate(None)
+    RECORDER.paginate = None
     clock.restore_handler_clock()
 
 

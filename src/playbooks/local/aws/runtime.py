@@ -35,6 +35,9 @@ class Settings(Protocol):
     @property
     def concurrency_limit(self) -> int: ...
 
+    @property
+    def small_pages(self) -> bool: ...
+
 
 class Account(Protocol):
     """The parts of the local account that the service modules read or call."""
@@ -57,6 +60,8 @@ class Account(Protocol):
     def dispatch(self, function_name: str, body: Any) -> tuple[bytes, bool]: ...
 
     def logical_id_of_state_machine(self, name: str) -> str: ...
+
+    def function_principals(self) -> set[str]: ...
 
 
 _ACTIVE: list[Account] = []
