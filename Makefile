@@ -9,8 +9,11 @@ PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 # checkov has its own venv: its pins are not ours.
 SCAN_VENV := .venv-scan
+# npm tools live in the project (gitignored), pinned here.
+NPM_TOOLS := .tools/npm
+ASL_VALIDATOR_VERSION := 4.0.0
 
-.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build asl-lint pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +32,7 @@ demo: $(STAMP)
 
 # The scanners (cfn-lint, checkov) run inside pytest, in the assurance gate (tests/assurance), with everything else
 # `playbooks assure` checks; `make scan` shows their own output.
-test: $(STAMP) lint typecheck sam-validate sam-build pytest
+test: $(STAMP) lint typecheck sam-validate sam-build asl-lint pytest
 
 # Not part of `make test` (minutes, not seconds): prints the benchmark table and writes bench/results.json, including
 # event-loop's bulk stop of 10,000 RUNNING executions, our stopper against the runbook's one-by-one loop.
@@ -67,6 +70,15 @@ scan: $(STAMP) $(SCAN_VENV)/.installed
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam/transformed.json
 
+$(NPM_TOOLS)/.installed: Makefile
+	npm install --no-save --no-audit --no-fund --prefix $(NPM_TOOLS) asl-validator@$(ASL_VALIDATOR_VERSION)
+	touch $@
+
+# Two ASL validators independent of moto's parser, over every state machine with its substitutions filled:
+# statelint (PyPI, pinned in pyproject.toml) and asl-validator (npm, pinned above).
+asl-lint: $(STAMP) $(NPM_TOOLS)/.installed
+	$(BIN)/python -m playbooks.asl_lint
+
 sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
@@ -75,4 +87,4 @@ pytest: $(STAMP) $(SCAN_VENV)/.installed
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .tools

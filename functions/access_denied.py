@@ -622,8 +622,11 @@ def verify(iam: Any, kms: Any, action: dict[str, Any], parsed: dict[str, Any], i
         grant = key_policy_grant(policy, parsed["action"], action["target"], role_arn, principal["arn"], principal["accountId"])
         denies = resource_policy_denies(policy, parsed["action"], resource, role_arn, principal["arn"], principal["accountId"])
         return {"allowed": grant == "direct" and not denies, "check": "key policy", "grant": grant}
-    result = iam.simulate_principal_policy(PolicySourceArn=role_arn, ActionNames=[parsed["action"]], ResourceArns=[resource])
-    decision = result["EvaluationResults"][0]["EvalDecision"]
+    # Every page: IAM "might return fewer than the MaxItems number of results even when there are more".
+    pages = iam.get_paginator("simulate_principal_policy").paginate(
+        PolicySourceArn=role_arn, ActionNames=[parsed["action"]], ResourceArns=[resource]
+    )
+    (decision,) = [result["EvalDecision"] for page in pages for result in page["EvaluationResults"]]
     return {"allowed": decision == "allowed", "check": "IAM policy simulator", "decision": decision}
 
 

@@ -42,6 +42,7 @@ CAUSE_TEXT = {
 }
 MAX_ERROR_LINES = 20
 MAX_LOG_EVENTS = 2000
+MAX_LOG_PAGES = 2000  # a bound on the pages read, empty ones included
 CALLBACK_SUFFIXES = (".waitForTaskToken",)
 STOP_ERROR = "ExecutionStuck"
 
@@ -120,14 +121,15 @@ def error_lines(logs: Any, function_name: str, since: datetime, until: datetime)
     }
     seen = 0
     try:
-        while seen < MAX_LOG_EVENTS:
+        # Only a page without a nextToken ends the search: AWS may answer empty pages with more to come.
+        for _ in range(MAX_LOG_PAGES):
             page = logs.filter_log_events(**kwargs)
             for event in page.get("events", []):
                 seen += 1
                 message = " ".join(str(event.get("message", "")).split())
                 if ERROR_LINE.search(message):
                     found.append(message[:500])
-            if not page.get("nextToken") or not page.get("events"):
+            if not page.get("nextToken") or seen >= MAX_LOG_EVENTS:
                 break
             kwargs["nextToken"] = page["nextToken"]
     except logs.exceptions.ResourceNotFoundException:

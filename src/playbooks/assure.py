@@ -1,6 +1,7 @@
 """`playbooks assure`: can this be let loose in production? Evidence from runs in the local account.
 
-For every playbook: every scenario once (baseline); a transient fault on every Task state's call (retried: same
+For every playbook: every scenario once (baseline); every scenario again with small and empty pages from every
+paginated API (same outcome and changes); a transient fault on every Task state's call (retried: same
 outcome); a persistent fault on each Task state in turn (outcome `failed`, reported, lock released, nothing applied
 left unreported); least privilege (actions each role really calls vs what the template grants); secrets in logs,
 e-mails and outputs; two triggers at once; a stale lock; bad input; state and transition coverage of the ASL.
@@ -74,7 +75,7 @@ NO_RESOURCE_LEVEL = {
 class Run:
     playbook: str
     scenario: str
-    kind: str  # baseline | transient | persistent
+    kind: str  # baseline | pagination | transient | persistent
     state: str | None
     status: str
     outcome: str
@@ -95,20 +96,13 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
-def function_of(machine: str, placeholder: str) -> str:
-    """The logical id of the function a `${...Arn}` placeholder of the state machine stands for."""
-    substitutions = project.template()["Resources"][machine]["Properties"].get("DefinitionSubstitutions", {})
-    value = substitutions.get(placeholder.strip("${}"), {})
-    return str(value["Fn::GetAtt"][0]) if isinstance(value, dict) and "Fn::GetAtt" in value else placeholder.strip("${}")
-
-
 def task_call(state: dict[str, Any], machine: str) -> Fault | None:
     """The fault that hits the one call a Task state makes (None for states that make no AWS call of their own)."""
     resource = str(state.get("Resource", ""))
     parameters = state.get("Parameters") or {}
     if resource.startswith("arn:aws:states:::lambda:invoke"):
         # deployed names are "<stack>-<LogicalId>-<suffix>": the logical id picks out this state's function
-        logical = function_of(machine, str(parameters.get("FunctionName", "")))
+        logical = validate.function_of(machine, str(parameters.get("FunctionName", "")))
         return Fault(api="lambda:Invoke", error="", principal=machine, match={"FunctionName": f"-{logical}-"})
     if resource.startswith(validate.SDK_PREFIX):
         service, action = resource.removeprefix(validate.SDK_PREFIX).split(":")[:2]
@@ -159,7 +153,7 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
             if "stateEnteredEventDetails" in e
         ]
 
-    result = simulate.run(loaded, extra_faults=faults, inspect=inspect)
+    result = simulate.run(loaded, extra_faults=faults, inspect=inspect, small_pages=kind == "pagination")
     names = captured["history"]
     emails = [e["subject"] + "\n" + e["body"] for e in result.emails]
     return Run(
@@ -221,6 +215,10 @@ def judge(runs: list[Run]) -> None:
         if run.kind == "transient" and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
             run.problems.append(
                 f"transient faults changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
+            )
+        if run.kind == "pagination" and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
+            run.problems.append(
+                f"small and empty pages changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
             )
         if run.kind != "persistent":
             continue
@@ -444,13 +442,15 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
     playbooks = list(project.playbooks())
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         baseline = _fan_out(pool, _execute, base_jobs, "every scenario", say)
+        paged_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [(job[0], job[1], "pagination", None, []) for job in base_jobs]
+        paged = _fan_out(pool, _execute, paged_jobs, "every scenario with small and empty pages", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
         concurrency = _fan_out(pool, concurrency_case, playbooks, "two triggers at once", say)
         bad_input = _fan_out(pool, badinput.run, playbooks, "bad input and unrelated alarms", say)
     say("scanners", 0, 1)
     scans = scanners()
     say("scanners", 1, 1)
-    runs = baseline + matrix
+    runs = baseline + paged + matrix
     judge(runs)
     return {
         "runs": runs,
@@ -533,6 +533,9 @@ def render(results: dict[str, Any]) -> str:
         "  first call of every Task state it visits, which must be retried to the same outcome and changes; then a",
         "  persistent error on each Task state in turn, which must end `failed` with a report, the lock released and",
         "  anything applied before the failure listed with its rollback. The Task states come from the ASL.",
+        "- **Pagination**: every scenario again with every paginated API answering an empty first page and then one",
+        "  item per page (AWS may answer partially full or empty pages with a next token); the outcome and the changes",
+        "  must be the baseline's.",
         "- **Bad input**: every single-field break of each playbook's input schema, started as an execution, must be",
         "  refused at the first state with `InvalidInput` naming the field and change nothing; alarm events of other",
         "  alarms, or of the playbook's alarm going back to OK, must start nothing.",
@@ -541,19 +544,21 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Per playbook",
         "",
-        "| playbook | scenarios | transient faults survived | persistent faults handled | bad inputs refused | "
-        "unrelated alarm events ignored | concurrency cases passed | states covered | transitions covered |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| playbook | scenarios | same result with small pages | transient faults survived | persistent faults handled | "
+        "bad inputs refused | unrelated alarm events ignored | concurrency cases passed | states covered | transitions covered |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for playbook_id, cover in results["coverage"].items():
         mine = [r for r in runs if r.playbook == playbook_id]
         transient = [r for r in mine if r.kind == "transient"]
         persistent = [r for r in mine if r.kind == "persistent"]
+        paged = [r for r in mine if r.kind == "pagination"]
         bad = bad_input.get(playbook_id, {"tried": 0, "refused": 0, "unrelated_events": 0, "unrelated_ignored": 0})
         cases = [concurrency_passed(concurrency[playbook_id])] if playbook_id in concurrency else []
         cases += [not stale[playbook_id].problems] if playbook_id in stale else []
         lines.append(
             f"| {playbook_id} | {sum(1 for r in mine if r.kind == 'baseline')} | "
+            f"{sum(1 for r in paged if not r.problems)}/{len(paged)} | "
             f"{sum(r.faults for r in transient if not r.problems)}/{sum(r.faults for r in transient)} in {len(transient)} runs | "
             f"{sum(1 for r in persistent if not r.problems)}/{len(persistent)} states | "
             f"{bad['refused']}/{bad['tried']} | "

@@ -73,6 +73,27 @@ def validate() -> None:
 
 
 @app.command()
+def preflight(
+    parameter: Annotated[list[str] | None, typer.Option("--parameter", help="A deploy parameter, Name=Value (repeatable).")] = None,
+) -> None:
+    """Before `sam deploy`: check, with your AWS credentials, that what the stack needs already exists (the pipeline
+    functions' log groups, which its metric filters read)."""
+    import boto3
+
+    from . import prerequisites
+
+    values = dict(item.split("=", 1) for item in parameter or [])
+    missing = prerequisites.missing_log_groups(boto3.client("logs"), values)
+    for group in missing:
+        console.print(
+            f"[red]missing[/]  log group {group}: create it (aws logs create-log-group --log-group-name {group}) or run the function once"
+        )
+    if missing:
+        raise typer.Exit(1)
+    console.print(f"ok  the log groups the metric filters read exist: {', '.join(prerequisites.filtered_log_groups(values))}")
+
+
+@app.command()
 def simulate(
     playbook: Annotated[str, typer.Argument(help="Playbook id, e.g. lambda-throttling.")],
     scenario_name: Annotated[str, typer.Option("--scenario", help="Scenario name (scenarios/<playbook>/<name>.yaml) or path.")],
@@ -154,7 +175,8 @@ def diagram(
     from . import docs
 
     try:
-        text = docs.mermaid(project.playbook(playbook).definition)
+        chosen = project.playbook(playbook)
+        text = docs.mermaid(chosen.definition, chosen.logical_id)
     except project.ProjectError as error:
         raise _fail(str(error)) from None
     if output_format == DiagramFormat.mermaid:

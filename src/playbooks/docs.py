@@ -52,7 +52,7 @@ def _label(text: str) -> str:
     return '"' + text.replace('"', "#quot;") + '"'
 
 
-def mermaid(definition: dict[str, Any]) -> str:
+def mermaid(definition: dict[str, Any], machine: str) -> str:
     """A flowchart: approval states, mutating tasks and outcomes visibly distinct (classes approval/mutating/outcome)."""
     states = dict(validate.states_of(definition))
     ids = {name: f"s{index}" for index, name in enumerate(states)}
@@ -73,7 +73,7 @@ def mermaid(definition: dict[str, Any]) -> str:
             classes["failure" if kind == "Fail" or outcome == "failed" else "outcome"].append(node)
         else:
             lines.append(f"  {node}[{_label(name)}]")
-            if validate.mutating_reason(state):
+            if validate.mutating_reason(state, machine):
                 classes["mutating"].append(node)
     for name, state in states.items():
         node = ids[name]
@@ -95,12 +95,12 @@ def mermaid(definition: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gates(definition: dict[str, Any]) -> dict[str, list[str]]:
+def gates(definition: dict[str, Any], machine: str) -> dict[str, list[str]]:
     """For each mutating state, the approval states that stand on every path to it."""
     states = dict(validate.states_of(definition))
     result = {}
     for name, state in states.items():
-        if not validate.mutating_reason(state):
+        if not validate.mutating_reason(state, machine):
             continue
         needed = []
         for approval, approval_state in states.items():
@@ -191,11 +191,11 @@ def page(playbook: project.Playbook) -> str:
         kind = spec.get("type", "object (see `schemas/" + str(spec.get("$ref", "")) + "`)")
         required = " (required)" if field in schema.get("required", []) else ""
         lines.append(f"| `{field}`{required} | {kind} | {spec.get('description', '')} |")
-    lines += ["", "## Flow", "", "```mermaid", mermaid(definition).rstrip(), "```", "", "## Diagnosis", ""]
+    lines += ["", "## Flow", "", "```mermaid", mermaid(definition, playbook.logical_id).rstrip(), "```", "", "## Diagnosis", ""]
     for name, state in states.items():
         if name == first_approval:
             break
-        if state.get("Type") == "Task" and not validate.mutating_reason(state):
+        if state.get("Type") == "Task" and not validate.mutating_reason(state, playbook.logical_id):
             lines.append(f"1. **{name}**: {_resource_text(state, functions)}")
     lines += ["", "## Branches", ""]
     for name, state in states.items():
@@ -203,8 +203,8 @@ def page(playbook: project.Playbook) -> str:
             options = "; ".join(f"{describe_rule(rule)} → *{rule['Next']}*" for rule in state["Choices"])
             lines.append(f"- **{name}** {options}; otherwise → *{state.get('Default', '(none)')}*")
     lines += ["", "## Changes and the approvals that gate them", "", "| change | call | gated by |", "| --- | --- | --- |"]
-    for name, approvals in gates(definition).items():
-        lines.append(f"| {name} | {validate.mutating_reason(states[name])} | {', '.join(approvals) or '**none**'} |")
+    for name, approvals in gates(definition, playbook.logical_id).items():
+        lines.append(f"| {name} | {validate.mutating_reason(states[name], playbook.logical_id)} | {', '.join(approvals) or '**none**'} |")
     lines += ["", "## Outcomes", ""]
     for name, state in states.items():
         outcome = outcome_of_state(state)
@@ -270,7 +270,7 @@ def svg(text: str) -> str:
 def expected_files() -> dict[str, str]:
     """Every generated documentation file (relative path -> content)."""
     files = {f"docs/playbooks/{p.id}.md": page(p) for p in project.playbooks().values()}
-    from .local.moto_gaps import render_doc
+    from .local.aws.catalogue import render_doc
 
     files["docs/local-account.md"] = render_doc()
     return files

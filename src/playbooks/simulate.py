@@ -115,12 +115,14 @@ def run(
     linger: Callable[[], None] | None = None,
     extra_faults: list[Fault] | None = None,
     inspect: Callable[[LocalAccount, Result], None] | None = None,
+    small_pages: bool = False,
 ) -> Result:
     """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt).
 
     `linger`, if given, is called once the playbook has finished, while the account and approval page still exist.
     `extra_faults` are injected besides the scenario's own; `inspect(account, result)` sees the account once the
-    playbook has finished, before it closes (tests and `playbooks assure` read the world).
+    playbook has finished, before it closes (tests and `playbooks assure` read the world). `small_pages` makes every
+    paginated API answer an empty first page, then one item per page (as AWS may).
     """
     chosen = decision or scenario.decision
     # One decision per approval request, in order; the last answers any further request.
@@ -131,7 +133,9 @@ def run(
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
     started = time.perf_counter()
-    with LocalAccount(settings=scenario.settings()) as account:
+    settings = scenario.settings()
+    settings.small_pages = small_pages
+    with LocalAccount(settings=settings) as account:
         build_world(account, scenario.data.get("world", {}), datetime.now(UTC))
         install_faults(scenario.data.get("faults", []))
         RECORDER.faults.extend(extra_faults or [])

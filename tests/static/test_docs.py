@@ -15,7 +15,8 @@ def test_generated_page_is_fresh(relative: str) -> None:
 
 @pytest.mark.parametrize("playbook", sorted(project.playbooks()))
 def test_diagram_marks_approvals_changes_and_outcomes(playbook: str) -> None:
-    text = docs.mermaid(project.playbook(playbook).definition)
+    chosen = project.playbook(playbook)
+    text = docs.mermaid(chosen.definition, chosen.logical_id)
     assert text.startswith("flowchart TD")
     for kind in ("approval", "mutating", "outcome"):
         assert f"classDef {kind}" in text and f" {kind}\n" in text
@@ -23,5 +24,5 @@ def test_diagram_marks_approvals_changes_and_outcomes(playbook: str) -> None:
 
 def test_every_change_in_the_docs_names_its_approval() -> None:
     for playbook in project.playbooks().values():
-        gated = docs.gates(playbook.definition)
+        gated = docs.gates(playbook.definition, playbook.logical_id)
         assert gated and all(approvals for approvals in gated.values()), playbook.id

@@ -1,7 +1,7 @@
 """An in-memory AWS account (moto) that deploys the project's own `template.yaml` and runs the real ASL.
 
 The template goes through SAM's own translator, moto's CloudFormation creates the stack, and the account then
-does what moto's CloudFormation does not (see `moto_gaps.GAPS`): it resolves `DefinitionSubstitutions` from the
+does what moto's CloudFormation does not (see the `aws` package): it resolves `DefinitionSubstitutions` from the
 stack and registers each state machine with moto's ASL executor. Lambda tasks run the real handlers in-process.
 """
 
@@ -26,8 +26,11 @@ import boto3
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
 
-from .. import project
-from . import moto_gaps, recorder
+from .. import prerequisites, project
+from . import recorder
+from .aws import clock as aws_clock
+from .aws import lambda_ as aws_lambda
+from .aws import patches
 from .recorder import PRINCIPAL, RECORDER
 
 REGION = "us-east-1"
@@ -48,6 +51,8 @@ EXECUTOR_SHUTDOWN_S = 10.0
 @dataclass
 class Settings:
     concurrency_limit: int = 1000
+    # Paginated APIs answer an empty first page, then one item per page (aws.pagination): AWS may page like that.
+    small_pages: bool = False
 
 
 @dataclass
@@ -109,7 +114,7 @@ class LocalAccount:
         self.settings = settings or Settings()
         self.region = REGION
         self.account_id = "123456789012"
-        self.clock = moto_gaps.VirtualClock()
+        self.clock = aws_clock.VirtualClock()
         self.quota_requests: list[dict[str, Any]] = []
         self.costs: dict[str, dict[str, float]] = {}  # day -> service -> USD (Cost Explorer)
         self.tiering: dict[str, dict[str, dict[str, Any]]] = {}  # bucket -> id -> Intelligent-Tiering configuration
@@ -142,7 +147,7 @@ class LocalAccount:
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
         boto3.DEFAULT_SESSION = None
-        moto_gaps.install(self)
+        patches.install(self)
         project.import_function_module("shared.aws").reset_clients()
         RECORDER.enabled = True
         try:
@@ -158,7 +163,7 @@ class LocalAccount:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        moto_gaps.uninstall()
+        patches.uninstall()
         for key, value in self._env_before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -179,9 +184,12 @@ class LocalAccount:
             s3.create_bucket(Bucket=ARTIFACTS)
             s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
             translated = translate(self.parameters)
+            # The deploy's prerequisite (prerequisites.py): the pipeline functions have run, so their log groups exist.
+            for group in prerequisites.filtered_log_groups(self.parameters):
+                self.client("logs").create_log_group(logGroupName=group)
             cfn = self.client("cloudformation")
             # The same physical names on every deploy (a real stack keeps its names too): the state machines'
-            # definitions are then the same text each time, and each is parsed once per process (moto_gaps).
+            # definitions are then the same text each time, and each is parsed once per process (aws.asl).
             mock_random.seed(len(STACK))
             cfn.create_stack(
                 StackName=STACK,
@@ -268,6 +276,10 @@ class LocalAccount:
         }
         return self.invoke_handler(logical_id, event)
 
+    def function_principals(self) -> set[str]:
+        """The logical ids of the stack's functions (the principals their calls are recorded under)."""
+        return {function.logical_id for function in self.functions.values()}
+
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)
 
@@ -283,15 +295,15 @@ class LocalAccount:
             # A pipeline function whose behaviour the scenario scripts; its calls are its own role's.
             token = PRINCIPAL.set(name)
             try:
-                return json.dumps(self.scripts[name](moto_gaps.decode_payload(body)), default=str).encode(), False
+                return json.dumps(self.scripts[name](aws_lambda.decode_payload(body)), default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - a scripted failure is the function's error payload
-                return moto_gaps.lambda_error_payload(error), True
+                return aws_lambda.lambda_error_payload(error), True
             finally:
                 PRINCIPAL.reset(token)
         if function is None:
             # A pipeline function that the scenario created: it has no code of ours; answer as a no-op handler.
             return json.dumps({"status": "ok"}).encode(), False
-        event = moto_gaps.decode_payload(body)
+        event = aws_lambda.decode_payload(body)
         module_name, handler_name = function.handler.rsplit(".", 1)
         with self._handler_lock:
             saved = {key: os.environ.get(key) for key in function.environment}
@@ -313,7 +325,7 @@ class LocalAccount:
                     self.invocations.append(Invocation(function.logical_id, time.perf_counter() - began, function.memory))
                 return json.dumps(result, default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - every handler error becomes a FunctionError payload
-                return moto_gaps.lambda_error_payload(error), True
+                return aws_lambda.lambda_error_payload(error), True
             finally:
                 PRINCIPAL.reset(token)
                 for key, value in saved.items():
