@@ -28,6 +28,7 @@ from moto.moto_api._internal import mock_random
 
 from .. import project
 from . import moto_gaps, recorder
+from .aws import authorization
 from .recorder import PRINCIPAL, RECORDER
 
 REGION = "us-east-1"
@@ -58,6 +59,7 @@ class Function:
     environment: dict[str, str]
     timeout: int
     memory: int
+    role_arn: str = ""
 
 
 @dataclass
@@ -147,6 +149,7 @@ class LocalAccount:
         RECORDER.enabled = True
         try:
             self.deploy()
+            RECORDER.authorizer = authorization.Authorizer(self)  # from now on the stack's roles are as strict as AWS
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -154,6 +157,7 @@ class LocalAccount:
 
     def __exit__(self, *exc: object) -> None:
         RECORDER.enabled = False
+        RECORDER.authorizer = None
         self.stop_executions()
         if self._mock is not None:
             self._mock.stop()
@@ -215,6 +219,7 @@ class LocalAccount:
                 environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                 timeout=int(config.get("Timeout", 3)),
                 memory=int(config.get("MemorySize", 128)),
+                role_arn=str(config.get("Role", "")),
             )
 
     def _register_state_machines(self, translated: dict[str, Any]) -> None:
@@ -267,6 +272,9 @@ class LocalAccount:
             "detail": {},
         }
         return self.invoke_handler(logical_id, event)
+
+    def role_of_state_machine(self, logical_id: str) -> str:
+        return self.outputs[_role_output(logical_id)]
 
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)

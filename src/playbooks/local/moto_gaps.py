@@ -1413,4 +1413,6 @@ def render_doc() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {gap.api} | {gap.aws} | {gap.moto} |" for gap in GAPS]
-    return "\n".join(lines) + "\n"
+    from .aws import authorization
+
+    return "\n".join(lines + authorization.render_doc()) + "\n"

@@ -52,6 +52,8 @@ class Call:
     principal: str
     at: float
     error: str | None = None
+    # (IAM action, resource ARN) pairs the call was authorized for; stack principals only (local/aws/authorization.py)
+    authorized: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def iam_action(self) -> str:
@@ -110,6 +112,7 @@ def error_response(code: str, message: str, status: int = 400) -> tuple[FakeHttp
 
 
 GapHandler = Callable[[dict[str, Any]], "tuple[FakeHttpResponse, dict[str, Any]] | None"]
+Authorizer = Callable[["Call"], "tuple[FakeHttpResponse, dict[str, Any]] | None"]
 
 
 @dataclass
@@ -118,6 +121,8 @@ class Recorder:
     faults: list[Fault] = field(default_factory=list)
     gaps: dict[str, GapHandler] = field(default_factory=dict)
     listeners: list[Callable[[Call], None]] = field(default_factory=list)
+    # AWS's authorization of the call (local/aws/authorization.py): None lets it through, an answer refuses it.
+    authorizer: Authorizer | None = None
     enabled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seq: itertools.count = field(default_factory=itertools.count)
@@ -143,6 +148,10 @@ class Recorder:
         call: Call | None = context.get("local_call")
         if call is None:
             return None
+        refusal = self.authorizer(call) if self.authorizer is not None else None
+        if refusal is not None:
+            call.error = refusal[1]["Error"]["Code"]
+            return refusal
         with self._lock:
             fault = next((f for f in self.faults if f.fires(call)), None)
         if fault is not None:

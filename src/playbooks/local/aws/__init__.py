@@ -1,0 +1,1 @@
+"""How AWS behaves where the local account must be as strict as AWS, one module per concern."""
