@@ -81,7 +81,8 @@ RULES = [
     Rule(
         "Resource ARNs: a CloudWatch Logs log group is authorized as 'log-group:<name>:*', DescribeLogGroups on "
         "'log-group:*'; actions without resource-level permissions are authorized against '*'.",
-        "Service Authorization Reference, Amazon CloudWatch Logs (resource types); IAM User Guide, Resource element",
+        "CloudWatch Logs API Reference, LogGroup.arn ('includes a trailing :* ... use this version ... in IAM policies "
+        "for most API actions'); IAM User Guide, Resource element",
     ),
 ]
 
@@ -419,14 +420,15 @@ class Principal:
     policies: list[dict[str, Any]]  # identity-based statements
 
 
-def role_statements(account: LocalAccount, role_arn: str) -> list[dict[str, Any]]:
-    """The role's identity-based statements as deployed: inline policies and the default version of each managed one."""
+def role_statements(account: LocalAccount, role_arn: str, managed: bool = True) -> list[dict[str, Any]]:
+    """The role's identity-based statements as deployed: inline policies and (`managed`) the default version of each
+    managed one."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
     from moto.iam.models import iam_backends
 
     role = iam_backends[account.account_id]["aws"].get_role(role_arn.rsplit("/", 1)[-1])
     found = [s for text in role.policies.values() for s in statements(text)]
-    for arn, policy in role.managed_policies.items():
+    for arn, policy in role.managed_policies.items() if managed else []:
         default = next((v.document for v in getattr(policy, "versions", []) if v.is_default), None)
         if default is None:
             default = json.loads(aws_managed_policies_data).get(arn.rsplit("/", 1)[-1], {})
