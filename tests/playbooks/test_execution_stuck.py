@@ -75,6 +75,7 @@ def test_approval_stops_then_reprocesses_with_the_same_input() -> None:
         "execution": start["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{start['name']}",
         "metadataUpdated": True,
         "processedObject": True,
+        "problems": [],
         "status": "SUCCEEDED",
         "verified": True,
     }
