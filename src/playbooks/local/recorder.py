@@ -148,15 +148,17 @@ class Recorder:
         call: Call | None = context.get("local_call")
         if call is None:
             return None
+        with self._lock:
+            fault = next((f for f in self.faults if f.fires(call)), None)
+        if fault is not None:
+            # An injected throttle or outage meets the call before authorization: every call the fault matrix aims
+            # at meets its fault, and a call that would be denied is denied when it is retried.
+            call.error = fault.error
+            return error_response(fault.error, fault.message, fault.status)
         refusal = self.authorizer(call) if self.authorizer is not None else None
         if refusal is not None:
             call.error = refusal[1]["Error"]["Code"]
             return refusal
-        with self._lock:
-            fault = next((f for f in self.faults if f.fires(call)), None)
-        if fault is not None:
-            call.error = fault.error
-            return error_response(fault.error, fault.message, fault.status)
         result = None
         gap = self.gaps.get(call.api)
         if gap is not None:
