@@ -132,6 +132,23 @@ def test_an_explicit_deny_in_the_bucket_policy_wins(account: LocalAccount) -> No
         assert account.client("s3").get_object(Bucket="processed-data-bucket", Key="out/a.json")["Body"].read() == b"id,amount\n1,42\n"
 
 
+def test_a_bucket_policy_naming_the_role_allows_what_its_identity_policies_do_not(account: LocalAccount) -> None:
+    # GIVEN the verify role, granted reads of the processed bucket only, and an object in the raw bucket
+    account.client("s3").put_object(Bucket="raw-data-bucket", Key="incoming/a.csv", Body=b"a")
+    role = next(f.role_arn for f in account.functions.values() if f.logical_id == "StuckExecutionVerifyFunction")
+    with acting_as("StuckExecutionVerifyFunction"):
+        answer = refused(lambda: account.client("s3").get_object(Bucket="raw-data-bucket", Key="incoming/a.csv"))
+    assert "because no identity-based policy allows the s3:GetObject action" in answer["Error"]["Message"]
+    # WHEN the raw bucket's policy allows that role to read it THEN the same read succeeds (same account: either allows)
+    allow = {"Effect": "Allow", "Principal": {"AWS": role}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::raw-data-bucket/*"}
+    account.client("s3").put_bucket_policy(Bucket="raw-data-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [allow]}))
+    try:
+        with acting_as("StuckExecutionVerifyFunction"):
+            assert account.client("s3").get_object(Bucket="raw-data-bucket", Key="incoming/a.csv")["Body"].read() == b"a"
+    finally:
+        account.client("s3").delete_bucket_policy(Bucket="raw-data-bucket")
+
+
 def _key(account: LocalAccount, key_id: str, statements: list[dict[str, Any]]) -> str:
     from playbooks.local.moto_gaps import create_key_with_id
 
