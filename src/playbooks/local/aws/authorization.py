@@ -16,6 +16,7 @@ lists each rule with its source (rendered into docs/local-account.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -92,9 +93,15 @@ def _listed(value: Any) -> list[Any]:
     return [value] if isinstance(value, str | dict) else list(value or [])
 
 
+@functools.cache
+def _regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
 def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
-    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in str(pattern))
-    return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
+    """IAM's wildcards: * any run of characters, ? any one."""
+    return _regex(str(pattern), ignore_case).fullmatch(value) is not None
 
 
 def document(text: Any) -> dict[str, Any]:
