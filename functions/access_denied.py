@@ -567,7 +567,8 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
         _check_statement(statement)
         if findings.get("keyPolicyError"):
             # KMS refused the playbook's own read: the key policy neither names the playbook's role nor enables IAM
-            # policies, so the playbook's IAM grants have no effect on this key and it can neither read nor change it.
+            # policies (then the playbook's IAM grants have no effect on the key), or the key is not the pipeline's
+            # (the grants' alias condition). Either way the playbook can neither read nor change the key policy.
             cause = str(findings["keyPolicyError"].get("Cause", ""))[:300]
             return _key_admin_plan(
                 "key-policy-unreadable",
