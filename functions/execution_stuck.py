@@ -336,6 +336,7 @@ def verify(
         "status": status,
         "processedObject": None,
         "metadataUpdated": None,
+        "problems": [],
     }
     if status == "RUNNING":
         waited = attempt * config["reprocessPollSeconds"]
@@ -352,15 +353,27 @@ def verify(
     result["processedObject"] = _written_since(s3, processed_bucket, obj["key"], since)
     result["metadataUpdated"] = _recorded_since(dynamodb, metadata_table, key_attribute, obj["key"], execution_arn, since)
     result["verified"] = bool(result["processedObject"] and result["metadataUpdated"])
+    if result["processedObject"] is None:
+        result["problems"].append(
+            f"s3://{processed_bucket}/{obj['key']} could not be read (403 Forbidden): the verify role is denied reading it, "
+            "so whether the retry wrote it is unknown. Check the bucket policy and the object's KMS key."
+        )
     return result
 
 
-def _written_since(s3: Any, bucket: str, key: str, since: datetime) -> bool:
+def _written_since(s3: Any, bucket: str, key: str, since: datetime) -> bool | None:
+    """Whether the object was written since `since`; None when S3 refuses to say.
+
+    The role may list the bucket, so a missing key is 404 (S3 answers 403 for a missing key only to a caller without
+    s3:ListBucket); a 403 therefore means the read itself is denied, and the playbook cannot tell."""
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+        code = error.response["Error"]["Code"]
+        if code in ("404", "NoSuchKey", "NotFound"):
             return False
+        if code in ("403", "AccessDenied", "Forbidden"):
+            return None
         raise
     return bool(head["LastModified"] >= since)
 

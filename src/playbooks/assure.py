@@ -10,9 +10,11 @@ Writes docs/assurance.md. Runs fan out over a process pool (one local account pe
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 import os
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -51,6 +53,22 @@ SERVICE_SIDE = {
     "logs:CreateLogStream": "the Lambda service writes the function's own logs",
     "logs:PutLogEvents": "the Lambda service writes the function's own logs",
 }
+
+# Why a granted resource is a pattern rather than the ARNs the playbook touches (regex on the pattern, reason). A
+# pattern that matches none of these fails `make test`.
+WILDCARD_RESOURCES = [
+    (r":states:[^:]+:[^:]+:execution:[^:*]+:\*$", "execution names are chosen when each execution starts"),
+    (r":lambda:[^:]+:[^:]+:function:[^:*]+\*$", "SAM's LambdaInvokePolicy: the function, its versions and aliases (<name>*)"),
+    (r":logs:[^:]+:[^:]+:log-group:[^*]+:\*$", "CloudWatch Logs authorizes a log group's actions as log-group:<name>:*"),
+    (r":logs:[^:]+:[^:]+:log-group:\*$", "DescribeLogGroups is authorized on the account's log groups as a whole"),
+    (r"^arn:[^:]+:s3:::[^/*]+/\*$", "object keys are the pipeline's data, not known when the stack is deployed"),
+    (r":iam::[^:]+:role/\*/[^*/]+$", "the pipeline's role may have a path"),
+    (r":iam::(aws|\d+):policy/\*$", "the pipeline role's attached policies are found when the playbook runs"),
+    (
+        r":kms:[^:]+:[^:]+:key/\*$",
+        "the key's id is not known when the stack is deployed; the kms:ResourceAliases condition keeps it to the pipeline's key",
+    ),
+]
 
 # Actions granted on `Resource: "*"` because they have no resource-level permission, with the reason. A grant on "*"
 # for anything else fails `make test`.
@@ -94,6 +112,8 @@ class Run:
     faults: int = 0  # faults injected (errors answered to the playbook's calls)
     unfired: list[str] = field(default_factory=list)  # injected faults no call ever met: a hole in the matrix
     problems: list[str] = field(default_factory=list)
+    touched: list[tuple[str, str, str]] = field(default_factory=list)  # (principal, IAM action, resource) authorized
+    grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role's inline statements as deployed
 
 
 def task_call(state: dict[str, Any], machine: str) -> Fault | None:
@@ -136,6 +156,8 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         from .local.recorder import RECORDER
 
         captured["calls"] = [(c.principal, c.iam_action, c.error) for c in RECORDER.calls]
+        captured["touched"] = sorted({(c.principal, action, arn) for c in RECORDER.calls for action, arn in c.authorized})
+        captured["grants"] = deployed_grants(account)
         captured["logs"] = list(account.logs.lines)
         dynamodb = account.client("dynamodb")
         approvals = dynamodb.scan(TableName=account.resources["ApprovalsTable"])["Items"]
@@ -178,6 +200,8 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         cause=result.cause,
         faults=sum(f.fired for f in faults),
         unfired=[f"{f.api} {f.match or ''}".strip() for f in faults if not f.fired],
+        touched=captured["touched"],
+        grants=captured["grants"],
     )
 
 
@@ -244,38 +268,72 @@ def handles_own_errors(playbook_id: str, state_name: str | None) -> bool:
     return bool(catch_all) and catch_all[0] != "Playbook failed"
 
 
-def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
-    """Per role: actions called but not granted (AccessDenied on AWS) and actions granted but never called."""
-    from .local.account import translate
+def deployed_grants(account: LocalAccount) -> dict[str, list[dict[str, Any]]]:
+    """Each stack principal's inline statements as deployed (the template's grants, intrinsics resolved)."""
+    from .local.aws.authorization import role_statements
 
-    translated = translate({})
+    roles = {f.logical_id: f.role_arn for f in account.functions.values()}
+    roles |= {logical_id: account.role_of_state_machine(logical_id) for logical_id in account.state_machines}
+    return {logical_id: role_statements(account, arn, managed=False) for logical_id, arn in roles.items()}
+
+
+def wildcard_reason(resource: str, conditioned: bool) -> str | None:
+    """Why a grant's resource is a pattern, or None when nothing explains it (a key pattern needs its condition)."""
+    for pattern, reason in WILDCARD_RESOURCES:
+        if re.search(pattern, resource) and (conditioned or ":kms:" not in resource):
+            return reason
+    return None
+
+
+def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Per role: actions called but not granted (AccessDenied on AWS), actions granted but never called, and grants
+    broader than the resources really touched: resources no call touched (reported) and patterns (each needs a reason)."""
     deployed = {logical_id for run in runs for logical_id in run.deployed}
     called: dict[str, set[str]] = defaultdict(set)
+    touched: dict[tuple[str, str], set[str]] = defaultdict(set)
+    grants: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         for principal, action, _ in run.calls:
             called[principal].add(action)
+        for principal, action, resource in run.touched:
+            called[principal].add(action)
+            touched[(principal, action)].add(resource)
+        for logical_id, statements in run.grants.items():
+            grants.setdefault(logical_id, statements)
     roles: dict[str, dict[str, Any]] = {}
-    for logical_id, resource in translated["Resources"].items():
-        if resource["Type"] not in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine") or logical_id not in deployed:
+    for logical_id, statements in sorted(grants.items()):
+        if logical_id not in deployed:
             continue
-        role = translated["Resources"].get(f"{logical_id}Role", {})
-        granted: dict[str, list[str]] = {}
-        for policy in role.get("Properties", {}).get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = statement.get("Resource")
-                for action in actions:
-                    granted[action] = resources if isinstance(resources, list) else [resources]
-        managed = [json.dumps(arn) for arn in role.get("Properties", {}).get("ManagedPolicyArns", [])]
+        granted: dict[str, list[str]] = defaultdict(list)
+        conditions: dict[tuple[str, str], bool] = {}
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in actions:
+                granted[action] += resources
+                for resource in resources:
+                    conditions[(action, resource)] = "Condition" in statement
         used = called.get(logical_id, set())
+        untouched, patterns = [], []
+        for action, resources in sorted(granted.items()):
+            if action not in used:
+                continue
+            seen = touched.get((logical_id, action), set())
+            for resource in sorted(set(resources)):
+                if resource != "*" and not any(fnmatch.fnmatchcase(arn, resource) for arn in seen):
+                    untouched.append(f"{action} on {resource}")
+                if "*" in resource and resource != "*":
+                    reason = wildcard_reason(resource, conditions[(action, resource)])
+                    patterns.append({"action": action, "resource": resource, "reason": reason, "touched": sorted(seen)})
         roles[logical_id] = {
             "called": sorted(used),
             "missing": sorted(a for a in used if a not in granted),
             "excess": sorted(a for a in granted if a not in used and a not in SERVICE_SIDE),
             "service_side": sorted(a for a in granted if a not in used and a in SERVICE_SIDE),
-            "star": sorted(a for a, r in granted.items() if r == ["*"]),
+            "star": sorted(a for a, r in granted.items() if "*" in r),
             "wildcards": sorted(a for a in granted if "*" in a),
-            "managed": managed,
+            "untouched": untouched,
+            "patterns": patterns,
         }
     return roles
 
@@ -483,6 +541,11 @@ def failures(results: dict[str, Any]) -> list[str]:
             f'{role} is granted {a} on Resource "*" with no reason in NO_RESOURCE_LEVEL' for a in row["star"] if a not in NO_RESOURCE_LEVEL
         ]
         found += [f"{role} is granted the wildcard action {a}" for a in row["wildcards"]]
+        found += [
+            f"{role} is granted {p['action']} on the pattern {p['resource']} with no reason in WILDCARD_RESOURCES"
+            for p in row.get("patterns", [])
+            if not p["reason"]
+        ]
     found += [f"secret exposed: {s}" for s in results["secrets"]]
     for case in results.get("bad_input", []):
         found += [f"{case['playbook']} bad input: {p}" for p in case["problems"]]
@@ -591,17 +654,27 @@ def render(results: dict[str, Any]) -> str:
     lines += problems or ["none"]
     lines += [
         "",
-        "## Least privilege (calls recorded across all runs vs grants)",
+        "## Least privilege (calls recorded across all runs vs grants, by action and by resource)",
         "",
-        '| role | actions called | not granted | granted, never called | `Resource: "*"` |',
-        "| --- | --- | --- | --- | --- |",
+        "Each call of a stack role is authorized in the local account on the resources it touches. A granted resource",
+        "that no call touched is listed (broader than the scenarios need: a resource they do not exercise, or an",
+        "alternative such as a role path); a granted pattern with no reason below fails `make test`.",
+        "",
+        '| role | actions called | not granted | granted, never called | granted on resources never touched | `Resource: "*"` |',
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for role, row in sorted(results["least_privilege"].items()):
         lines.append(
-            f"| {role} | {len(row['called'])} | {', '.join(row['missing']) or '-'} | {', '.join(row['excess']) or '-'} | {', '.join(row['star']) or '-'} |"
+            f"| {role} | {len(row['called'])} | {', '.join(row['missing']) or '-'} | {', '.join(row['excess']) or '-'} | "
+            f"{', '.join(row.get('untouched', [])) or '-'} | {', '.join(row['star']) or '-'} |"
         )
+    patterns = sorted(
+        {(p["resource"], p["reason"] or "NO REASON GIVEN") for row in results["least_privilege"].values() for p in row.get("patterns", [])}
+    )
     stars = sorted({a for row in results["least_privilege"].values() for a in row["star"]})
     wildcards = sorted({a for row in results["least_privilege"].values() for a in row["wildcards"]})
+    lines += ["", "Granted resources that are patterns, and why:", ""]
+    lines += [f"- `{resource}`: {reason}" for resource, reason in patterns] or ["- none"]
     lines += ["", f"Wildcard actions granted: {', '.join(wildcards) or 'none'}.", "", 'Why each `Resource: "*"` grant is on "*":', ""]
     lines += [f"- `{action}`: {NO_RESOURCE_LEVEL.get(action, 'NO REASON GIVEN')}" for action in stars]
     lines += ["", "Granted for the service's own use (never called by our code):", ""]

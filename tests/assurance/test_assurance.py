@@ -33,6 +33,8 @@ def test_every_role_calls_exactly_what_it_is_granted(results: dict[str, Any]) ->
     unexplained = {role: [a for a in row["star"] if a not in assure.NO_RESOURCE_LEVEL] for role, row in results["least_privilege"].items()}
     assert {role: actions for role, actions in unexplained.items() if actions} == {}
     assert [a for row in results["least_privilege"].values() for a in row["wildcards"]] == []
+    # resource level: every granted pattern has its reason (resources no call touched are listed on the page)
+    assert [p for row in results["least_privilege"].values() for p in row["patterns"] if not p["reason"]] == []
 
 
 def test_bad_input_is_refused_at_once_and_unrelated_alarms_start_nothing(results: dict[str, Any]) -> None:

@@ -104,6 +104,15 @@ def small_pages(account: LocalAccount) -> Iterator[LocalAccount]:
 
 
 def put_log_lines(account: LocalAccount, group: str, lines: list[str], at: datetime) -> None:
+    """Write the lines as the operator building the world (a stack role may not create log groups)."""
+    token = PRINCIPAL.set("operator")
+    try:
+        _put_log_lines(account, group, lines, at)
+    finally:
+        PRINCIPAL.reset(token)
+
+
+def _put_log_lines(account: LocalAccount, group: str, lines: list[str], at: datetime) -> None:
     logs = account.client("logs")
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=group)
@@ -114,10 +123,10 @@ def put_log_lines(account: LocalAccount, group: str, lines: list[str], at: datet
 
 def test_small_pages_start_empty_and_hold_one_item_each(small_pages: LocalAccount) -> None:
     at = datetime.now(UTC) - timedelta(minutes=5)
-    put_log_lines(small_pages, "/paged/group", ["one", "two"], at)
+    put_log_lines(small_pages, "/aws/lambda/ingest-handler", ["one", "two"], at)
     logs = small_pages.client("logs")
     pages = []
-    request: dict[str, str] = {"logGroupName": "/paged/group"}
+    request: dict[str, str] = {"logGroupName": "/aws/lambda/ingest-handler"}
     while True:
         page = logs.filter_log_events(**request)
         pages.append([event["message"] for event in page["events"]])
@@ -135,6 +144,6 @@ def test_execution_stuck_reads_past_an_empty_page(small_pages: LocalAccount) -> 
     import execution_stuck
 
     at = datetime.now(UTC) - timedelta(minutes=5)
-    put_log_lines(small_pages, "/aws/lambda/stuck-fn", ["START RequestId: 1", "Task timed out after 900.00 seconds"], at)
-    lines = execution_stuck.error_lines(small_pages.client("logs"), "stuck-fn", at - timedelta(minutes=1), datetime.now(UTC))
+    put_log_lines(small_pages, "/aws/lambda/transform-handler", ["START RequestId: 1", "Task timed out after 900.00 seconds"], at)
+    lines = execution_stuck.error_lines(small_pages.client("logs"), "transform-handler", at - timedelta(minutes=1), datetime.now(UTC))
     assert lines == ["Task timed out after 900.00 seconds"]

@@ -28,9 +28,9 @@ from moto.moto_api._internal import mock_random
 
 from .. import prerequisites, project
 from . import recorder
+from .aws import authorization, patches
 from .aws import clock as aws_clock
 from .aws import lambda_ as aws_lambda
-from .aws import patches
 from .recorder import PRINCIPAL, RECORDER
 
 REGION = "us-east-1"
@@ -63,6 +63,7 @@ class Function:
     environment: dict[str, str]
     timeout: int
     memory: int
+    role_arn: str = ""
 
 
 @dataclass
@@ -152,6 +153,7 @@ class LocalAccount:
         RECORDER.enabled = True
         try:
             self.deploy()
+            RECORDER.authorize = authorization.Authorizer(self)  # from now on the stack's roles are as strict as AWS
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -159,6 +161,7 @@ class LocalAccount:
 
     def __exit__(self, *exc: object) -> None:
         RECORDER.enabled = False
+        RECORDER.authorize = None
         self.stop_executions()
         if self._mock is not None:
             self._mock.stop()
@@ -223,6 +226,7 @@ class LocalAccount:
                 environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                 timeout=int(config.get("Timeout", 3)),
                 memory=int(config.get("MemorySize", 128)),
+                role_arn=str(config.get("Role", "")),
             )
 
     def _register_state_machines(self, translated: dict[str, Any]) -> None:
@@ -279,6 +283,9 @@ class LocalAccount:
     def function_principals(self) -> set[str]:
         """The logical ids of the stack's functions (the principals their calls are recorded under)."""
         return {function.logical_id for function in self.functions.values()}
+
+    def role_of_state_machine(self, logical_id: str) -> str:
+        return self.outputs[_role_output(logical_id)]
 
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)

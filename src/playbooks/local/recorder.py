@@ -58,6 +58,8 @@ class Call:
     service: str = ""  # botocore's service name and operation, e.g. "logs", "FilterLogEvents"
     operation: str = ""
     inner: bool = False  # made by the account itself (listing everything to page it): not recorded, never faulted
+    # (IAM action, resource ARN) pairs the call was authorized for; stack principals only (local/aws/authorization.py)
+    authorized: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def iam_action(self) -> str:

@@ -72,4 +72,6 @@ def render_doc() -> str:
             "| --- | --- | --- |",
         ]
         lines += [f"| {gap.api} | {gap.aws} | {gap.moto} |" for gap in module.GAPS]
-    return "\n".join(lines) + "\n"
+    from . import authorization
+
+    return "\n".join(lines + authorization.render_doc()) + "\n"
