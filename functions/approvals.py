@@ -19,7 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import clock, mail
 from shared.aws import client, table
@@ -235,9 +235,15 @@ def decide(
     if status != PENDING:
         return Outcome(409, f"This approval request was already decided: {status.lower()}.")
     plan_actions = [action["id"] for action in view.plan.get("actions", [])]
+    if decision == "approve":
+        if actions is None and len(plan_actions) > 1:
+            # A form that names no actions is never read as "all of them": only what was ticked is approved.
+            return Outcome(400, "No actions were chosen, so nothing was approved. Tick the actions you approve, or reject the plan.")
+        if actions is not None and set(actions) - set(plan_actions):
+            return Outcome(400, "The form names actions that are not in this plan; nothing was approved. Open the link again.")
     chosen = plan_actions if actions is None else [a for a in plan_actions if a in set(actions)]
     if decision == "approve" and not chosen:
-        return Outcome(400, "Select at least one action to approve, or reject the plan.")
+        return Outcome(400, "No actions were chosen, so nothing was approved. Tick the actions you approve, or reject the plan.")
     entry = _audit_entry(view, decision, chosen if decision == "approve" else [], comment, source_ip, user_agent, now)
     entry["record"] = record_url
     logger.info(
@@ -277,7 +283,8 @@ def _reject(table: Any, sfn: Any, view: View, entry: dict[str, Any], now: dateti
         cause += f" (decision record: {entry['record']})"
     return _send(
         table,
-        approval_id,
+        view,
+        entry,
         lambda: sfn.send_task_failure(taskToken=view.approval["taskToken"], error="Rejected", cause=cause[:32768]),
         REJECTED,
     )
@@ -329,7 +336,7 @@ def _approve(table: Any, sfn: Any, view: View, entry: dict[str, Any], chosen: li
         "decidedAt": entry["at"],
         "record": entry["record"],
     }
-    return _send(table, approval_id, lambda: sfn.send_task_success(taskToken=approval["taskToken"], output=json.dumps(output)), APPROVED)
+    return _send(table, view, entry, lambda: sfn.send_task_success(taskToken=approval["taskToken"], output=json.dumps(output)), APPROVED)
 
 
 def _lost_race(table: Any, view: View, now: datetime) -> Outcome:
@@ -342,20 +349,46 @@ def _lost_race(table: Any, view: View, now: datetime) -> Outcome:
     return Outcome(409, f"This approval request was already decided: {status.lower()}.")
 
 
-def _send(table: Any, approval_id: str, call: Any, status: str) -> Outcome:
+def _send(table: Any, view: View, entry: dict[str, Any], call: Any, status: str) -> Outcome:
+    """Tell Step Functions; the decision stands only if it arrived. Any other failure (throttling past the SDK's
+    retries, a permission error, no connection) puts the request back to pending and says so: the approver presses
+    again instead of being told later that a decision which never arrived was "already decided"."""
+    approval_id = view.approval["id"]
     try:
         call()
     except ClientError as error:
         code = error.response["Error"]["Code"]
-        if code not in TASK_GONE:
-            raise
-        table.update_item(
-            Key={"id": approval_id},
-            UpdateExpression="SET #s = :expired",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":expired": EXPIRED},
-        )
-        logger.warning("playbook no longer waiting", extra={"approval": approval_id, "reason": code})
-        return Outcome(410, "The playbook is no longer waiting for this decision (it timed out or was stopped); nothing was changed.")
+        if code in TASK_GONE:
+            table.update_item(
+                Key={"id": approval_id},
+                UpdateExpression="SET #s = :expired",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":expired": EXPIRED},
+            )
+            logger.warning("playbook no longer waiting", extra={"approval": approval_id, "reason": code})
+            return Outcome(410, "The playbook is no longer waiting for this decision (it timed out or was stopped); nothing was changed.")
+        return _undelivered(table, view, entry, status, code)
+    except BotoCoreError as error:
+        return _undelivered(table, view, entry, status, type(error).__name__)
     verb = "approved" if status == APPROVED else "rejected"
     return Outcome(200, f"Thank you: the plan is {verb} and the playbook has resumed.")
+
+
+def _undelivered(table: Any, view: View, entry: dict[str, Any], status: str, reason: str) -> Outcome:
+    approval_id = view.approval["id"]
+    note = {"approver": entry["approver"], "decision": "not delivered", "actions": [], "at": entry["at"], "reason": reason}
+    # Only this decision is taken back (its status and, for an approval, its vote); earlier approvers' votes stay.
+    vote = " REMOVE decidedAt, approvedActions, approvals.#who" if status == APPROVED else " REMOVE decidedAt"
+    table.update_item(
+        Key={"id": approval_id},
+        UpdateExpression="SET #s = :pending, audit = list_append(audit, :note)" + vote,
+        ConditionExpression="#s = :decided AND decidedAt = :at",
+        ExpressionAttributeNames={"#s": "status"} | ({"#who": entry["approver"]} if status == APPROVED else {}),
+        ExpressionAttributeValues={":pending": PENDING, ":decided": status, ":at": entry["at"], ":note": [note]},
+    )
+    logger.error("decision not delivered to Step Functions", extra={"approval": approval_id, "reason": reason})
+    return Outcome(
+        503,
+        f"Your decision was NOT recorded: Step Functions did not accept it ({reason}). Nothing was changed and the "
+        "request is still open; press the button again.",
+    )

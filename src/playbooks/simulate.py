@@ -125,8 +125,9 @@ def run(
     chosen = decision or scenario.decision
     # One decision per approval request, in order; the last answers any further request.
     answers = chosen.split(",")
-    # the scenario's own entries may approve only some actions ({approve: [ids]}), one entry per request
-    entries: list[Any] = scenario.decisions if decision in (None, scenario.decision) else list(answers)
+    # The scenario's own entries may approve only some actions ({approve: [ids]}), one entry per request; they apply
+    # when no --decision is given (`--decision approve` approves every action of every request).
+    entries: list[Any] = scenario.decisions if decision is None else list(answers)
     if any(answer not in DECISIONS for answer in answers) and decide is None:
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
@@ -227,7 +228,8 @@ def run(
         )
         if inspect is not None:
             inspect(account, result)
-    result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
+    own_decision = decision is None or (decision == scenario.decision and scenario.approved_actions is None)
+    result.expect_failures = _check(result, scenario.expect) if own_decision and not dry_run else []
     return result
 
 
