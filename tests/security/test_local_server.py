@@ -40,7 +40,7 @@ def request(server: ApprovalServer, method: str, path: str, body: bytes | None =
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     connection.request(method, path, body=body, headers=headers or {})
     answer = connection.getresponse()
-    answer.data = answer.read()
+    answer.data = answer.read()  # type: ignore[attr-defined]
     connection.close()
     return answer
 
