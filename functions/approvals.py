@@ -31,6 +31,12 @@ PENDING, APPROVED, REJECTED, EXPIRED = "PENDING", "APPROVED", "REJECTED", "EXPIR
 # Step Functions' answers when the waiting task is gone: the approval can no longer take effect.
 TASK_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 RECORD_TTL_DAYS = 90
+# A pending request carries REMINDER = DUE (the ReminderIndex's key, with remindAt) until its reminder is sent.
+REMINDER, DUE, REMINDER_INDEX = "reminder", "due", "ReminderIndex"
+
+
+def run_key(execution: str) -> str:
+    return f"run#{execution}"
 
 
 def new_id() -> str:
@@ -95,6 +101,9 @@ def request_approval(
     expires_at = clock.iso(now + timedelta(seconds=timeout_seconds))
     recipients = approvers or ["approver"]
     tickets = {recipient: new_id() for recipient in recipients}
+    # The reminder sweep finds the request through the sparse ReminderIndex until it has reminded (or the request
+    # is decided); the ticket ids are kept so the reminder carries each approver's same link, not a new one.
+    remind_at = clock.iso(now + timedelta(seconds=timeout_seconds / 2))
     table.put_item(
         Item={
             "id": approval_id,
@@ -110,9 +119,20 @@ def request_approval(
             "requiredApprovals": required_approvals,
             "approvals": {},
             "audit": [],
+            "tickets": tickets,
+            "baseUrl": base_url,
+            REMINDER: DUE,
+            "remindAt": remind_at,
             "ttl": _ttl(now),
         },
         ConditionExpression="attribute_not_exists(id)",
+    )
+    # The run's own index of its requests: its report names who was asked and when they were reminded.
+    table.update_item(
+        Key={"id": run_key(execution)},
+        UpdateExpression="SET kind = :run, #ttl = :ttl, approvalIds = list_append(if_not_exists(approvalIds, :none), :id)",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues={":run": "run", ":ttl": _ttl(now), ":none": [], ":id": [approval_id]},
     )
     for recipient, ticket in tickets.items():
         table.put_item(
@@ -134,6 +154,140 @@ def request_approval(
         extra={"playbook": playbook, "execution": execution, "approvers": len(recipients), "expiresAt": expires_at},
     )
     return {"approvers": len(recipients), "expiresAt": expires_at}
+
+
+def reminder_text(playbook: str, plan: dict[str, Any], link: str, asked_at: str, expires_at: str, required: int) -> tuple[str, str]:
+    """The approval e-mail again, headed by a reminder: the same link (single use, no new one), the same expiry."""
+    subject, body = email_text(playbook, plan, link, expires_at, required)
+    intro = f"Reminder: you were asked at {asked_at} and nobody has decided yet. Half of the time to decide has passed."
+    return mail.subject(f"[reminder] {subject}"), f"{intro}\n\n{body}"
+
+
+def escalation_text(playbook: str, plan: dict[str, Any], asked: list[str], asked_at: str, expires_at: str) -> tuple[str, str]:
+    """What the escalation contacts learn: who was asked, when, until when. No link: each link is one approver's
+    credential (forwarding it would let one person cast another's vote)."""
+    actions = plan.get("actions", [])
+    subject = mail.subject(f"[escalation] {playbook}: no decision on {len(actions)} proposed action(s)")
+    lines = [
+        f"The {playbook} playbook asked for approval at {asked_at} and nobody has decided; half of the time has passed.",
+        f"Asked (and reminded just now): {', '.join(asked)}.",
+        f"The request expires at {expires_at}; then the playbook ends with outcome expired and nothing is changed.",
+        "",
+        plan.get("summary", ""),
+        "",
+        "Proposed actions:",
+        *[f"  - {action['description']}" for action in actions],
+        "",
+        "Please make sure one of them decides through the link in their e-mail.",
+    ]
+    return subject, "\n".join(lines)
+
+
+def send_reminders(table: Any, sns: Any, *, topic_arn: str, escalation: list[str], now: datetime) -> int:
+    """Remind the approvers of every pending request past half its time, and tell the escalation contacts, once per
+    request (a conditional write claims it, so overlapping sweeps never remind twice). Returns how many reminded."""
+    at = clock.iso(now)
+    due: list[dict[str, Any]] = []
+    query: dict[str, Any] = {
+        "IndexName": REMINDER_INDEX,
+        "KeyConditionExpression": "#r = :due AND remindAt <= :now",
+        "ExpressionAttributeNames": {"#r": REMINDER},
+        "ExpressionAttributeValues": {":due": DUE, ":now": at},
+    }
+    while True:
+        page = table.query(**query)
+        due += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    reminded = 0
+    for key in due:
+        try:
+            approval = table.update_item(
+                Key={"id": key["id"]},
+                UpdateExpression="SET remindedAt = :now REMOVE #r",
+                ConditionExpression="attribute_exists(#r) AND #s = :pending AND expiresAt > :now",
+                ExpressionAttributeNames={"#r": REMINDER, "#s": "status"},
+                ExpressionAttributeValues={":now": at, ":pending": PENDING},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            _drop_reminder(table, key["id"], at)
+            continue
+        reminded += 1
+        plan = json.loads(approval["plan"])
+        voted = set(approval.get("approvals", {}))
+        tickets = approval.get("tickets", {})
+        for recipient, ticket in tickets.items():
+            if recipient in voted:
+                continue
+            subject, body = reminder_text(
+                approval["playbook"],
+                plan,
+                f"{approval.get('baseUrl', '')}/approvals/{ticket}",
+                approval["createdAt"],
+                approval["expiresAt"],
+                int(approval["requiredApprovals"]),
+            )
+            attributes = {"approver": {"DataType": "String", "StringValue": recipient}} if recipient != "approver" else {}
+            sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+        for contact in escalation:
+            subject, body = escalation_text(approval["playbook"], plan, sorted(tickets), approval["createdAt"], approval["expiresAt"])
+            attributes = {"escalation": {"DataType": "String", "StringValue": contact}}
+            sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+        logger.info(
+            "approval reminded", extra={"playbook": approval["playbook"], "execution": approval["execution"], "escalated": len(escalation)}
+        )
+    return reminded
+
+
+def _drop_reminder(table: Any, approval_id: str, at: str) -> None:
+    """A decided or expired request leaves the index (a pending one that lost the claim to another sweep stays put)."""
+    try:
+        table.update_item(
+            Key={"id": approval_id},
+            UpdateExpression="REMOVE #r",
+            ConditionExpression="attribute_exists(#r) AND (#s <> :pending OR expiresAt <= :now)",
+            ExpressionAttributeNames={"#r": REMINDER, "#s": "status"},
+            ExpressionAttributeValues={":pending": PENDING, ":now": at},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def asked(table: Any, execution: str) -> list[dict[str, Any]]:
+    """Each approval request of a run: who was asked, when, and when they were reminded (for its report)."""
+    run = table.get_item(Key={"id": run_key(execution)}, ConsistentRead=True).get("Item") or {}
+    requests = []
+    for approval_id in run.get("approvalIds", []):
+        approval = table.get_item(Key={"id": approval_id}, ConsistentRead=True).get("Item")
+        if approval:
+            requests.append(
+                {
+                    "approvers": sorted(approval.get("tickets", {})),
+                    "askedAt": approval["createdAt"],
+                    "remindedAt": approval.get("remindedAt"),
+                    "expiresAt": approval["expiresAt"],
+                }
+            )
+    return requests
+
+
+@logger.inject_lambda_context
+def remind_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Every minute (EventBridge schedule): the scheduled event's time is the sweep's "now"."""
+    now = clock.parse(event["time"]) if event.get("time") else clock.now()
+    reminded = send_reminders(
+        table(os.environ["APPROVALS_TABLE"]),
+        client("sns"),
+        topic_arn=os.environ["APPROVAL_TOPIC_ARN"],
+        escalation=[address.strip() for address in os.environ.get("ESCALATION_EMAILS", "").split(",") if address.strip()],
+        now=now,
+    )
+    return {"reminded": reminded}
 
 
 @logger.inject_lambda_context
