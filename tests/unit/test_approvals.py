@@ -68,10 +68,22 @@ class FakeSfn:
 def table() -> Any:
     with mock_aws():
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        # as template.yaml declares it, with the sparse index the reminder sweep reads
         yield dynamodb.create_table(
             TableName="approvals",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "reminder", "AttributeType": "S"},
+                {"AttributeName": "remindAt", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": approvals.REMINDER_INDEX,
+                    "KeySchema": [{"AttributeName": "reminder", "KeyType": "HASH"}, {"AttributeName": "remindAt", "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
 
@@ -292,3 +304,123 @@ def test_a_task_that_is_gone_ends_the_request_as_expired(table: Any, code: str) 
     assert approve(table, sfn, tickets).status == 410
     assert record(table)["status"] == approvals.EXPIRED
     assert approve(table, sfn, tickets).status == 410
+
+
+# ------------------------------------------------------------------------ nobody answered: reminder and escalation
+class FakeSns:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def publish(self, **kwargs: Any) -> dict[str, str]:
+        self.messages.append(kwargs)
+        return {"MessageId": str(len(self.messages))}
+
+
+def ask(table: Any, sns: FakeSns, approvers: list[str], required: int = 1) -> None:
+    approvals.request_approval(
+        table,
+        sns,
+        task_token="TOKEN-SECRET",
+        execution="arn:aws:states:us-east-1:123456789012:execution:sm:e1",
+        playbook="lambda-throttling",
+        plan=TWO_ACTIONS,
+        timeout_seconds=600,
+        approvers=approvers,
+        required_approvals=required,
+        base_url="https://x/prod",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:approvals",
+        now=NOW,
+    )
+
+
+def sweep(table: Any, sns: FakeSns, seconds: int, escalation: list[str] | None = None) -> int:
+    return approvals.send_reminders(
+        table,
+        sns,
+        topic_arn="arn:aws:sns:us-east-1:123456789012:approvals",
+        escalation=escalation or [],
+        now=NOW + timedelta(seconds=seconds),
+    )
+
+
+def links(message: dict[str, Any]) -> list[str]:
+    return [word for word in message["Message"].split() if "/approvals/" in word]
+
+
+def to(message: dict[str, Any], attribute: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(attribute)
+    return str(value["StringValue"]) if value else None
+
+
+def test_the_reminder_goes_out_once_at_half_time_with_the_same_links(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"], required=2)
+    asked = {to(m, "approver"): links(m) for m in sns.messages}
+    # before half of the 600 s: nothing
+    assert sweep(table, sns, 299, ["lead@example.com"]) == 0 and len(sns.messages) == 2
+    # at half: each approver again, with the very link they had; the lead is told, with no link at all
+    assert sweep(table, sns, 300, ["lead@example.com"]) == 1
+    reminders = [m for m in sns.messages[2:] if to(m, "approver")]
+    escalations = [m for m in sns.messages[2:] if to(m, "escalation")]
+    assert {to(m, "approver"): links(m) for m in reminders} == asked
+    assert all(m["Subject"].startswith("[reminder] [approval needed]") for m in reminders)
+    assert [to(m, "escalation") for m in escalations] == ["lead@example.com"]
+    assert links(escalations[0]) == [] and "a@example.com, b@example.com" in escalations[0]["Message"]
+    assert not any("TOKEN-SECRET" in m["Subject"] + m["Message"] for m in sns.messages)
+    # and never twice
+    assert sweep(table, sns, 400, ["lead@example.com"]) == 0 and len(sns.messages) == 5
+
+
+def test_an_approver_who_already_voted_is_not_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"], required=2)
+    tickets = {to(m, "approver"): links(m)[0].rsplit("/", 1)[-1] for m in sns.messages}
+    nonce = {item["approver"]: item["nonce"] for item in table.scan()["Items"] if item["kind"] == "ticket"}
+    outcome = approvals.decide(
+        table, FakeSfn(), tickets["a@example.com"], decision="approve", nonce=nonce["a@example.com"], actions=["lower_memory"], now=NOW
+    )
+    assert outcome.status == 202
+    assert sweep(table, sns, 300) == 1
+    assert [to(m, "approver") for m in sns.messages[2:]] == ["b@example.com"]
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_decided_request_is_not_reminded(table: Any, decision: str) -> None:
+    sns = FakeSns()
+    ask(table, sns, [])
+    ticket = links(sns.messages[0])[0].rsplit("/", 1)[-1]
+    nonce = next(item["nonce"] for item in table.scan()["Items"] if item["kind"] == "ticket")
+    assert approvals.decide(table, FakeSfn(), ticket, decision=decision, nonce=nonce, actions=["lower_memory"], now=NOW).status == 200
+    assert sweep(table, sns, 300, ["lead@example.com"]) == 0
+    assert len(sns.messages) == 1
+    assert "reminder" not in record(table)  # and it left the index
+
+
+def test_an_expired_request_is_not_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, [])
+    assert sweep(table, sns, 600, ["lead@example.com"]) == 0
+    assert len(sns.messages) == 1
+
+
+def test_without_escalation_contacts_only_the_approvers_are_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com"])
+    assert sweep(table, sns, 450) == 1
+    assert [to(m, "approver") for m in sns.messages] == ["a@example.com", "a@example.com"]
+
+
+def test_the_run_knows_who_was_asked_and_when_they_were_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"])
+    sweep(table, sns, 301)
+    execution = "arn:aws:states:us-east-1:123456789012:execution:sm:e1"
+    assert approvals.asked(table, execution) == [
+        {
+            "approvers": ["a@example.com", "b@example.com"],
+            "askedAt": "2026-11-25T03:00:00.000Z",
+            "remindedAt": "2026-11-25T03:05:01.000Z",
+            "expiresAt": "2026-11-25T03:10:00.000Z",
+        }
+    ]
+    assert approvals.asked(table, execution + "-other") == []
