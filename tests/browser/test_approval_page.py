@@ -98,7 +98,7 @@ def everything() -> scenario.Scenario:
 
 def tick_only(page: Any, chosen: list[str]) -> None:
     for action in SIX:
-        page.set_checked(f"#action-{action}", action in chosen)
+        page.set_checked(f"input[type=checkbox][name=actions][value={action}]", action in chosen)
 
 
 def assert_read_only(page: Any, status: str) -> None:
