@@ -79,7 +79,7 @@ def table() -> Any:
             ],
             GlobalSecondaryIndexes=[
                 {
-                    "IndexName": approvals.REMINDER_INDEX,
+                    "IndexName": "ReminderIndex",
                     "KeySchema": [{"AttributeName": "reminder", "KeyType": "HASH"}, {"AttributeName": "remindAt", "KeyType": "RANGE"}],
                     "Projection": {"ProjectionType": "KEYS_ONLY"},
                 }
