@@ -54,7 +54,9 @@ class BrowserRun:
         def simulation() -> None:
             try:
                 self.results.append(
-                    simulate.run(run, decision="browser", on_progress=self.lines.append, deadline_s=300, linger=linger, parameters=parameters)
+                    simulate.run(
+                        run, decision="browser", on_progress=self.lines.append, deadline_s=300, linger=linger, parameters=parameters
+                    )
                 )
             finally:
                 self.finished.set()
