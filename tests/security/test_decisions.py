@@ -4,6 +4,7 @@ the approver is told, and pressing again decides. Faults are injected on the loc
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from approval_helpers import SIX, page, start_cost_spike_until_approval, start_until_approval, wait_for
@@ -56,3 +57,27 @@ def test_a_failed_reject_is_not_recorded_either() -> None:
         assert click(account, ticket, "reject")["statusCode"] == 200
         wait_for(lambda: account.describe(execution)["status"] == "SUCCEEDED", "the playbook to finish")
         assert json.loads(account.describe(execution)["output"])["outcome"] == "rejected"
+
+
+def test_racing_presses_with_a_failing_callback_still_deliver_exactly_one_decision() -> None:
+    with LocalAccount() as account:
+        execution, (ticket,) = start_until_approval(account)
+        RECORDER.faults.append(Fault(api="states:SendTaskSuccess", error="ThrottlingException", times=1))
+        barrier = threading.Barrier(3)
+        answers: list[int] = []
+
+        def press() -> None:
+            barrier.wait(timeout=10)
+            answers.append(click(account, ticket, "approve")["statusCode"])
+
+        threads = [threading.Thread(target=press) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        # one press won and was not delivered (503); the others lost the race or, after it was taken back, decided
+        assert 503 in answers and len(answers) == 3
+        if 200 not in answers:
+            assert click(account, ticket, "approve")["statusCode"] == 200
+        wait_for(lambda: account.describe(execution)["status"] == "SUCCEEDED", "the playbook to finish")
+        assert [c.error for c in RECORDER.calls if c.api == "states:SendTaskSuccess"].count(None) == 1
