@@ -161,7 +161,7 @@ def _decision_body(raw: str | None, content_type: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise MalformedForm("not an object")
         return data
-    form = parse_qs(raw, keep_blank_values=True, max_num_fields=60, strict_parsing=False)
+    form = parse_qs(raw, keep_blank_values=True, max_num_fields=60)
     if any(len(values) > 1 for key, values in form.items() if key != "actions"):
         raise MalformedForm("repeated field")
     body: dict[str, Any] = {key: values[0] for key, values in form.items() if key != "actions"}

@@ -191,7 +191,10 @@ def run(
                     if verdict == "expire":
                         account.expire_waiting_tasks()
                     else:
-                        answer = click(account, ticket, verdict, actions=chosen_actions)
+                        try:
+                            answer = click(account, ticket, verdict, actions=chosen_actions)
+                        except ValueError as error:  # the scenario asks for a choice the served form does not offer
+                            raise project.ProjectError(f"{scenario.name}: approval {len(handled)}: {error}") from None
                         say(f"approval page answered {answer['statusCode']}")
             if all(account.describe(arn)["status"] in TERMINAL for arn in executions):
                 for state in _visited(account, executions[0])[seen_states:]:
