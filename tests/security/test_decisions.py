@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
+import yaml
 from approval_helpers import SIX, page, start_cost_spike_until_approval, start_until_approval, wait_for
 
+from playbooks import project, scenario, simulate
 from playbooks.local.account import LocalAccount
 from playbooks.local.approval_web import click, read_form
 from playbooks.local.recorder import RECORDER, Fault
@@ -81,3 +84,15 @@ def test_racing_presses_with_a_failing_callback_still_deliver_exactly_one_decisi
             assert click(account, ticket, "approve")["statusCode"] == 200
         wait_for(lambda: account.describe(execution)["status"] == "SUCCEEDED", "the playbook to finish")
         assert [c.error for c in RECORDER.calls if c.api == "states:SendTaskSuccess"].count(None) == 1
+
+
+def test_a_scenario_that_ticks_a_box_the_form_lacks_is_a_clear_error(tmp_path: Path) -> None:
+    # GIVEN a scenario whose approver would tick an action the plan (and so the form) does not have
+    data = dict(scenario.load("cost-spike", "everything").data)
+    data["decision"] = {"approve": ["lower_memory_transform_handler", "delete_the_bucket"]}
+    path = tmp_path / "made-up-choice.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(project.ProjectError, match=r"no checkbox for \['delete_the_bucket'\]"):
+        simulate.run(scenario.load("cost-spike", str(path)))
+    # and nothing was approved on its behalf
+    assert not [c for c in RECORDER.calls if c.api == "states:SendTaskSuccess"]
