@@ -33,6 +33,8 @@ TASK_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 RECORD_TTL_DAYS = 90
 # A pending request carries REMINDER = DUE (the ReminderIndex's key, with remindAt) until its reminder is sent.
 REMINDER, DUE, REMINDER_INDEX = "reminder", "due", "ReminderIndex"
+# Without ApproverEmails there is one link, for whoever subscribes to the approval topic (no filter attribute).
+UNNAMED_APPROVER = "approver"
 
 
 def run_key(execution: str) -> str:
@@ -99,7 +101,7 @@ def request_approval(
 ) -> dict[str, Any]:
     approval_id = new_id()
     expires_at = clock.iso(now + timedelta(seconds=timeout_seconds))
-    recipients = approvers or ["approver"]
+    recipients = approvers or [UNNAMED_APPROVER]
     tickets = {recipient: new_id() for recipient in recipients}
     # The reminder sweep finds the request through the sparse ReminderIndex until it has reminded (or the request
     # is decided); the ticket ids are kept so the reminder carries each approver's same link, not a new one.
@@ -163,14 +165,16 @@ def reminder_text(playbook: str, plan: dict[str, Any], link: str, asked_at: str,
     return mail.subject(f"[reminder] {subject}"), f"{intro}\n\n{body}"
 
 
-def escalation_text(playbook: str, plan: dict[str, Any], asked: list[str], asked_at: str, expires_at: str) -> tuple[str, str]:
+def escalation_text(
+    playbook: str, plan: dict[str, Any], asked: list[str], waiting: list[str], asked_at: str, expires_at: str
+) -> tuple[str, str]:
     """What the escalation contacts learn: who was asked, when, until when. No link: each link is one approver's
     credential (forwarding it would let one person cast another's vote)."""
     actions = plan.get("actions", [])
     subject = mail.subject(f"[escalation] {playbook}: no decision on {len(actions)} proposed action(s)")
     lines = [
         f"The {playbook} playbook asked for approval at {asked_at} and nobody has decided; half of the time has passed.",
-        f"Asked (and reminded just now): {', '.join(asked)}.",
+        f"Asked: {', '.join(asked)}; reminded just now: {', '.join(waiting)} (not answered yet).",
         f"The request expires at {expires_at}; then the playbook ends with outcome expired and nothing is changed.",
         "",
         plan.get("summary", ""),
@@ -216,31 +220,46 @@ def send_reminders(table: Any, sns: Any, *, topic_arn: str, escalation: list[str
                 raise
             _drop_reminder(table, key["id"], at)
             continue
-        reminded += 1
-        plan = json.loads(approval["plan"])
-        voted = set(approval.get("approvals", {}))
-        tickets = approval.get("tickets", {})
-        for recipient, ticket in tickets.items():
-            if recipient in voted:
-                continue
-            subject, body = reminder_text(
-                approval["playbook"],
-                plan,
-                f"{approval.get('baseUrl', '')}/approvals/{ticket}",
-                approval["createdAt"],
-                approval["expiresAt"],
-                int(approval["requiredApprovals"]),
+        try:
+            _remind(sns, approval, topic_arn, escalation)
+        except Exception:
+            # Not sent: the request goes back into the index and the next sweep tries again (a reminder may then
+            # reach someone twice, never no one).
+            table.update_item(
+                Key={"id": key["id"]},
+                UpdateExpression="SET #r = :due REMOVE remindedAt",
+                ExpressionAttributeNames={"#r": REMINDER},
+                ExpressionAttributeValues={":due": DUE},
             )
-            attributes = {"approver": {"DataType": "String", "StringValue": recipient}} if recipient != "approver" else {}
-            sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
-        for contact in escalation:
-            subject, body = escalation_text(approval["playbook"], plan, sorted(tickets), approval["createdAt"], approval["expiresAt"])
-            attributes = {"escalation": {"DataType": "String", "StringValue": contact}}
-            sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
-        logger.info(
-            "approval reminded", extra={"playbook": approval["playbook"], "execution": approval["execution"], "escalated": len(escalation)}
-        )
+            raise
+        reminded += 1
     return reminded
+
+
+def _remind(sns: Any, approval: dict[str, Any], topic_arn: str, escalation: list[str]) -> None:
+    plan = json.loads(approval["plan"])
+    voted = set(approval.get("approvals", {}))
+    tickets = approval.get("tickets", {})
+    waiting = [recipient for recipient in tickets if recipient not in voted]
+    for recipient in waiting:
+        subject, body = reminder_text(
+            approval["playbook"],
+            plan,
+            f"{approval.get('baseUrl', '')}/approvals/{tickets[recipient]}",
+            approval["createdAt"],
+            approval["expiresAt"],
+            int(approval["requiredApprovals"]),
+        )
+        named = recipient != UNNAMED_APPROVER
+        attributes = {"approver": {"DataType": "String", "StringValue": recipient}} if named else {}
+        sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+    for contact in escalation:
+        subject, body = escalation_text(approval["playbook"], plan, sorted(tickets), waiting, approval["createdAt"], approval["expiresAt"])
+        attributes = {"escalation": {"DataType": "String", "StringValue": contact}}
+        sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+    logger.info(
+        "approval reminded", extra={"playbook": approval["playbook"], "execution": approval["execution"], "escalated": len(escalation)}
+    )
 
 
 def _drop_reminder(table: Any, approval_id: str, at: str) -> None:

@@ -424,3 +424,18 @@ def test_the_run_knows_who_was_asked_and_when_they_were_reminded(table: Any) -> 
         }
     ]
     assert approvals.asked(table, execution + "-other") == []
+
+
+def test_a_reminder_that_could_not_be_sent_is_tried_again_by_the_next_sweep(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com"])
+
+    class DownSns(FakeSns):
+        def publish(self, **kwargs: Any) -> dict[str, str]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "Publish")
+
+    with pytest.raises(ClientError):
+        sweep(table, DownSns(), 300)  # type: ignore[arg-type]
+    assert record(table)["reminder"] == approvals.DUE and "remindedAt" not in record(table)
+    assert sweep(table, sns, 360) == 1
+    assert [m["Subject"][:10] for m in sns.messages] == ["[approval ", "[reminder]"]
