@@ -13,8 +13,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import approvals
 from shared import mail
-from shared.aws import client
+from shared.aws import client, table
 
 logger = Logger()
 
@@ -125,6 +126,9 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
         lines += [f"Approved by: {', '.join(report['approvedBy'])}", ""]
     if report.get("decisionRecord"):
         lines += [f"Decision record: {report['decisionRecord']}", ""]
+    for request in report.get("asked") or []:
+        reminded = f"reminded at {request['remindedAt']}" if request.get("remindedAt") else "not reminded"
+        lines += [f"Asked {', '.join(request['approvers'])} at {request['askedAt']}; {reminded}; expired at {request['expiresAt']}.", ""]
     if report.get("error"):
         lines += [f"Error: {report['error']}", ""]
     lines.append(f"Execution: {report['execution']}")
@@ -134,6 +138,8 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = build(event["execution"], event["state"], event.get("playbook"))
+    if report["outcome"] == "expired":  # nobody answered: say who was asked and when they were reminded
+        report["asked"] = approvals.asked(table(os.environ["APPROVALS_TABLE"]), event["execution"])
     subject, body = email_text(report)
     client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
     logger.info("report sent", extra={"playbook": report["playbook"], "outcome": report["outcome"]})

@@ -67,6 +67,11 @@ class Scenario:
     def expect(self) -> dict[str, Any]:
         return dict(self.data.get("expect", {}))
 
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Template parameters the scenario's account is deployed with."""
+        return {str(k): str(v) for k, v in self.data.get("parameters", {}).items()}
+
     def settings(self) -> Settings:
         account = self.data.get("world", {}).get("account", {})
         return Settings(concurrency_limit=int(account.get("concurrencyLimit", 1000)))

@@ -20,6 +20,7 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -258,15 +259,16 @@ class LocalAccount:
                 elif "EventPattern" in rule:
                     self.rules.append(Rule(rule["Name"], json.loads(rule["EventPattern"]), targets))
 
-    def run_schedule(self, logical_id: str) -> Any:
-        """Deliver one 'Scheduled Event' to the function `logical_id`, as its EventBridge schedule does every period."""
+    def run_schedule(self, logical_id: str, at: datetime | None = None) -> Any:
+        """Deliver one 'Scheduled Event' to the function `logical_id`, as its EventBridge schedule does every period;
+        `at` is the time the event says (a period that falls later than now, e.g. halfway through an approval)."""
         function = next((f for f in self.functions.values() if f.logical_id == logical_id), None)
         rule = next(
             (r for r in self.schedules if function and any(t["Arn"].endswith(f":function:{function.name}") for t in r.targets)), None
         )
         if function is None or rule is None:
             raise ValueError(f"{logical_id} is not a function the template runs on a schedule")
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
