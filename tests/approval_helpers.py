@@ -41,7 +41,7 @@ def wait_for(condition: Any, what: str, deadline_s: float = DEADLINE_S) -> Any:
 def start_until_approval(account: LocalAccount, config: dict[str, Any] | None = None, approvers: int = 1) -> tuple[str, list[str]]:
     """Start lambda-throttling on the throttled world; return (execution, the e-mailed ticket ids)."""
     scenario.build_world(account, throttled_world(), datetime.now(UTC))
-    execution = account.start("lambda-throttling", {"functionName": "ingest-handler", "config": config or {"verifyWaitSeconds": 60}})
+    execution = account.start("lambda-throttling", {"functionName": "ingest-handler", "config": config or {"verifyWaitSeconds": 600}})
     topic = account.outputs["ApprovalTopicArn"]
 
     def tickets() -> list[str]:
