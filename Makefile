@@ -71,8 +71,10 @@ sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
 
+# One pytest worker per core; the assurance gate is one xdist group (its session-wide run is made once, on one worker,
+# and fans out over the cores itself) while the other worker takes everything else.
 pytest: $(STAMP) $(SCAN_VENV)/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
