@@ -174,9 +174,7 @@ def page(playbook: project.Playbook) -> str:
         "## Triggers",
         "",
     ]
-    for event_name, event in (machine.get("Events") or {}).items():
-        pattern = json.dumps(event.get("Properties", {}).get("Pattern", {}), sort_keys=True)
-        lines.append(f"- `{event_name}` ({event['Type']}): pattern `{pattern}`")
+    lines += triggers(playbook, template)
     lines += [
         f"- Console: start the state machine with input that follows `schemas/{playbook.input_schema.name}`, e.g.",
         "",
@@ -190,7 +188,7 @@ def page(playbook: project.Playbook) -> str:
     for field, spec in schema.get("properties", {}).items():
         kind = spec.get("type", "object (see `schemas/" + str(spec.get("$ref", "")) + "`)")
         required = " (required)" if field in schema.get("required", []) else ""
-        lines.append(f"| `{field}`{required} | {kind} | {spec.get('description', '')} |")
+        lines.append(f"| `{field}`{required} | {kind} | {field_meaning(spec)} |")
     lines += ["", "## Flow", "", "```mermaid", mermaid(definition).rstrip(), "```", "", "## Diagnosis", ""]
     for name, state in states.items():
         if name == first_approval:
@@ -211,7 +209,8 @@ def page(playbook: project.Playbook) -> str:
         if outcome:
             lines.append(f"- `{outcome}`: {name}")
         elif state.get("Type") == "Fail":
-            lines.append(f"- `failed` (execution FAILED, error `{state.get('Error', '')}`): {name}")
+            error = f"`{state['Error']}`" if "Error" in state else f"the caught error's name (`{state.get('ErrorPath', '?')}`)"
+            lines.append(f"- `failed` (execution FAILED, error {error}): {name}")
     lines += ["", "## Permissions", "", f"State machine role (`{playbook.logical_id}Role`):", ""]
     lines += _policies(machine)
     for text in functions.values():
@@ -221,6 +220,104 @@ def page(playbook: project.Playbook) -> str:
             _policies(function["Properties"]) if policies else ["- no AWS permissions (logic only)"]
         )
     return "\n".join(lines) + "\n"
+
+
+def field_meaning(spec: dict[str, Any]) -> str:
+    """An input field's description, or the description of the schema it refers to."""
+    if spec.get("description"):
+        return str(spec["description"])
+    if "$ref" in spec:
+        referred = json.loads((project.SCHEMAS / str(spec["$ref"])).read_text())
+        return str(referred.get("description", ""))
+    return ""
+
+
+def _refs(value: Any) -> set[str]:
+    """Logical ids a template value refers to (Ref, Fn::GetAtt, ${Name} in Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= set(validate.PLACEHOLDER.findall(str(text)))
+            found |= _refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _refs(inner)
+    return found
+
+
+def _created_when(resource: dict[str, Any]) -> str:
+    return f" (created when the condition `{resource['Condition']}` holds)" if "Condition" in resource else ""
+
+
+def _alarm_text(logical_id: str, resources: dict[str, Any]) -> str:
+    """An alarm, its metric, and what in the template feeds that metric (a scheduled publisher, metric filters)."""
+    alarm = resources[logical_id]
+    properties = alarm["Properties"]
+    name = properties.get("AlarmName", {})
+    named = f" (its name is the parameter `{name['Ref']}`)" if isinstance(name, dict) and "Ref" in name else ""
+    namespace, metric = properties.get("Namespace"), properties.get("MetricName")
+    text = f"CloudWatch alarm `{logical_id}`{named}{_created_when(alarm)} on `{namespace} {metric}` entering ALARM"
+    feeders = []
+    for feeder_id, feeder in resources.items():
+        feeder_properties = feeder.get("Properties", {})
+        if feeder["Type"] == "AWS::Logs::MetricFilter":
+            transforms = feeder_properties.get("MetricTransformations", [])
+            if any(m.get("MetricNamespace") == namespace and m.get("MetricName") == metric for m in transforms):
+                feeders.append(f"the metric filter `{feeder_id}`{_created_when(feeder)}")
+        elif feeder["Type"] == "AWS::Serverless::Function" and namespace in json.dumps(feeder_properties.get("Policies", [])):
+            schedules = [e["Properties"]["Schedule"] for e in (feeder_properties.get("Events") or {}).values() if e["Type"] == "Schedule"]
+            when = f", run on the schedule `{schedules[0]}`" if schedules else ""
+            feeders.append(f"the function `{feeder_id}`{when}")
+    if feeders:
+        text += "; the metric comes from " + ", ".join(feeders)
+    return text + "."
+
+
+def _event_text(event_name: str, event: dict[str, Any], resources: dict[str, Any]) -> str:
+    properties = event.get("Properties", {})
+    if event["Type"] == "EventBridgeRule":
+        pattern = properties.get("Pattern", {})
+        alarms = [r for r in _refs(pattern) if resources.get(r, {}).get("Type") == "AWS::CloudWatch::Alarm"]
+        by_name = _refs(pattern.get("detail", {}).get("alarmName", []))
+        alarms += [
+            r
+            for r, resource in resources.items()
+            if resource["Type"] == "AWS::CloudWatch::Alarm" and _refs(resource["Properties"].get("AlarmName")) & by_name
+        ]
+        what = " ".join(_alarm_text(alarm, resources) for alarm in sorted(set(alarms))) or "an EventBridge event."
+        return f"EventBridge rule `{event_name}`: {what} Pattern: `{json.dumps(pattern, sort_keys=True)}`"
+    if event["Type"] == "SNS":
+        (topic,) = _refs(properties.get("Topic"))
+        publishers = [
+            f"`{r}` ({resource['Type']}{_created_when(resource).replace(' (', ', ').rstrip(')')})"
+            for r, resource in resources.items()
+            if resource["Type"] not in ("AWS::SNS::TopicPolicy", "AWS::Serverless::Function") and topic in _refs(resource.get("Properties"))
+        ]
+        return f"SNS topic `{topic}` (stack output `{topic}Arn`), published to by " + (", ".join(publishers) or "whatever its policy allows") + "."
+    if event["Type"] == "Schedule":
+        return f"the schedule `{properties.get('Schedule')}`."
+    return f"`{event_name}` ({event['Type']})."
+
+
+def triggers(playbook: project.Playbook, template: dict[str, Any]) -> list[str]:
+    """Everything the template wires to start this playbook: the state machine's own events, and the events of every
+    function allowed to start it (a fan-out or starter function)."""
+    resources = template["Resources"]
+    machine = resources[playbook.logical_id]["Properties"]
+    lines = [f"- {_event_text(name, event, resources)}" for name, event in (machine.get("Events") or {}).items()]
+    for function_id, function in resources.items():
+        properties = function.get("Properties", {})
+        if function["Type"] != "AWS::Serverless::Function" or playbook.logical_id not in _refs(properties.get("Policies")):
+            continue
+        for name, event in (properties.get("Events") or {}).items():
+            lines.append(f"- Through the function `{function_id}`: {properties.get('Description', '')} It runs on its {_event_text(name, event, resources)}"),
+    return lines
 
 
 def _policies(properties: dict[str, Any]) -> list[str]:
