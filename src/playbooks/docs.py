@@ -299,7 +299,11 @@ def _event_text(event_name: str, event: dict[str, Any], resources: dict[str, Any
             for r, resource in resources.items()
             if resource["Type"] not in ("AWS::SNS::TopicPolicy", "AWS::Serverless::Function") and topic in _refs(resource.get("Properties"))
         ]
-        return f"SNS topic `{topic}` (stack output `{topic}Arn`), published to by " + (", ".join(publishers) or "whatever its policy allows") + "."
+        return (
+            f"SNS topic `{topic}` (stack output `{topic}Arn`), published to by "
+            + (", ".join(publishers) or "whatever its policy allows")
+            + "."
+        )
     if event["Type"] == "Schedule":
         return f"the schedule `{properties.get('Schedule')}`."
     return f"`{event_name}` ({event['Type']})."
@@ -316,7 +320,11 @@ def triggers(playbook: project.Playbook, template: dict[str, Any]) -> list[str]:
         if function["Type"] != "AWS::Serverless::Function" or playbook.logical_id not in _refs(properties.get("Policies")):
             continue
         for name, event in (properties.get("Events") or {}).items():
-            lines.append(f"- Through the function `{function_id}`: {properties.get('Description', '')} It runs on its {_event_text(name, event, resources)}"),
+            (
+                lines.append(
+                    f"- Through the function `{function_id}`: {properties.get('Description', '')} It runs on its {_event_text(name, event, resources)}"
+                ),
+            )
     return lines
 
 

@@ -40,7 +40,9 @@ def test_every_trigger_the_template_wires_is_on_the_page(playbook: str) -> None:
     resources = template["Resources"]
     logical_id = project.playbook(playbook).logical_id
     starters = [
-        r for r, res in resources.items() if res["Type"] == "AWS::Serverless::Function" and logical_id in docs._refs(res["Properties"].get("Policies"))
+        r
+        for r, res in resources.items()
+        if res["Type"] == "AWS::Serverless::Function" and logical_id in docs._refs(res["Properties"].get("Policies"))
     ]
     own = list(resources[logical_id]["Properties"].get("Events") or {})
     # THEN the page's Triggers section names each, and the alarms or topics behind them
@@ -71,7 +73,9 @@ def test_the_diagram_colours_exactly_the_changes_in_the_table(playbook: str) -> 
     definition = project.playbook(playbook).definition
     text = docs.mermaid(definition)
     ids = {f"s{index}": name for index, (name, _) in enumerate(validate.states_of(definition))}
-    coloured = next((line.split()[1].split(",") for line in text.splitlines() if line.strip().startswith("class ") and line.endswith(" mutating")), [])
+    coloured = next(
+        (line.split()[1].split(",") for line in text.splitlines() if line.strip().startswith("class ") and line.endswith(" mutating")), []
+    )
     assert {ids[node] for node in coloured} == set(docs.gates(definition))
 
 
@@ -91,9 +95,11 @@ def _strict_yaml_loader() -> type:
     return Strict
 
 
-@pytest.mark.parametrize("relative", ["README.md", *sorted(str(p.relative_to(project.ROOT)) for p in (project.ROOT / "docs").rglob("*.md"))])
+@pytest.mark.parametrize(
+    "relative", ["README.md", *sorted(str(p.relative_to(project.ROOT)) for p in (project.ROOT / "docs").rglob("*.md"))]
+)
 def test_yaml_samples_in_the_docs_have_no_repeated_keys(relative: str) -> None:
     import yaml
 
     for block in re.findall(r"```ya?ml\n(.*?)```", (project.ROOT / relative).read_text(), re.S):
-        yaml.load(block, _strict_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        yaml.load(block, _strict_yaml_loader())
