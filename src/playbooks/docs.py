@@ -319,12 +319,9 @@ def triggers(playbook: project.Playbook, template: dict[str, Any]) -> list[str]:
         properties = function.get("Properties", {})
         if function["Type"] != "AWS::Serverless::Function" or playbook.logical_id not in _refs(properties.get("Policies")):
             continue
+        description = properties.get("Description", "")
         for name, event in (properties.get("Events") or {}).items():
-            (
-                lines.append(
-                    f"- Through the function `{function_id}`: {properties.get('Description', '')} It runs on its {_event_text(name, event, resources)}"
-                ),
-            )
+            lines.append(f"- Through the function `{function_id}`: {description} It runs on its {_event_text(name, event, resources)}")
     return lines
 
 

@@ -73,7 +73,7 @@ def test_the_diagram_colours_exactly_the_changes_in_the_table(playbook: str) -> 
     definition = project.playbook(playbook).definition
     text = docs.mermaid(definition)
     ids = {f"s{index}": name for index, (name, _) in enumerate(validate.states_of(definition))}
-    coloured = next(
+    coloured: list[str] = next(
         (line.split()[1].split(",") for line in text.splitlines() if line.strip().startswith("class ") and line.endswith(" mutating")), []
     )
     assert {ids[node] for node in coloured} == set(docs.gates(definition))
