@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own venv: its pins are not ours.
 SCAN_VENV := .venv-scan
 
-.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test bench assure docs diagrams scan lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ assure: $(STAMP) $(SCAN_VENV)/.installed
 
 docs: $(STAMP)
 	$(BIN)/playbooks docs
+
+# The SVG drawings in docs/ (each playbook's flow and the architecture): mermaid-cli from npm, driving Debian's
+# chromium (apt-get install chromium; puppeteer's own browser download is skipped).
+node_modules/.installed: package.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
+diagrams: $(STAMP) node_modules/.installed
+	$(BIN)/playbooks docs --svg
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests bench

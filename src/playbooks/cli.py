@@ -197,11 +197,20 @@ def assure() -> None:
 
 
 @app.command("docs")
-def write_docs() -> None:
+def write_docs(
+    svg: Annotated[
+        bool, typer.Option("--svg", help="Also draw the diagrams as SVG in docs/ (mermaid-cli and Chromium: make diagrams).")
+    ] = False,
+) -> None:
     """Regenerate docs/playbooks/*.md and docs/local-account.md from the ASL, template and schemas."""
     from . import docs
 
     written = docs.write()
+    if svg:
+        try:
+            written += docs.write_svgs()
+        except project.ProjectError as error:
+            raise _fail(str(error)) from None
     console.print("\n".join(f"wrote {path}" for path in written) or "docs are up to date")
 
 

@@ -189,7 +189,8 @@ def page(playbook: project.Playbook) -> str:
         kind = spec.get("type", "object (see `schemas/" + str(spec.get("$ref", "")) + "`)")
         required = " (required)" if field in schema.get("required", []) else ""
         lines.append(f"| `{field}`{required} | {kind} | {field_meaning(spec)} |")
-    lines += ["", "## Flow", "", "```mermaid", mermaid(definition).rstrip(), "```", "", "## Diagnosis", ""]
+    lines += ["", "## Flow", "", f"Also drawn as [{playbook.id}.svg]({playbook.id}.svg) (`make diagrams`).", ""]
+    lines += ["```mermaid", mermaid(definition).rstrip(), "```", "", "## Diagnosis", ""]
     for name, state in states.items():
         if name == first_approval:
             break
@@ -351,22 +352,76 @@ def _anchor(heading: str) -> str:
     return re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
 
 
+SOURCE_MARK = "<!-- mermaid source sha256: {digest} -->"
+ARCHITECTURE = project.ROOT / "docs" / "architecture.mmd"
+
+
+def _browser() -> str | None:
+    import os
+    import shutil
+
+    return os.environ.get("PUPPETEER_EXECUTABLE_PATH") or next(
+        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
+    )
+
+
 def svg(text: str) -> str:
-    """Render Mermaid to SVG with mermaid-cli (`mmdc`), the renderer Mermaid's authors maintain, if it is installed."""
+    """Render Mermaid to SVG with mermaid-cli (`mmdc`), the renderer Mermaid's authors maintain, driving the system's
+    Chromium (puppeteer's own browser download is skipped: `make diagrams`). The SVG ends with the source's digest, so
+    a test can tell a stale drawing without a browser."""
+    import os
     import shutil
     import subprocess
     import tempfile
 
-    mmdc = shutil.which("mmdc")
+    mmdc = shutil.which("mmdc") or next((str(p) for p in [project.ROOT / "node_modules" / ".bin" / "mmdc"] if p.exists()), None)
     if mmdc is None:
-        raise project.ProjectError("SVG needs mermaid-cli: npm install -g @mermaid-js/mermaid-cli (or use --format mermaid)")
+        raise project.ProjectError("SVG needs mermaid-cli: run `make diagrams` (npm) or use --format mermaid")
+    browser = _browser()
+    if browser is None:
+        raise project.ProjectError("SVG needs Chromium (apt-get install chromium) or PUPPETEER_EXECUTABLE_PATH; or use --format mermaid")
+    # Chromium will not start its sandbox as root (containers, CI); elsewhere the sandbox stays on.
+    arguments = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     with tempfile.TemporaryDirectory() as folder:
-        source, target = f"{folder}/diagram.mmd", f"{folder}/diagram.svg"
+        source, target, config = f"{folder}/diagram.mmd", f"{folder}/diagram.svg", f"{folder}/puppeteer.json"
         with open(source, "w") as handle:
             handle.write(text)
-        subprocess.run([mmdc, "-i", source, "-o", target, "--quiet"], check=True, timeout=120)  # noqa: S603 - fixed arguments
+        with open(config, "w") as handle:
+            json.dump({"executablePath": browser, "args": arguments}, handle)
+        command = [mmdc, "-p", config, "-i", source, "-o", target, "--quiet"]
+        try:
+            subprocess.run(command, check=True, timeout=180, capture_output=True, text=True)  # noqa: S603 - fixed arguments
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            last = ((getattr(error, "stderr", None) or "").strip().splitlines() or ["no output"])[-1]
+            raise project.ProjectError(f"mermaid-cli could not draw the diagram: {last}") from None
         with open(target) as handle:
-            return handle.read()
+            drawing = handle.read()
+    # Coordinates to a hundredth of a pixel: the drawing is the same and a third of the size.
+    drawing = re.sub(r"(\d\.\d{2})\d+", r"\1", drawing)
+    return drawing.rstrip() + "\n" + source_mark(text) + "\n"
+
+
+def source_mark(text: str) -> str:
+    import hashlib
+
+    return SOURCE_MARK.format(digest=hashlib.sha256(text.encode()).hexdigest())
+
+
+def diagram_sources() -> dict[str, str]:
+    """Every diagram drawn as SVG in docs/ (relative path of the SVG -> its Mermaid source)."""
+    sources = {f"docs/playbooks/{p.id}.svg": mermaid(p.definition) for p in project.playbooks().values()}
+    sources["docs/architecture.svg"] = ARCHITECTURE.read_text()
+    return sources
+
+
+def write_svgs() -> list[str]:
+    written = []
+    for relative, text in diagram_sources().items():
+        path = project.ROOT / relative
+        if not path.exists() or source_mark(text) not in path.read_text():
+            path.write_text(svg(text))
+            written.append(relative)
+    return written
 
 
 def expected_files() -> dict[str, str]:

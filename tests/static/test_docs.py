@@ -103,3 +103,10 @@ def test_yaml_samples_in_the_docs_have_no_repeated_keys(relative: str) -> None:
 
     for block in re.findall(r"```ya?ml\n(.*?)```", (project.ROOT / relative).read_text(), re.S):
         yaml.load(block, _strict_yaml_loader())
+
+
+@pytest.mark.parametrize("relative", sorted(docs.diagram_sources()))
+def test_svg_drawing_is_of_the_current_diagram(relative: str) -> None:
+    # The SVG carries its Mermaid source's digest: a changed ASL or architecture without `make diagrams` fails here.
+    path = project.ROOT / relative
+    assert path.exists() and docs.source_mark(docs.diagram_sources()[relative]) in path.read_text(), "run `make diagrams`"
