@@ -263,7 +263,8 @@ def _alarm_text(logical_id: str, resources: dict[str, Any]) -> str:
     name = properties.get("AlarmName", {})
     named = f" (its name is the parameter `{name['Ref']}`)" if isinstance(name, dict) and "Ref" in name else ""
     namespace, metric = properties.get("Namespace"), properties.get("MetricName")
-    text = f"CloudWatch alarm `{logical_id}`{named}{_created_when(alarm)} on `{namespace} {metric}` entering ALARM"
+    shown = namespace.get("Fn::Sub", namespace) if isinstance(namespace, dict) else namespace
+    text = f"CloudWatch alarm `{logical_id}`{named}{_created_when(alarm)} on `{shown} {metric}` entering ALARM"
     feeders = []
     for feeder_id, feeder in resources.items():
         feeder_properties = feeder.get("Properties", {})
@@ -271,7 +272,11 @@ def _alarm_text(logical_id: str, resources: dict[str, Any]) -> str:
             transforms = feeder_properties.get("MetricTransformations", [])
             if any(m.get("MetricNamespace") == namespace and m.get("MetricName") == metric for m in transforms):
                 feeders.append(f"the metric filter `{feeder_id}`{_created_when(feeder)}")
-        elif feeder["Type"] == "AWS::Serverless::Function" and namespace in json.dumps(feeder_properties.get("Policies", [])):
+        elif (
+            feeder["Type"] == "AWS::Serverless::Function"
+            and isinstance(namespace, str)
+            and namespace in json.dumps(feeder_properties.get("Policies", []))
+        ):
             schedules = [e["Properties"]["Schedule"] for e in (feeder_properties.get("Events") or {}).values() if e["Type"] == "Schedule"]
             when = f", run on the schedule `{schedules[0]}`" if schedules else ""
             feeders.append(f"the function `{feeder_id}`{when}")
