@@ -97,25 +97,55 @@ def scenario_times(runs: int) -> list[dict[str, Any]]:
     return rows
 
 
-# The Lambda runtime's SDK is boto3 and botocore without the AWS CRT (boto3[crt] is an extra the deployment package
-# does not ask for); botocore loads the CRT whenever it is installed, as it is here for SAM CLI.
-WITHOUT_CRT = "sys.modules['awscrt'] = None"
+# What the Lambda Python runtime provides besides the standard library: the SDK and its dependencies (no AWS CRT, no
+# pyOpenSSL, which botocore and urllib3 load whenever they are installed, as they are here for SAM CLI).
+RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def _site_packages() -> Path:
+    import jsonschema
+
+    return Path(jsonschema.__file__).resolve().parents[1]
+
+
+def _cold_start_path(folder: Path) -> list[str]:
+    """A sys.path as a function's cold start has it: our modules as deployed (source only: /var/task is read-only, so
+    they are compiled at every cold start), the packages `sam build` puts next to them (pip compiled those; taken from
+    this machine's site-packages, as the build's own wheels are for arm64), and the runtime's SDK."""
+    import shutil
+
+    site = _site_packages()
+    code, libraries = folder / "task", folder / "libraries"
+    shutil.copytree(project.FUNCTIONS, code, ignore=shutil.ignore_patterns("__pycache__"))
+    (libraries / "__pycache__").mkdir(parents=True)
+    build = next((p for p in sorted((project.ROOT / ".aws-sam" / "build").glob("*")) if p.is_dir()), None)
+    shipped = {p.name for p in build.iterdir()} if build else set()
+    ours = {p.name for p in project.FUNCTIONS.iterdir()}
+    for name in sorted((shipped - ours) | set(RUNTIME_SDK)):
+        if name.endswith(".dist-info") or not (site / name).exists():
+            continue
+        (libraries / name).symlink_to(site / name)
+        if name.endswith(".py"):
+            for compiled in (site / "__pycache__").glob(f"{name.removesuffix('.py')}.*.pyc"):
+                (libraries / "__pycache__" / compiled.name).symlink_to(compiled)
+    return [str(code), str(libraries)]
 
 
 def import_times(runs: int) -> list[dict[str, Any]]:
-    """Cold-start proxy: a fresh interpreter importing each handler module (its own imports included), with the
-    libraries the Lambda runtime has."""
+    """Cold-start proxy: a fresh interpreter without site-packages (-S) and writing no bytecode (-B) importing each
+    handler module, its own imports included, with only what the deployed function has."""
+    import tempfile
+
     rows = []
-    for path in sorted(project.FUNCTIONS.glob("*.py")):
-        code = (
-            f"import sys,time; {WITHOUT_CRT}; sys.path.insert(0, {str(project.FUNCTIONS)!r}); "
-            f"t=time.perf_counter(); import {path.stem}; print(time.perf_counter()-t)"
-        )
-        times = [
-            float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout) * 1000  # noqa: S603
-            for _ in range(runs)
-        ]
-        rows.append({"module": path.stem, "import_ms": spread(times)})
+    with tempfile.TemporaryDirectory() as folder:
+        path = _cold_start_path(Path(folder))
+        for module in sorted(p.stem for p in project.FUNCTIONS.glob("*.py")):
+            code = f"import sys,time; sys.path[:0]={path!r}; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
+            times = [
+                float(subprocess.run([sys.executable, "-S", "-B", "-c", code], check=True, capture_output=True, text=True).stdout) * 1000  # noqa: S603
+                for _ in range(runs)
+            ]
+            rows.append({"module": module, "import_ms": spread(times)})
     return rows
 
 
