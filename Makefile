@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own venv: its pins are not ours.
 SCAN_VENV := .venv-scan
 
-.PHONY: demo test bench assure docs diagrams scan lint typecheck sam-validate sam-build pytest clean
+.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ demo: $(STAMP)
 
 # The scanners (cfn-lint, checkov) run inside pytest, in the assurance gate (tests/assurance), with everything else
 # `playbooks assure` checks; `make scan` shows their own output.
-test: $(STAMP) lint typecheck sam-validate sam-build pytest
+# The static checks (one core each, about a minute and a half) run beside pytest rather than before it; pytest
+# finishes last, so its summary is the last line.
+test: $(STAMP) $(SCAN_VENV)/.installed
+	$(MAKE) --no-print-directory -j2 --output-sync=target static pytest
+
+static: lint typecheck sam-validate sam-build
 
 # Not part of `make test` (minutes, not seconds): prints the benchmark table and writes bench/results.json, including
 # event-loop's bulk stop of 10,000 RUNNING executions, our stopper against the runbook's one-by-one loop.

@@ -147,7 +147,6 @@ class LocalAccount:
         self._env_before: dict[str, str | None] = {}
         # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
         self.scripts: dict[str, Callable[[Any], Any]] = {}
-        self._clients: dict[str, Any] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -160,7 +159,7 @@ class LocalAccount:
         RECORDER.reset()
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
-        boto3.DEFAULT_SESSION = None
+        boto3.DEFAULT_SESSION = _session()
         moto_gaps.install(self)
         project.import_function_module("shared.aws").reset_clients()
         RECORDER.enabled = True
@@ -185,10 +184,11 @@ class LocalAccount:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        """One client per service for the account's life: creating a client costs far more than a call."""
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
-        return self._clients[service]
+        """One client per service for the process's life (creating one costs far more than a call); a client holds no
+        account state, and every account of the process is the same mocked region with the same fake credentials."""
+        if service not in _CLIENTS:
+            _CLIENTS[service] = _session().client(service, region_name=self.region)  # type: ignore[call-overload]
+        return _CLIENTS[service]
 
     # -------------------------------------------------------------------------------------- deploy
     def deploy(self) -> None:
@@ -554,6 +554,20 @@ class LogCapture(io.TextIOBase):
                     and handler.stream is not self
                 ):
                     handler.setStream(self)
+
+
+_SESSION: boto3.Session | None = None
+_CLIENTS: dict[str, Any] = {}
+
+
+def _session() -> boto3.Session:
+    """One boto3 session for every account of this process: a session loads each service's model once, and a fresh
+    session per account reloaded them all (a tenth of a second per client). Made here, after moto is imported, so its
+    clients go to moto; the account's credentials are the same fake ones every time."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = boto3.Session()
+    return _SESSION
 
 
 def _placeholder_zip() -> bytes:
