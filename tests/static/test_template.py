@@ -58,3 +58,14 @@ def test_a_deploy_without_an_approver_is_refused_before_anything_is_created() ->
     assert not accepted("ana@example.com,,ben@example.com")
     assert accepted("ana@example.com")
     assert accepted("ana@example.com,ben@example.com")
+
+
+def test_the_stack_outputs_what_playbooks_start_and_the_readme_name() -> None:
+    # `playbooks start` finds each playbook's state machine by this output; the README's outputs table lists them
+    from playbooks import project, start
+
+    outputs = project.template()["Outputs"]
+    wanted = {start.OUTPUT_KEY.format(logical_id=p.logical_id) for p in project.playbooks().values()}
+    assert wanted | {"ApprovalApiUrl", "ApprovalTopicArn", "NotificationTopicArn", "CostAlertTopicArn"} <= set(outputs)
+    readme = (project.ROOT / "README.md").read_text()
+    assert all(f"| `{name}` |" in readme for name in outputs)
