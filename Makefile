@@ -13,7 +13,7 @@ SCAN_VENV := .venv-scan
 NPM_TOOLS := .tools/npm
 ASL_VALIDATOR_VERSION := 4.0.0
 
-.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build asl-lint pytest clean
+.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build asl-lint pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,12 @@ demo: $(STAMP)
 
 # The scanners (cfn-lint, checkov) run inside pytest, in the assurance gate (tests/assurance), with everything else
 # `playbooks assure` checks; `make scan` shows their own output.
-test: $(STAMP) lint typecheck sam-validate sam-build asl-lint pytest
+# The static checks (one core each, about a minute and a half) run beside pytest rather than before it; pytest
+# finishes last, so its summary is the last line.
+test: $(STAMP) $(SCAN_VENV)/.installed
+	$(MAKE) --no-print-directory -j2 --output-sync=target static pytest
+
+static: lint typecheck sam-validate sam-build asl-lint
 
 # Not part of `make test` (minutes, not seconds): prints the benchmark table and writes bench/results.json, including
 # event-loop's bulk stop of 10,000 RUNNING executions, our stopper against the runbook's one-by-one loop.
@@ -46,6 +51,15 @@ assure: $(STAMP) $(SCAN_VENV)/.installed
 
 docs: $(STAMP)
 	$(BIN)/playbooks docs
+
+# The SVG drawings in docs/ (each playbook's flow and the architecture): mermaid-cli from npm, driving Debian's
+# chromium (apt-get install chromium; puppeteer's own browser download is skipped).
+node_modules/.installed: package.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
+diagrams: $(STAMP) node_modules/.installed
+	$(BIN)/playbooks docs --svg
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests bench
@@ -83,8 +97,10 @@ sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
 
+# One pytest worker per core; the assurance gate is one xdist group (its session-wide run is made once, on one worker,
+# and fans out over the cores itself) while the other worker takes everything else.
 pytest: $(STAMP) $(SCAN_VENV)/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .tools

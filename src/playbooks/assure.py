@@ -18,7 +18,7 @@ import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -484,7 +484,14 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def _fan_out(pool: ProcessPoolExecutor, work: Callable[[Any], Any], jobs: list[Any], stage: str, progress: Progress) -> list[Any]:
     """Run `work` over `jobs` in the pool; results in the jobs' order, progress as each one ends."""
-    futures = [pool.submit(work, job) for job in jobs]
+    return _collect(_submit(pool, work, jobs), stage, progress)
+
+
+def _submit(pool: ProcessPoolExecutor, work: Callable[[Any], Any], jobs: list[Any]) -> list[Future[Any]]:
+    return [pool.submit(work, job) for job in jobs]
+
+
+def _collect(futures: list[Future[Any]], stage: str, progress: Progress) -> list[Any]:
     progress(stage, 0, len(futures))
     for done, _ in enumerate(as_completed(futures), start=1):
         progress(stage, done, len(futures))
@@ -499,15 +506,20 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
     ]
     playbooks = list(project.playbooks())
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        baseline = _fan_out(pool, _execute, base_jobs, "every scenario", say)
+        # Only the fault matrix waits for a stage (the baseline runs it is planned from). Everything else is queued at
+        # once, the scanners and the long bad-input jobs behind the baseline, so no core idles at the barrier.
+        scanning = pool.submit(scanners)
+        baseline_runs = _submit(pool, _execute, base_jobs)
         paged_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [(job[0], job[1], "pagination", None, []) for job in base_jobs]
-        paged = _fan_out(pool, _execute, paged_jobs, "every scenario with small and empty pages", say)
+        paged_runs = _submit(pool, _execute, paged_jobs)
+        concurrency_runs = _submit(pool, concurrency_case, playbooks)
+        bad_input_runs = _submit(pool, badinput.run, playbooks)
+        baseline = _collect(baseline_runs, "every scenario", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
-        concurrency = _fan_out(pool, concurrency_case, playbooks, "two triggers at once", say)
-        bad_input = _fan_out(pool, badinput.run, playbooks, "bad input and unrelated alarms", say)
-    say("scanners", 0, 1)
-    scans = scanners()
-    say("scanners", 1, 1)
+        paged = _collect(paged_runs, "every scenario with small and empty pages", say)
+        concurrency = _collect(concurrency_runs, "two triggers at once", say)
+        bad_input = _collect(bad_input_runs, "bad input and unrelated alarms", say)
+        scans = _collect([scanning], "scanners", say)[0]
     runs = baseline + paged + matrix
     judge(runs)
     return {

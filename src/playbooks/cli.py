@@ -33,8 +33,9 @@ class Decision(StrEnum):
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
+    """A user error: one line on stderr, exit code 2 (1 is kept for "ran, and the checks failed")."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(2)
 
 
 @app.command("list")
@@ -218,31 +219,47 @@ def assure() -> None:
 
 
 @app.command("docs")
-def write_docs() -> None:
+def write_docs(
+    svg: Annotated[
+        bool, typer.Option("--svg", help="Also draw the diagrams as SVG in docs/ (mermaid-cli and Chromium: make diagrams).")
+    ] = False,
+) -> None:
     """Regenerate docs/playbooks/*.md and docs/local-account.md from the ASL, template and schemas."""
     from . import docs
 
     written = docs.write()
+    if svg:
+        try:
+            written += docs.write_svgs()
+        except project.ProjectError as error:
+            raise _fail(str(error)) from None
     console.print("\n".join(f"wrote {path}" for path in written) or "docs are up to date")
 
 
 @app.command()
 def start(
     playbook: Annotated[str, typer.Argument(help="Playbook id.")],
-    input_file: Annotated[Path, typer.Option("--input", help="JSON file with the console input.", exists=True, dir_okay=False)],
+    input_file: Annotated[
+        Path, typer.Option("--input", help="JSON file with the console input (events/<playbook>-console.json shows one).")
+    ],
     state_machine_arn: Annotated[
-        str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs).")
+        str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs); its region is used.")
     ] = None,
-    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with.")] = "etl-playbooks",
+    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with (sam deploy --stack-name).")] = "etl-playbooks",
+    region: Annotated[str | None, typer.Option(help="AWS region (default: the ARN's, else AWS_REGION or the profile's).")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile from your AWS config (default: AWS_PROFILE or the default chain).")
+    ] = None,
 ) -> None:
     """Start a playbook on real AWS (StartExecution) after validating the input against its schema."""
-    from .start import start_execution
+    from .start import read_input, start_execution
 
     try:
-        arn = start_execution(playbook, json.loads(input_file.read_text()), state_machine_arn, stack_name)
-    except (project.ProjectError, ValueError) as error:
+        document = read_input(input_file)
+        arn = start_execution(playbook, document, state_machine_arn, stack_name, region=region, profile=profile, source=str(input_file))
+    except project.ProjectError as error:
         raise _fail(str(error)) from None
-    console.print(f"started {arn}")
+    console.print(f"started {arn}", soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console script entry

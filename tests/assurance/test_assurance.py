@@ -10,7 +10,8 @@ import pytest
 
 from playbooks import assure, project
 
-pytestmark = pytest.mark.assurance
+# One xdist group: the session-scoped run below is made once, on one worker (`make test` runs with --dist loadgroup).
+pytestmark = [pytest.mark.assurance, pytest.mark.xdist_group("assurance")]
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,19 @@ class Function:
     environment: dict[str, str]
     timeout: int
     memory: int
+    principal: str  # who its calls are recorded as: the logical id, "<stack>/<logical id>" in a second stack
     role_arn: str = ""
+
+
+@dataclass
+class Stack:
+    """One deployment of the template (one pipeline's playbooks): what `sam deploy --stack-name` creates."""
+
+    name: str
+    parameters: dict[str, str]
+    outputs: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
 
 
 @dataclass
@@ -109,10 +121,17 @@ class FakeContext:
 
 
 class LocalAccount:
-    """Use as a context manager: `with LocalAccount() as account: account.start(...)`."""
+    """Use as a context manager: `with LocalAccount() as account: account.start(...)`.
 
-    def __init__(self, parameters: dict[str, str] | None = None, settings: Settings | None = None):
+    The account deploys the template once as `stack_name`; `deploy_stack` deploys it again (another pipeline's
+    playbooks, other parameters) into the same account. `outputs`, `resources` and `state_machines` are the first
+    stack's; `stacks` has every stack's.
+    """
+
+    def __init__(self, parameters: dict[str, str] | None = None, settings: Settings | None = None, stack_name: str = STACK):
         self.parameters = parameters or {}
+        self.stack_name = stack_name
+        self.stacks: dict[str, Stack] = {}
         self.settings = settings or Settings()
         self.region = REGION
         self.account_id = "123456789012"
@@ -135,7 +154,6 @@ class LocalAccount:
         self._env_before: dict[str, str | None] = {}
         # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
         self.scripts: dict[str, Callable[[Any], Any]] = {}
-        self._clients: dict[str, Any] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -148,7 +166,7 @@ class LocalAccount:
         RECORDER.reset()
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
-        boto3.DEFAULT_SESSION = None
+        boto3.DEFAULT_SESSION = _session()
         patches.install(self)
         project.import_function_module("shared.aws").reset_clients()
         RECORDER.enabled = True
@@ -175,50 +193,65 @@ class LocalAccount:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        """One client per service for the account's life: creating a client costs far more than a call."""
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
-        return self._clients[service]
+        """One client per service for the process's life (creating one costs far more than a call); a client holds no
+        account state, and every account of the process is the same mocked region with the same fake credentials."""
+        if service not in _CLIENTS:
+            _CLIENTS[service] = _session().client(service, region_name=self.region)  # type: ignore[call-overload]
+        return _CLIENTS[service]
 
     # -------------------------------------------------------------------------------------- deploy
     def deploy(self) -> None:
+        first = self.deploy_stack(self.stack_name, self.parameters)
+        self.outputs, self.resources, self.state_machines = first.outputs, first.resources, first.state_machines
+
+    def deploy_stack(self, name: str, parameters: dict[str, str]) -> Stack:
+        """Create a stack from the template with these parameters, as `sam deploy --stack-name <name>` does."""
         token = PRINCIPAL.set("deployer")
         try:
             s3 = self.client("s3")
-            s3.create_bucket(Bucket=ARTIFACTS)
-            s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
-            translated = translate(self.parameters)
+            if not self.stacks:
+                s3.create_bucket(Bucket=ARTIFACTS)
+                s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
+            translated = translate(parameters)
             # The deploy's prerequisite (prerequisites.py): the pipeline functions have run, so their log groups exist.
-            for group in prerequisites.filtered_log_groups(self.parameters):
-                self.client("logs").create_log_group(logGroupName=group)
+            logs = self.client("logs")
+            for group in prerequisites.filtered_log_groups(parameters):
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):  # another stack's pipeline
+                    logs.create_log_group(logGroupName=group)
             cfn = self.client("cloudformation")
             # The same physical names on every deploy (a real stack keeps its names too): the state machines'
             # definitions are then the same text each time, and each is parsed once per process (aws.asl).
-            mock_random.seed(len(STACK))
+            mock_random.seed(len(name))
             cfn.create_stack(
-                StackName=STACK,
+                StackName=name,
                 TemplateBody=json.dumps(translated),
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
-            stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
-            self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=STACK):
+            stack = Stack(name, dict(parameters))
+            described = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name):
                 for summary in page["StackResourceSummaries"]:
-                    self.resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
-            self._register_functions(translated)
-            self._register_state_machines(translated)
+                    stack.resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+            self.stacks[name] = stack
+            self._register_functions(translated, stack)
+            self._register_state_machines(stack)
             self._register_rules()
+            return stack
         finally:
             mock_random.seed()  # ids made while the playbooks run are random again
             PRINCIPAL.reset(token)
 
-    def _register_functions(self, translated: dict[str, Any]) -> None:
+    def _principal(self, stack: Stack, logical_id: str) -> str:
+        return logical_id if stack.name == self.stack_name else f"{stack.name}/{logical_id}"
+
+    def _register_functions(self, translated: dict[str, Any], stack: Stack) -> None:
         lam = self.client("lambda")
         for logical_id, resource in translated["Resources"].items():
-            if resource["Type"] != "AWS::Lambda::Function" or logical_id not in self.resources:
+            if resource["Type"] != "AWS::Lambda::Function" or logical_id not in stack.resources:
                 continue  # not a function, or its condition is false in this deployment
-            name = self.resources[logical_id]
+            name = stack.resources[logical_id]
             config = lam.get_function_configuration(FunctionName=name)
             self.functions[name] = Function(
                 logical_id=logical_id,
@@ -227,28 +260,30 @@ class LocalAccount:
                 environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                 timeout=int(config.get("Timeout", 3)),
                 memory=int(config.get("MemorySize", 128)),
+                principal=self._principal(stack, logical_id),
                 role_arn=str(config.get("Role", "")),
             )
 
-    def _register_state_machines(self, translated: dict[str, Any]) -> None:
+    def _register_state_machines(self, stack: Stack) -> None:
         sfn = self.client("stepfunctions")
         for playbook in project.playbooks().values():
             logical_id = playbook.logical_id
-            arn = self.resources[logical_id]
+            arn = stack.resources[logical_id]
             name = arn.rsplit(":", 1)[-1]
             definition = playbook.asl_path.read_text()
             prefix = _subst_output(logical_id, "")
-            for output, value in self.outputs.items():
+            for output, value in stack.outputs.items():
                 if output.startswith(prefix):
                     definition = definition.replace("${" + output.removeprefix(prefix) + "}", value)
             created = sfn.create_state_machine(
-                name=name, definition=definition, roleArn=self.outputs[_role_output(logical_id)], type="STANDARD"
+                name=name, definition=definition, roleArn=stack.outputs[_role_output(logical_id)], type="STANDARD"
             )
-            self.state_machines[logical_id] = created["stateMachineArn"]
-            self._sm_logical[name] = logical_id
+            stack.state_machines[logical_id] = created["stateMachineArn"]
+            self._sm_logical[name] = self._principal(stack, logical_id)
 
     def _register_rules(self) -> None:
         events = self.client("events")
+        self.rules, self.schedules = [], []
         for page in events.get_paginator("list_rules").paginate():
             for rule in page["Rules"]:
                 if rule.get("State") != "ENABLED":
@@ -283,17 +318,29 @@ class LocalAccount:
         return self.invoke_handler(logical_id, event)
 
     def function_principals(self) -> set[str]:
-        """The logical ids of the stack's functions (the principals their calls are recorded under)."""
-        return {function.logical_id for function in self.functions.values()}
+        """The principals the stack's functions' calls are recorded under."""
+        return {function.principal for function in self.functions.values()}
 
     def role_of_state_machine(self, logical_id: str) -> str:
         return self.outputs[_role_output(logical_id)]
 
+    def state_machine_of_principal(self, principal: str) -> tuple[str, str] | None:
+        """(role ARN, state machine ARN) of a state machine's principal in any stack ("<stack>/<logical id>" in a second
+        one, as `_principal` names it); None for any other principal."""
+        stack_name, _, logical_id = principal.rpartition("/")
+        stack = self.stacks.get(stack_name or self.stack_name)
+        if stack is None or logical_id not in stack.state_machines:
+            return None
+        return stack.outputs[_role_output(logical_id)], stack.state_machines[logical_id]
+
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)
 
-    def state_machine_arn(self, playbook_id: str) -> str:
-        return self.state_machines[project.playbook(playbook_id).logical_id]
+    def state_machine_arn(self, playbook_id: str, stack: str | None = None) -> str:
+        return self.stacks[stack or self.stack_name].state_machines[project.playbook(playbook_id).logical_id]
+
+    def _all_state_machines(self) -> list[str]:
+        return [arn for stack in self.stacks.values() for arn in stack.state_machines.values()]
 
     # -------------------------------------------------------------------------------------- Lambda dispatch
     def dispatch(self, function_name: str, body: Any) -> tuple[bytes, bool]:
@@ -317,7 +364,7 @@ class LocalAccount:
         with self._handler_lock:
             saved = {key: os.environ.get(key) for key in function.environment}
             os.environ.update(function.environment)
-            token = PRINCIPAL.set(function.logical_id)
+            token = PRINCIPAL.set(function.principal)
             try:
                 handler = getattr(importlib.import_module(module_name), handler_name)
                 self.logs.attach()
@@ -343,9 +390,10 @@ class LocalAccount:
                     else:
                         os.environ[key] = value
 
-    def invoke_handler(self, logical_id: str, event: dict[str, Any]) -> Any:
+    def invoke_handler(self, logical_id: str, event: dict[str, Any], stack: str | None = None) -> Any:
         """Call a function's handler directly (as API Gateway would), returning its result."""
-        function = next(f for f in self.functions.values() if f.logical_id == logical_id)
+        name = self.stacks[stack or self.stack_name].resources[logical_id]
+        function = self.functions[name]
         payload, errored = self.dispatch(function.name, json.dumps(event))
         result = json.loads(payload)
         if errored:
@@ -353,10 +401,10 @@ class LocalAccount:
         return result
 
     # -------------------------------------------------------------------------------------- events and executions
-    def start(self, playbook_id: str, payload: dict[str, Any], name: str | None = None) -> str:
+    def start(self, playbook_id: str, payload: dict[str, Any], name: str | None = None, stack: str | None = None) -> str:
         return str(
             self.client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn(playbook_id),
+                stateMachineArn=self.state_machine_arn(playbook_id, stack),
                 name=name or f"local-{uuid.uuid4().hex[:12]}",
                 input=json.dumps(payload),
             )["executionArn"]
@@ -401,7 +449,7 @@ class LocalAccount:
         """ARNs of the playbooks' executions, oldest first."""
         sfn = self.client("stepfunctions")
         found: list[tuple[Any, str]] = []
-        for arn in self.state_machines.values():
+        for arn in self._all_state_machines():
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
                 found += [(e["startDate"], e["executionArn"]) for e in page["executions"]]
         return [arn for _, arn in sorted(found)]
@@ -414,7 +462,7 @@ class LocalAccount:
         def executions() -> set[str]:
             return {
                 execution["executionArn"]
-                for arn in self.state_machines.values()
+                for arn in self._all_state_machines()
                 for execution in sfn.list_executions(stateMachineArn=arn)["executions"]
             }
 
@@ -538,6 +586,20 @@ class LogCapture(io.TextIOBase):
                     and handler.stream is not self
                 ):
                     handler.setStream(self)
+
+
+_SESSION: boto3.Session | None = None
+_CLIENTS: dict[str, Any] = {}
+
+
+def _session() -> boto3.Session:
+    """One boto3 session for every account of this process: a session loads each service's model once, and a fresh
+    session per account reloaded them all (a tenth of a second per client). Made here, after moto is imported, so its
+    clients go to moto; the account's credentials are the same fake ones every time."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = boto3.Session()
+    return _SESSION
 
 
 def _placeholder_zip() -> bytes:

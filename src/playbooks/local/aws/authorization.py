@@ -457,13 +457,14 @@ class Authorizer:
 
     def _load(self, logical_id: str) -> Principal | None:
         account = self.account
-        function = next((f for f in account.functions.values() if f.logical_id == logical_id), None)
+        function = next((f for f in account.functions.values() if f.principal == logical_id), None)
+        state_machine = account.state_machine_of_principal(logical_id)
         if function is not None:
             role_arn, session = function.role_arn, function.name  # Lambda names the role session after the function
-        elif logical_id in account.state_machines:
-            role_arn, session = account.role_of_state_machine(logical_id), account.state_machines[logical_id].rsplit(":", 1)[-1]
+        elif state_machine is not None:
+            role_arn, session = state_machine[0], state_machine[1].rsplit(":", 1)[-1]
         else:
-            return None  # not a principal of the stack
+            return None  # not a principal of a stack
         role_name = role_arn.rsplit("/", 1)[-1]
         session_arn = f"arn:aws:sts::{account.account_id}:assumed-role/{role_name}/{session}"
         return Principal(logical_id, role_arn, session_arn, role_statements(account, role_arn))
