@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,8 +221,9 @@ class LocalAccount:
                     logs.create_log_group(logGroupName=group)
             cfn = self.client("cloudformation")
             # The same physical names on every deploy (a real stack keeps its names too): the state machines'
-            # definitions are then the same text each time, and each is parsed once per process (aws.asl).
-            mock_random.seed(len(name))
+            # definitions are then the same text each time, and each is parsed once per process (aws.asl). The seed
+            # is the stack's own: moto keys roles by their random id, so two stacks with one seed overwrote each other.
+            mock_random.seed(zlib.crc32(name.encode()))
             cfn.create_stack(
                 StackName=name,
                 TemplateBody=json.dumps(translated),
