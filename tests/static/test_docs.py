@@ -71,13 +71,14 @@ def test_every_input_field_has_a_meaning_and_nothing_is_unnamed(playbook: str) -
 
 @pytest.mark.parametrize("playbook", sorted(project.playbooks()))
 def test_the_diagram_colours_exactly_the_changes_in_the_table(playbook: str) -> None:
-    definition = project.playbook(playbook).definition
-    text = docs.mermaid(definition)
+    chosen = project.playbook(playbook)
+    definition = chosen.definition
+    text = docs.mermaid(definition, chosen.logical_id)
     ids = {f"s{index}": name for index, (name, _) in enumerate(validate.states_of(definition))}
     coloured: list[str] = next(
         (line.split()[1].split(",") for line in text.splitlines() if line.strip().startswith("class ") and line.endswith(" mutating")), []
     )
-    assert {ids[node] for node in coloured} == set(docs.gates(definition))
+    assert {ids[node] for node in coloured} == set(docs.gates(definition, chosen.logical_id))
 
 
 def _strict_yaml_loader() -> type:

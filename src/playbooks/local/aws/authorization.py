@@ -252,6 +252,11 @@ def _table_arn(account: LocalAccount, name: str) -> str:
     return name if name.startswith("arn:") else f"arn:aws:dynamodb:{account.region}:{account.account_id}:table/{name}"
 
 
+def _index_arn(account: LocalAccount, params: dict[str, Any]) -> str:
+    table = _table_arn(account, params["TableName"])
+    return f"{table}/index/{params['IndexName']}" if params.get("IndexName") else table
+
+
 def _log_group_arn(account: LocalAccount, name: str) -> str:
     return f"arn:aws:logs:{account.region}:{account.account_id}:log-group:{name}:*"
 
@@ -316,8 +321,10 @@ RESOURCES: dict[str, ResourceOf] = {
     "dynamodb:GetItem": lambda a, p: [_table_arn(a, p["TableName"])],
     "dynamodb:UpdateItem": lambda a, p: [_table_arn(a, p["TableName"])],
     "dynamodb:DeleteItem": lambda a, p: [_table_arn(a, p["TableName"])],
-    "dynamodb:Query": lambda a, p: [_table_arn(a, p["TableName"])],
-    "dynamodb:Scan": lambda a, p: [_table_arn(a, p["TableName"])],
+    # A Query or Scan of an index is authorized on the index's ARN, "<table ARN>/index/<name>" (DynamoDB's
+    # "Using IAM policy conditions" / resource types table).
+    "dynamodb:Query": lambda a, p: [_index_arn(a, p)],
+    "dynamodb:Scan": lambda a, p: [_index_arn(a, p)],
     "dynamodb:DescribeTable": lambda a, p: [_table_arn(a, p["TableName"])],
     "dynamodb:UpdateTable": lambda a, p: [_table_arn(a, p["TableName"])],
     "sns:Publish": lambda a, p: [str(p.get("TopicArn") or p.get("TargetArn"))],
