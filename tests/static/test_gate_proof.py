@@ -7,6 +7,7 @@ DynamoDB writes to a table of the pipeline, and a nested StartExecution.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ def state(base: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 def chain(names: list[str], last: dict[str, Any], prefix: dict[str, Any] = PASS) -> dict[str, dict[str, Any]]:
     """`names[0] -> names[1] -> ... -> names[-1]`, every state a `prefix` but the last, which is `last` (ending)."""
-    states = {name: state(prefix, Next=following) for name, following in zip(names, names[1:], strict=False)}
+    states = {name: state(prefix, Next=following) for name, following in pairwise(names)}
     states[names[-1]] = state(last, End=True)
     return states
 
@@ -83,7 +84,9 @@ def test_a_catcher_that_skips_the_approval_is_a_path() -> None:
 
 def test_a_change_inside_a_parallel_branch_is_found() -> None:
     branch = {"StartAt": "Inner read", "States": {"Inner read": state(READ, Next="Inner change"), "Inner change": state(CHANGE, End=True)}}
-    states: dict[str, Any] = {"Fan out": {"Type": "Parallel", "Branches": [{"StartAt": "Noop", "States": {"Noop": state(PASS, End=True)}}, branch], "End": True}}
+    states: dict[str, Any] = {
+        "Fan out": {"Type": "Parallel", "Branches": [{"StartAt": "Noop", "States": {"Noop": state(PASS, End=True)}}, branch], "End": True}
+    }
     problems = validate.approval_gate({"StartAt": "Fan out", "States": states})
     assert len(problems) == 1
     assert "Fan out -> Inner read -> Inner change" in problems[0]
