@@ -103,3 +103,18 @@ def test_changes_keep_their_order() -> None:
     second = call("events:PutRule", {"Name": "r"})
     third = call("events:EnableRule", {"Name": "r"})
     assert changes(first, second, third) == ["eventbridge:DisableRule r", "eventbridge:PutRule r", "eventbridge:EnableRule r"]
+
+
+def test_a_change_after_every_kind_of_non_change_is_still_seen() -> None:
+    # GIVEN each kind of call that is not a change, then a change
+    noise = [
+        call("lambda:PutFunctionConcurrency", {"FunctionName": "f"}, principal=OTHER),
+        call("lambda:PutFunctionConcurrency", {"FunctionName": "f"}, error="Lambda.ServiceException"),
+        call("lambda:GetFunctionConcurrency", {"FunctionName": "f"}),
+        call("states:SendTaskSuccess", {}),
+        call("dynamodb:PutItem", {"TableName": "locks"}),
+    ]
+    change = call("lambda:PutFunctionConcurrency", {"FunctionName": "f"})
+    # WHEN the changes are listed THEN the change after the noise is there, whatever the noise before it
+    for skipped in noise:
+        assert changes(skipped, change, own={"locks"}) == ["lambda:PutFunctionConcurrency f"]

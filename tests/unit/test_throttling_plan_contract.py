@@ -7,11 +7,13 @@ test that only looks at actions of the expected `api`; these tests pin the plan 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from test_throttling_logic import CONFIG, findings
 
 import lambda_throttling as lt
@@ -90,3 +92,47 @@ def test_the_quota_request_names_the_doubled_limit_it_asks_for(limit: int) -> No
     assert action["after"] == {"concurrentExecutions": 2 * limit}
     assert f"from {limit} to {2 * limit}." in action["description"]
     assert action["rollback"] is None
+
+
+PLAN_SCHEMA = Draft202012Validator(json.loads((project.SCHEMAS / "plan.json").read_text()))
+
+
+@given(
+    reserved=st.one_of(st.none(), st.integers(1, 5000)),
+    limit=st.integers(100, 20000),
+    unreserved=st.integers(0, 20000),
+    throttles=st.integers(0, 10_000),
+)
+def test_every_plan_meets_the_plan_schema_the_approval_service_reads(
+    reserved: int | None, limit: int, unreserved: int, throttles: int
+) -> None:
+    plan = lt.plan({"functionName": "f"}, findings(throttles, reserved, limit, unreserved), CONFIG)
+    PLAN_SCHEMA.validate(plan)
+    assert "f" in plan["summary"]
+    # The runbook's short- and long-term fixes go into every report of a throttled function, never a quiet plan.
+    assert plan["recommendations"] == (lt.RECOMMENDATIONS if throttles else [])
+
+
+def test_the_raise_targets_the_throttled_function() -> None:
+    action = lt.plan({"functionName": "ingest-handler"}, findings(5, 100), CONFIG)["actions"][0]
+    assert (action["api"], action["target"]) == ("lambda:PutFunctionConcurrency", "ingest-handler")
+
+
+def test_the_quota_request_records_the_limit_before() -> None:
+    action = lt.plan({"functionName": "f"}, findings(5, None, limit=1000, unreserved=0), CONFIG)["actions"][0]
+    assert action["target"] == f"lambda/{lt.LAMBDA_CONCURRENCY_QUOTA_CODE}"
+    assert action["before"] == {"concurrentExecutions": 1000}
+
+
+def test_the_evidence_shows_the_reservation_and_the_log_counts() -> None:
+    measured = findings(5, None)
+    measured["measured"]["metrics"]["insights"] = {
+        "status": "Complete",
+        "bins": [{"bin": "10:00", "count": 7}, {"bin": "10:05", "count": 9}],
+    }
+    evidence = lt.plan({"functionName": "f"}, measured, CONFIG)["evidence"]
+    assert "Reserved concurrency: none (uses the unreserved pool)." in evidence
+    assert "Log events per 5 minutes (Logs Insights): 10:00: 7, 10:05: 9." in evidence
+    evidence = lt.plan({"functionName": "f"}, findings(5, 100), CONFIG)["evidence"]
+    assert "Reserved concurrency: 100." in evidence
+    assert "Logs Insights per-5-minute counts unavailable (Complete)." in evidence
