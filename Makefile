@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 # checkov has its own venv: its pins are not ours.
 SCAN_VENV := .venv-scan
 
-.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest clean
+# mutmut has its own venv too: it needs a newer click than aws-sam-cli pins.
+MUTATE_VENV := .venv-mutate
+
+.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +70,18 @@ scan: $(STAMP) $(SCAN_VENV)/.installed
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam/transformed.json
 
+# Mutation testing of the safety-critical code over the fast tests (minutes): writes docs/mutation.md and fails when a
+# module is below 90% killed or a survivor has no reason to be equivalent.
+$(MUTATE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet --upgrade pip
+	$(MUTATE_VENV)/bin/pip install --quiet -e . 'pytest>=8.3' 'hypothesis>=6.120' 'mutmut==3.8.1'
+	touch $@
+
+mutate: $(MUTATE_VENV)/.installed
+	rm -rf mutants
+	$(MUTATE_VENV)/bin/python -m playbooks.mutation
+
 sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
@@ -75,4 +90,4 @@ pytest: $(STAMP) $(SCAN_VENV)/.installed
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(MUTATE_VENV) mutants .aws-sam .pytest_cache .mypy_cache .ruff_cache
