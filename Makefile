@@ -13,7 +13,10 @@ SCAN_VENV := .venv-scan
 NPM_TOOLS := .tools/npm
 ASL_VALIDATOR_VERSION := 4.0.0
 
-.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build asl-lint pytest clean
+# mutmut has its own venv too: it needs a newer click than aws-sam-cli pins.
+MUTATE_VENV := .venv-mutate
+
+.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build asl-lint pytest mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +96,18 @@ $(NPM_TOOLS)/.installed: Makefile
 asl-lint: $(STAMP) $(NPM_TOOLS)/.installed
 	$(BIN)/python -m playbooks.asl_lint
 
+# Mutation testing of the safety-critical code over the fast tests (minutes): writes docs/mutation.md and fails when a
+# module is below 90% killed or a survivor has no reason to be equivalent.
+$(MUTATE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet --upgrade pip
+	$(MUTATE_VENV)/bin/pip install --quiet -e . 'pytest>=8.3' 'hypothesis>=6.120' 'mutmut==3.8.1'
+	touch $@
+
+mutate: $(MUTATE_VENV)/.installed
+	rm -rf mutants
+	$(MUTATE_VENV)/bin/python -m playbooks.mutation
+
 sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
@@ -103,4 +118,4 @@ pytest: $(STAMP) $(SCAN_VENV)/.installed
 	$(BIN)/pytest -q -n auto --dist loadgroup
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .tools
+	rm -rf $(VENV) $(SCAN_VENV) $(MUTATE_VENV) mutants .aws-sam .pytest_cache .mypy_cache .ruff_cache .tools
