@@ -39,7 +39,7 @@ TARGETS = [
     Target(
         "src/playbooks/validate.py",
         "playbooks.validate",
-        ("states_of", "successors", "is_approval", "mutating_reason", "approval_gate"),
+        ("states_of", "successors", "is_approval", "function_changes", "function_of", "mutating_reason", "approval_gate"),
         "the approval-gate proof and what counts as mutating",
     ),
     Target("src/playbooks/safety.py", "playbooks.safety", (), "which recorded calls are changes"),

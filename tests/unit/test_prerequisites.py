@@ -47,9 +47,9 @@ def test_cloudformation_refuses_a_metric_filter_on_a_missing_log_group(account: 
 
 
 def test_the_deployed_filters_exist_on_their_groups(account: LocalAccount) -> None:
-    filters = account.client("logs").describe_metric_filters(metricName="AccessDeniedErrors", metricNamespace=f"EtlPipeline/{account.stack_name}")[
-        "metricFilters"
-    ]
+    filters = account.client("logs").describe_metric_filters(
+        metricName="AccessDeniedErrors", metricNamespace=f"EtlPipeline/{account.stack_name}"
+    )["metricFilters"]
     assert sorted(f["logGroupName"] for f in filters) == prerequisites.filtered_log_groups()
 
 
