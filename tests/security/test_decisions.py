@@ -96,3 +96,15 @@ def test_a_scenario_that_ticks_a_box_the_form_lacks_is_a_clear_error(tmp_path: P
         simulate.run(scenario.load("cost-spike", str(path)))
     # and nothing was approved on its behalf
     assert not [c for c in RECORDER.calls if c.api == "states:SendTaskSuccess"]
+
+
+def test_decision_approve_approves_every_action_and_the_scenarios_own_choice_applies_without_it() -> None:
+    everything = scenario.load("cost-spike", "everything")
+    # --decision approve: every action of the six, whatever the scenario's own partial choice
+    approved = simulate.run(everything, decision="approve")
+    assert len(approved.mutations) == 6 and approved.outcome == "remediated"
+    assert approved.expect_failures == []  # the scenario's expectations are for its own choice, not checked here
+    # no --decision: the scenario's three
+    own = simulate.run(everything)
+    assert own.passed, own.expect_failures
+    assert len(own.mutations) == 3
