@@ -10,8 +10,8 @@ import pytest
 
 from playbooks import assure, project
 
-# One xdist group: the session-scoped run below is made once, on one worker (`make test` runs with --dist loadgroup).
-pytestmark = [pytest.mark.assurance, pytest.mark.xdist_group("assurance")]
+# `make test` runs with --dist loadfile: this file's tests share one worker, so the session-wide run is made once.
+pytestmark = pytest.mark.assurance
 
 
 @pytest.fixture(scope="session")
