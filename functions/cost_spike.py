@@ -349,9 +349,14 @@ def s3_tiering_finding(s3: Any, cloudwatch: Any, bucket: str, config: dict[str, 
     return {"kind": "s3-tiering", "resource": bucket, "evidence": evidence, "monthlySaving": round(saving, 2), "action": action}
 
 
+def log_group(logs: Any, name: str) -> dict[str, Any] | None:
+    """The log group named `name`, read through every page (a page may come back short or empty)."""
+    pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+    return next((group for page in pages for group in page.get("logGroups", []) if group["logGroupName"] == name), None)
+
+
 def log_retention_finding(logs: Any, group_name: str, config: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    groups = logs.describe_log_groups(logGroupNamePrefix=group_name).get("logGroups", [])
-    group = next((item for item in groups if item["logGroupName"] == group_name), None)
+    group = log_group(logs, group_name)
     if group is None:
         return None
     wanted = config["logRetentionDays"]
@@ -490,8 +495,7 @@ def current_value(clients: dict[str, Any], action: dict[str, Any]) -> dict[str, 
         return {"billingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")}
     if action["kind"] == "s3-tiering":
         return {"lifecycleRules": lifecycle_rules(clients["s3"], target)}
-    groups = clients["logs"].describe_log_groups(logGroupNamePrefix=target).get("logGroups", [])
-    group: dict[str, Any] = next((item for item in groups if item["logGroupName"] == target), {})
+    group: dict[str, Any] = log_group(clients["logs"], target) or {}
     return {"retentionInDays": group.get("retentionInDays")}
 
 

@@ -23,7 +23,10 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     problems = [f"{r.playbook}/{r.scenario} {r.kind} {r.state or ''}: {p}" for r in results["runs"] for p in r.problems]
     assert problems == []
     kinds = {r.kind for r in results["runs"]}
-    assert kinds == {"baseline", "transient", "persistent"}
+    assert kinds == {"baseline", "pagination", "transient", "persistent"}
+    # every scenario ran again with small and empty pages
+    paged = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "pagination"}
+    assert paged == {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "baseline"}
     # every playbook had faults injected, and they met the playbook's calls
     assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.playbooks())
 

@@ -139,7 +139,6 @@ class LocalAccount:
         self.clock = aws_clock.VirtualClock()
         self.quota_requests: list[dict[str, Any]] = []
         self.costs: dict[str, dict[str, float]] = {}  # day -> service -> USD (Cost Explorer)
-        self.tiering: dict[str, dict[str, dict[str, Any]]] = {}  # bucket -> id -> Intelligent-Tiering configuration
         self.cloudtrail_events: list[dict[str, Any]] = []  # what cloudtrail:LookupEvents answers (scenario data)
         self.functions: dict[str, Function] = {}  # by physical name
         self.state_machines: dict[str, str] = {}  # logical id -> ARN

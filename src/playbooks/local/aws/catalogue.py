@@ -66,7 +66,7 @@ def render_doc() -> str:
         name = module.__name__.rsplit(".", 1)[-1]
         lines += [
             "",
-            f"## `{name}.py`: {(module.__doc__ or '').strip().splitlines()[0]}",
+            f"## `{name}.py`: {' '.join((module.__doc__ or '').strip().split(chr(10) * 2)[0].split())}",
             "",
             "| API or feature | AWS | moto, and what the local account does |",
             "| --- | --- | --- |",

@@ -46,7 +46,6 @@ class Account(Protocol):
     region: str
     quota_requests: list[dict[str, Any]]
     costs: dict[str, dict[str, float]]
-    tiering: dict[str, dict[str, dict[str, Any]]]
     cloudtrail_events: list[dict[str, Any]]
 
     @property
