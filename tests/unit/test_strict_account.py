@@ -147,3 +147,23 @@ def test_execution_stuck_reads_past_an_empty_page(small_pages: LocalAccount) -> 
     put_log_lines(small_pages, "/aws/lambda/transform-handler", ["START RequestId: 1", "Task timed out after 900.00 seconds"], at)
     lines = execution_stuck.error_lines(small_pages.client("logs"), "transform-handler", at - timedelta(minutes=1), datetime.now(UTC))
     assert lines == ["Task timed out after 900.00 seconds"]
+
+
+def test_a_dynamodb_page_token_is_a_key_not_a_string(account: LocalAccount) -> None:
+    # GIVEN the reminder sweep's index query, made by its function with small pages on: its first page is empty
+    from playbooks.local.aws import pagination
+
+    account.settings.small_pages = True
+    token = PRINCIPAL.set("ApprovalReminderFunction")
+    try:
+        query = {"TableName": account.resources["ApprovalsTable"], "IndexName": "ReminderIndex"}
+        query["KeyConditionExpression"] = "#d = :d"
+        page = account.client("dynamodb").query(
+            **query, ExpressionAttributeNames={"#d": "reminder"}, ExpressionAttributeValues={":d": {"S": "x"}}
+        )
+    finally:
+        PRINCIPAL.reset(token)
+        account.settings.small_pages = False
+    # THEN its LastEvaluatedKey is a map of attribute values, as DynamoDB's always is, and reads back as ours
+    assert page["Items"] == []
+    assert page["LastEvaluatedKey"] == {pagination.KEY_PAGE_ATTRIBUTE: {"S": "local-page-0"}}

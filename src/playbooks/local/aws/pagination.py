@@ -42,6 +42,8 @@ GAPS = [
 ]
 
 TOKEN_PREFIX = "local-page-"  # noqa: S105 - a page number, not a secret
+# DynamoDB's token (LastEvaluatedKey / ExclusiveStartKey) is a key: a map of attribute values, never a string.
+KEY_PAGE_ATTRIBUTE = "local-page"
 # Set while the account lists everything itself to cut it into pages: those calls are not the playbook's own.
 INNER: contextvars.ContextVar[bool] = contextvars.ContextVar("inner_listing", default=False)
 
@@ -85,12 +87,12 @@ def small_pages(call: Call) -> Any:
     config = _paginator_config(call.service, call.operation)
     if config is None:
         return None
-    token = call.params.get(config["input_token"])
-    if token is not None and not str(token).startswith(TOKEN_PREFIX):
+    token = _read_token(call.params.get(config["input_token"]))
+    if token is not None and not token.startswith(TOKEN_PREFIX):
         return None  # a token the account did not hand out: not ours to answer
     if token is None:
-        return response(_page(config, {}, [], TOKEN_PREFIX + "0"))
-    position = int(str(token).removeprefix(TOKEN_PREFIX))
+        return response(_page(config, {}, [], _token(call.service, 0)))
+    position = int(token.removeprefix(TOKEN_PREFIX))
     params = {key: value for key, value in call.params.items() if key not in (config["input_token"], config.get("limit_key"))}
     key = json.dumps([call.principal, call.api, params], sort_keys=True, default=str)
     if position == 0 or key not in _LISTINGS:  # one listing per walk through the pages, not one per page
@@ -100,10 +102,21 @@ def small_pages(call: Call) -> Any:
     everything = _LISTINGS[key]
     items = [(key, item) for key in config["result_keys"] for item in everything.get(key, [])]
     more = position + 1 < len(items)
-    return response(_page(config, everything, items[position : position + 1], f"{TOKEN_PREFIX}{position + 1}" if more else None))
+    return response(_page(config, everything, items[position : position + 1], _token(call.service, position + 1) if more else None))
 
 
-def _page(config: dict[str, Any], everything: dict[str, Any], items: list[tuple[str, Any]], token: str | None) -> dict[str, Any]:
+def _token(service: str, position: int) -> Any:
+    text = f"{TOKEN_PREFIX}{position}"
+    return {KEY_PAGE_ATTRIBUTE: {"S": text}} if service == "dynamodb" else text
+
+
+def _read_token(token: Any) -> str | None:
+    if isinstance(token, dict):
+        return str(token.get(KEY_PAGE_ATTRIBUTE, {}).get("S", "")) or "not-ours"
+    return None if token is None else str(token)
+
+
+def _page(config: dict[str, Any], everything: dict[str, Any], items: list[tuple[str, Any]], token: Any) -> dict[str, Any]:
     skipped = {*config["result_keys"], config["output_token"], config.get("more_results")}
     page = {key: value for key, value in everything.items() if key not in skipped}
     for key in config["result_keys"]:
