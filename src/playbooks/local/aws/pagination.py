@@ -44,6 +44,8 @@ GAPS = [
 TOKEN_PREFIX = "local-page-"  # noqa: S105 - a page number, not a secret
 # DynamoDB's token (LastEvaluatedKey / ExclusiveStartKey) is a key: a map of attribute values, never a string.
 KEY_PAGE_ATTRIBUTE = "local-page"
+# Result keys that count a page's items rather than list them (DynamoDB's Query and Scan).
+COUNTS = {"Count", "ScannedCount"}
 # Set while the account lists everything itself to cut it into pages: those calls are not the playbook's own.
 INNER: contextvars.ContextVar[bool] = contextvars.ContextVar("inner_listing", default=False)
 
@@ -100,7 +102,7 @@ def small_pages(call: Call) -> Any:
             client = account.client(call.service)
             _LISTINGS[key] = client.get_paginator(xform_name(call.operation)).paginate(**params).build_full_result()
     everything = _LISTINGS[key]
-    items = [(key, item) for key in config["result_keys"] for item in everything.get(key, [])]
+    items = [(key, item) for key in config["result_keys"] if key not in COUNTS for item in everything.get(key, [])]
     more = position + 1 < len(items)
     return response(_page(config, everything, items[position : position + 1], _token(call.service, position + 1) if more else None))
 
@@ -120,7 +122,10 @@ def _page(config: dict[str, Any], everything: dict[str, Any], items: list[tuple[
     skipped = {*config["result_keys"], config["output_token"], config.get("more_results")}
     page = {key: value for key, value in everything.items() if key not in skipped}
     for key in config["result_keys"]:
-        page[key] = [item for item_key, item in items if item_key == key]
+        if key in COUNTS:
+            page[key] = len(items)
+        else:
+            page[key] = [item for item_key, item in items if item_key == key]
     if token is not None:
         page[config["output_token"]] = token
     if config.get("more_results"):
