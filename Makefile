@@ -9,8 +9,14 @@ PYTHON ?= python3.12
 STAMP := $(VENV)/.installed
 # checkov has its own venv: its pins are not ours.
 SCAN_VENV := .venv-scan
+# npm tools live in the project (gitignored), pinned here.
+NPM_TOOLS := .tools/npm
+ASL_VALIDATOR_VERSION := 4.0.0
 
-.PHONY: demo test bench assure docs scan lint typecheck sam-validate sam-build pytest clean
+# mutmut has its own venv too: it needs a newer click than aws-sam-cli pins.
+MUTATE_VENV := .venv-mutate
+
+.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build asl-lint pytest mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +35,12 @@ demo: $(STAMP)
 
 # The scanners (cfn-lint, checkov) run inside pytest, in the assurance gate (tests/assurance), with everything else
 # `playbooks assure` checks; `make scan` shows their own output.
-test: $(STAMP) lint typecheck sam-validate sam-build pytest
+# The static checks (one core each, about a minute and a half) run beside pytest rather than before it; pytest
+# finishes last, so its summary is the last line.
+test: $(STAMP) $(SCAN_VENV)/.installed
+	$(MAKE) --no-print-directory -j2 --output-sync=target static pytest
+
+static: lint typecheck sam-validate sam-build asl-lint
 
 # Not part of `make test` (minutes, not seconds): prints the benchmark table and writes bench/results.json, including
 # event-loop's bulk stop of 10,000 RUNNING executions, our stopper against the runbook's one-by-one loop.
@@ -43,6 +54,15 @@ assure: $(STAMP) $(SCAN_VENV)/.installed
 
 docs: $(STAMP)
 	$(BIN)/playbooks docs
+
+# The SVG drawings in docs/ (each playbook's flow and the architecture): mermaid-cli from npm, driving Debian's
+# chromium (apt-get install chromium; puppeteer's own browser download is skipped).
+node_modules/.installed: package.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
+diagrams: $(STAMP) node_modules/.installed
+	$(BIN)/playbooks docs --svg
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests bench
@@ -67,12 +87,36 @@ scan: $(STAMP) $(SCAN_VENV)/.installed
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml -f .aws-sam/transformed.json
 
+$(NPM_TOOLS)/.installed: Makefile
+	npm install --no-save --no-audit --no-fund --prefix $(NPM_TOOLS) asl-validator@$(ASL_VALIDATOR_VERSION)
+	touch $@
+
+# Two ASL validators independent of moto's parser, over every state machine with its substitutions filled:
+# statelint (PyPI, pinned in pyproject.toml) and asl-validator (npm, pinned above).
+asl-lint: $(STAMP) $(NPM_TOOLS)/.installed
+	$(BIN)/python -m playbooks.asl_lint
+
+# Mutation testing of the safety-critical code over the fast tests (minutes): writes docs/mutation.md and fails when a
+# module is below 90% killed or a survivor has no reason to be equivalent.
+$(MUTATE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/pip install --quiet --upgrade pip
+	$(MUTATE_VENV)/bin/pip install --quiet -e . 'pytest>=8.3' 'hypothesis>=6.120' 'mutmut==3.8.1'
+	touch $@
+
+mutate: $(MUTATE_VENV)/.installed
+	rm -rf mutants
+	$(MUTATE_VENV)/bin/python -m playbooks.mutation
+
 sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null
 	@echo "sam build: ok"
 
+# One pytest worker per core, a test file per worker at a time: the assurance gate's file stays on one worker (its
+# session-wide run is made once and fans out over the cores itself) while the other worker takes everything else.
+# (Not --dist loadgroup: pytest 9 ignores the group xdist 3.8 writes into the test ids, and the gate ran twice.)
 pytest: $(STAMP) $(SCAN_VENV)/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) $(MUTATE_VENV) mutants .aws-sam .pytest_cache .mypy_cache .ruff_cache .tools

@@ -26,15 +26,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from playbooks.local import moto_gaps
 from playbooks.local.account import LocalAccount
+from playbooks.local.aws import sfn as aws_sfn
 from playbooks.local.recorder import PRINCIPAL, RECORDER
 from playbooks.scenario import put_workflows
 
 WORKFLOW = "etl-workflow"
 CAUSE = "Event loop mitigation"
 # What the quota allows in us-east-1: the bucket at once, the rest at the refill rate.
-STOP_BUCKET, STOP_REFILL = moto_gaps.SFN_QUOTAS["states:StopExecution"]
+STOP_BUCKET, STOP_REFILL = aws_sfn.SFN_QUOTAS["states:StopExecution"]
 
 
 @dataclass
@@ -64,13 +64,13 @@ def _add_running(account: LocalAccount, arn: str, count: int, prefix: str) -> No
         "source": "aws.s3",
         "detail": {"bucket": {"name": "processed-data-bucket"}, "object": {"key": "k"}},
     }
-    moto_gaps.add_dormant_executions(
+    aws_sfn.add_dormant_executions(
         arn, [(f"{prefix}-{i:06d}", json.dumps(event), now - timedelta(milliseconds=count - i)) for i in range(count)]
     )
 
 
 def _measure(account: LocalAccount, contender: str, executions: int, arn: str, run: Any) -> Row:
-    moto_gaps.reset_quotas()
+    aws_sfn.reset_quotas()
     first_call = len(RECORDER.calls)
     clock_start, wall_start = account.clock.now(), time.perf_counter()
     token = PRINCIPAL.set(contender)
@@ -81,10 +81,10 @@ def _measure(account: LocalAccount, contender: str, executions: int, arn: str, r
     wall = time.perf_counter() - wall_start
     projected = account.clock.now() - clock_start
     calls = [c for c in RECORDER.calls[first_call:] if c.principal == contender and c.api.startswith("states:")]
-    saved = moto_gaps.API_LATENCY_S["value"]
-    moto_gaps.API_LATENCY_S["value"] = 0.0
+    saved = aws_sfn.API_LATENCY_S["value"]
+    aws_sfn.API_LATENCY_S["value"] = 0.0
     left = _running(account.client("stepfunctions"), arn)
-    moto_gaps.API_LATENCY_S["value"] = saved
+    aws_sfn.API_LATENCY_S["value"] = saved
     return Row(
         contender=contender,
         executions=executions,
@@ -102,7 +102,7 @@ def stop_benchmark(executions: int = 10_000, latency_ms: float = 25.0, concurren
         put_workflows(account, [{"name": WORKFLOW}], datetime.now(UTC))
         arn = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{WORKFLOW}"
         event_loop = importlib.import_module("event_loop")
-        moto_gaps.reset_quotas(latency_s=latency_ms / 1000)
+        aws_sfn.reset_quotas(latency_s=latency_ms / 1000)
 
         # Ours: the stop Lambda's own function, round after round as the state machine runs it, until none is left.
         ours = boto3.client("stepfunctions", region_name=account.region, config=Config(retries={"mode": "standard", "max_attempts": 1}))
@@ -130,7 +130,7 @@ def stop_benchmark(executions: int = 10_000, latency_ms: float = 25.0, concurren
         rows = [_measure(account, "our stopper", executions, arn, our_stopper)]
         _add_running(account, arn, executions, "runbook")
         rows.append(_measure(account, "runbook loop", executions, arn, runbook_loop))
-        moto_gaps.reset_quotas(latency_s=0.0)
+        aws_sfn.reset_quotas(latency_s=0.0)
     return rows
 
 

@@ -43,6 +43,9 @@ KMS_USE_ACTIONS = {
     "reencryptto",
     "describekey",
 }
+# What the playbook's roles call on the pipeline's key policy: KMS lets their IAM grants count only where the key
+# policy enables IAM policies for these actions.
+KEY_POLICY_ACTIONS = ("kms:GetKeyPolicy", "kms:PutKeyPolicy")
 # Denials no identity statement can lift: a person has to look at the policy that denies.
 NOT_IDENTITY_REASONS = {
     "identity-deny": "an explicit deny in an identity-based policy (the playbook never edits or overrides a deny)",
@@ -234,6 +237,24 @@ def key_policy_grant(document: Any, action: str, key_arn: str, role_arn: str, se
     return None
 
 
+def enables_iam_policies(document: Any, action: str, key_arn: str, account_id: str) -> bool:
+    """Whether the key policy lets IAM policies allow `action` on the key: an Allow naming the account for it."""
+    return any(
+        s.get("Effect") == "Allow" and names_account(s, account_id) and statement_covers(s, action, key_arn) for s in statements(document)
+    )
+
+
+def enable_iam_statement(account_id: str) -> dict[str, Any]:
+    """The key-policy statement that lets the playbook's IAM grants read and extend the key policy."""
+    return {
+        "Sid": "EnableIamPoliciesForKeyPolicyChanges",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": list(KEY_POLICY_ACTIONS),
+        "Resource": "*",
+    }
+
+
 def identity_statement(action: str, resource: str) -> dict[str, Any]:
     """The least statement that allows `action` on `resource`; an S3 object becomes that bucket's objects."""
     if ":s3:::" in resource and "/" in resource:
@@ -403,6 +424,20 @@ def add_identity_statement(role: dict[str, Any], statement: dict[str, Any], poli
     }
 
 
+def _key_admin_plan(case: str, why: str, statement: dict[str, Any], key_arn: str, account_id: str, evidence: list[str]) -> dict[str, Any]:
+    """Escalate a key-policy fix the playbook cannot make, with the exact statement for a key administrator."""
+    quoted = json.dumps(statement, sort_keys=True)
+    enabling = json.dumps(enable_iam_statement(account_id), sort_keys=True)
+    return _plan(
+        case,
+        "escalate",
+        f"{why} Nothing was changed. A key administrator should add this statement to the key policy of {key_arn}: {quoted}. "
+        f"To let this playbook make such changes itself after approval, the key policy must also enable IAM policies "
+        f"for reading and changing it: {enabling}",
+        [*evidence, f"Statement for a key administrator to add to the key policy of {key_arn}: {quoted}"],
+    )
+
+
 def add_key_statement(key_arn: str, key_policy: Any, statement: dict[str, Any]) -> dict[str, Any]:
     before = json.loads(key_policy) if isinstance(key_policy, str) else key_policy
     document = json.loads(json.dumps(before))
@@ -528,6 +563,21 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
         )
     if denied.get("keyArn"):
         key_arn = denied["keyArn"]
+        statement = key_statement(parsed["action"], key_arn, role["arn"])
+        _check_statement(statement)
+        if findings.get("keyPolicyError"):
+            # KMS refused the playbook's own read: the key policy neither names the playbook's role nor enables IAM
+            # policies (then the playbook's IAM grants have no effect on the key), or the key is not the pipeline's
+            # (the grants' alias condition). Either way the playbook can neither read nor change the key policy.
+            cause = str(findings["keyPolicyError"].get("Cause", ""))[:300]
+            return _key_admin_plan(
+                "key-policy-unreadable",
+                f"The playbook may not read the key policy of {key_arn} (KMS: {cause}).",
+                statement,
+                key_arn,
+                account_id,
+                evidence,
+            )
         grant = key_policy_grant(resource_policy, parsed["action"], key_arn, role["arn"], session_arn, account_id)
         evidence.append(
             f"Key policy of {key_arn}: "
@@ -537,8 +587,16 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
             + "."
         )
         if grant is None:
-            statement = key_statement(parsed["action"], key_arn, role["arn"])
-            _check_statement(statement)
+            if not all(enables_iam_policies(resource_policy, action, key_arn, account_id) for action in KEY_POLICY_ACTIONS):
+                return _key_admin_plan(
+                    "key-policy-not-delegated",
+                    f"The key policy of {key_arn} does not enable IAM policies for {' and '.join(KEY_POLICY_ACTIONS)}, "
+                    "so the playbook's roles cannot change it.",
+                    statement,
+                    key_arn,
+                    account_id,
+                    evidence,
+                )
             action = add_key_statement(key_arn, resource_policy, statement)
             return _plan(
                 "missing-kms-grant",
@@ -622,8 +680,11 @@ def verify(iam: Any, kms: Any, action: dict[str, Any], parsed: dict[str, Any], i
         grant = key_policy_grant(policy, parsed["action"], action["target"], role_arn, principal["arn"], principal["accountId"])
         denies = resource_policy_denies(policy, parsed["action"], resource, role_arn, principal["arn"], principal["accountId"])
         return {"allowed": grant == "direct" and not denies, "check": "key policy", "grant": grant}
-    result = iam.simulate_principal_policy(PolicySourceArn=role_arn, ActionNames=[parsed["action"]], ResourceArns=[resource])
-    decision = result["EvaluationResults"][0]["EvalDecision"]
+    # Every page: IAM "might return fewer than the MaxItems number of results even when there are more".
+    pages = iam.get_paginator("simulate_principal_policy").paginate(
+        PolicySourceArn=role_arn, ActionNames=[parsed["action"]], ResourceArns=[resource]
+    )
+    (decision,) = [result["EvalDecision"] for page in pages for result in page["EvaluationResults"]]
     return {"allowed": decision == "allowed", "check": "IAM policy simulator", "decision": decision}
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared import clock, mail
 from shared.aws import client, table
@@ -31,6 +31,14 @@ PENDING, APPROVED, REJECTED, EXPIRED = "PENDING", "APPROVED", "REJECTED", "EXPIR
 # Step Functions' answers when the waiting task is gone: the approval can no longer take effect.
 TASK_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 RECORD_TTL_DAYS = 90
+# A pending request carries REMINDER = DUE (the ReminderIndex's key, with remindAt) until its reminder is sent.
+REMINDER, DUE, REMINDER_INDEX = "reminder", "due", "ReminderIndex"
+# Without ApproverEmails there is one link, for whoever subscribes to the approval topic (no filter attribute).
+UNNAMED_APPROVER = "approver"
+
+
+def run_key(execution: str) -> str:
+    return f"run#{execution}"
 
 
 def new_id() -> str:
@@ -93,8 +101,11 @@ def request_approval(
 ) -> dict[str, Any]:
     approval_id = new_id()
     expires_at = clock.iso(now + timedelta(seconds=timeout_seconds))
-    recipients = approvers or ["approver"]
+    recipients = approvers or [UNNAMED_APPROVER]
     tickets = {recipient: new_id() for recipient in recipients}
+    # The reminder sweep finds the request through the sparse ReminderIndex until it has reminded (or the request
+    # is decided); the ticket ids are kept so the reminder carries each approver's same link, not a new one.
+    remind_at = clock.iso(now + timedelta(seconds=timeout_seconds / 2))
     table.put_item(
         Item={
             "id": approval_id,
@@ -110,9 +121,20 @@ def request_approval(
             "requiredApprovals": required_approvals,
             "approvals": {},
             "audit": [],
+            "tickets": tickets,
+            "baseUrl": base_url,
+            REMINDER: DUE,
+            "remindAt": remind_at,
             "ttl": _ttl(now),
         },
         ConditionExpression="attribute_not_exists(id)",
+    )
+    # The run's own index of its requests: its report names who was asked and when they were reminded.
+    table.update_item(
+        Key={"id": run_key(execution)},
+        UpdateExpression="SET kind = :run, #ttl = :ttl, approvalIds = list_append(if_not_exists(approvalIds, :none), :id)",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues={":run": "run", ":ttl": _ttl(now), ":none": [], ":id": [approval_id]},
     )
     for recipient, ticket in tickets.items():
         table.put_item(
@@ -134,6 +156,157 @@ def request_approval(
         extra={"playbook": playbook, "execution": execution, "approvers": len(recipients), "expiresAt": expires_at},
     )
     return {"approvers": len(recipients), "expiresAt": expires_at}
+
+
+def reminder_text(playbook: str, plan: dict[str, Any], link: str, asked_at: str, expires_at: str, required: int) -> tuple[str, str]:
+    """The approval e-mail again, headed by a reminder: the same link (single use, no new one), the same expiry."""
+    subject, body = email_text(playbook, plan, link, expires_at, required)
+    intro = f"Reminder: you were asked at {asked_at} and nobody has decided yet. Half of the time to decide has passed."
+    return mail.subject(f"[reminder] {subject}"), f"{intro}\n\n{body}"
+
+
+def escalation_text(
+    playbook: str, plan: dict[str, Any], asked: list[str], waiting: list[str], asked_at: str, expires_at: str
+) -> tuple[str, str]:
+    """What the escalation contacts learn: who was asked, when, until when. No link: each link is one approver's
+    credential (forwarding it would let one person cast another's vote)."""
+    actions = plan.get("actions", [])
+    subject = mail.subject(f"[escalation] {playbook}: no decision on {len(actions)} proposed action(s)")
+    lines = [
+        f"The {playbook} playbook asked for approval at {asked_at} and nobody has decided; half of the time has passed.",
+        f"Asked: {', '.join(asked)}; reminded just now: {', '.join(waiting)} (not answered yet).",
+        f"The request expires at {expires_at}; then the playbook ends with outcome expired and nothing is changed.",
+        "",
+        plan.get("summary", ""),
+        "",
+        "Proposed actions:",
+        *[f"  - {action['description']}" for action in actions],
+        "",
+        "Please make sure one of them decides through the link in their e-mail.",
+    ]
+    return subject, "\n".join(lines)
+
+
+def send_reminders(table: Any, sns: Any, *, topic_arn: str, escalation: list[str], now: datetime) -> int:
+    """Remind the approvers of every pending request past half its time, and tell the escalation contacts, once per
+    request (a conditional write claims it, so overlapping sweeps never remind twice). Returns how many reminded."""
+    at = clock.iso(now)
+    due: list[dict[str, Any]] = []
+    query: dict[str, Any] = {
+        "IndexName": REMINDER_INDEX,
+        "KeyConditionExpression": "#r = :due AND remindAt <= :now",
+        "ExpressionAttributeNames": {"#r": REMINDER},
+        "ExpressionAttributeValues": {":due": DUE, ":now": at},
+    }
+    while True:
+        page = table.query(**query)
+        due += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    reminded = 0
+    for key in due:
+        try:
+            approval = table.update_item(
+                Key={"id": key["id"]},
+                UpdateExpression="SET remindedAt = :now REMOVE #r",
+                ConditionExpression="attribute_exists(#r) AND #s = :pending AND expiresAt > :now",
+                ExpressionAttributeNames={"#r": REMINDER, "#s": "status"},
+                ExpressionAttributeValues={":now": at, ":pending": PENDING},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            _drop_reminder(table, key["id"], at)
+            continue
+        try:
+            _remind(sns, approval, topic_arn, escalation)
+        except Exception:
+            # Not sent: the request goes back into the index and the next sweep tries again (a reminder may then
+            # reach someone twice, never no one).
+            table.update_item(
+                Key={"id": key["id"]},
+                UpdateExpression="SET #r = :due REMOVE remindedAt",
+                ExpressionAttributeNames={"#r": REMINDER},
+                ExpressionAttributeValues={":due": DUE},
+            )
+            raise
+        reminded += 1
+    return reminded
+
+
+def _remind(sns: Any, approval: dict[str, Any], topic_arn: str, escalation: list[str]) -> None:
+    plan = json.loads(approval["plan"])
+    voted = set(approval.get("approvals", {}))
+    tickets = approval.get("tickets", {})
+    waiting = [recipient for recipient in tickets if recipient not in voted]
+    for recipient in waiting:
+        subject, body = reminder_text(
+            approval["playbook"],
+            plan,
+            f"{approval.get('baseUrl', '')}/approvals/{tickets[recipient]}",
+            approval["createdAt"],
+            approval["expiresAt"],
+            int(approval["requiredApprovals"]),
+        )
+        named = recipient != UNNAMED_APPROVER
+        attributes = {"approver": {"DataType": "String", "StringValue": recipient}} if named else {}
+        sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+    for contact in escalation:
+        subject, body = escalation_text(approval["playbook"], plan, sorted(tickets), waiting, approval["createdAt"], approval["expiresAt"])
+        attributes = {"escalation": {"DataType": "String", "StringValue": contact}}
+        sns.publish(TopicArn=topic_arn, Subject=subject, Message=body, MessageAttributes=attributes)
+    logger.info(
+        "approval reminded", extra={"playbook": approval["playbook"], "execution": approval["execution"], "escalated": len(escalation)}
+    )
+
+
+def _drop_reminder(table: Any, approval_id: str, at: str) -> None:
+    """A decided or expired request leaves the index (a pending one that lost the claim to another sweep stays put)."""
+    try:
+        table.update_item(
+            Key={"id": approval_id},
+            UpdateExpression="REMOVE #r",
+            ConditionExpression="attribute_exists(#r) AND (#s <> :pending OR expiresAt <= :now)",
+            ExpressionAttributeNames={"#r": REMINDER, "#s": "status"},
+            ExpressionAttributeValues={":pending": PENDING, ":now": at},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def asked(table: Any, execution: str) -> list[dict[str, Any]]:
+    """Each approval request of a run: who was asked, when, and when they were reminded (for its report)."""
+    run = table.get_item(Key={"id": run_key(execution)}, ConsistentRead=True).get("Item") or {}
+    requests = []
+    for approval_id in run.get("approvalIds", []):
+        approval = table.get_item(Key={"id": approval_id}, ConsistentRead=True).get("Item")
+        if approval:
+            requests.append(
+                {
+                    "approvers": sorted(approval.get("tickets", {})),
+                    "askedAt": approval["createdAt"],
+                    "remindedAt": approval.get("remindedAt"),
+                    "expiresAt": approval["expiresAt"],
+                }
+            )
+    return requests
+
+
+@logger.inject_lambda_context
+def remind_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Every minute (EventBridge schedule): the scheduled event's time is the sweep's "now"."""
+    now = clock.parse(event["time"]) if event.get("time") else clock.now()
+    reminded = send_reminders(
+        table(os.environ["APPROVALS_TABLE"]),
+        client("sns"),
+        topic_arn=os.environ["APPROVAL_TOPIC_ARN"],
+        escalation=[address.strip() for address in os.environ.get("ESCALATION_EMAILS", "").split(",") if address.strip()],
+        now=now,
+    )
+    return {"reminded": reminded}
 
 
 @logger.inject_lambda_context
@@ -235,9 +408,15 @@ def decide(
     if status != PENDING:
         return Outcome(409, f"This approval request was already decided: {status.lower()}.")
     plan_actions = [action["id"] for action in view.plan.get("actions", [])]
+    if decision == "approve":
+        if actions is None and len(plan_actions) > 1:
+            # A form that names no actions is never read as "all of them": only what was ticked is approved.
+            return Outcome(400, "No actions were chosen, so nothing was approved. Tick the actions you approve, or reject the plan.")
+        if actions is not None and set(actions) - set(plan_actions):
+            return Outcome(400, "The form names actions that are not in this plan; nothing was approved. Open the link again.")
     chosen = plan_actions if actions is None else [a for a in plan_actions if a in set(actions)]
     if decision == "approve" and not chosen:
-        return Outcome(400, "Select at least one action to approve, or reject the plan.")
+        return Outcome(400, "No actions were chosen, so nothing was approved. Tick the actions you approve, or reject the plan.")
     entry = _audit_entry(view, decision, chosen if decision == "approve" else [], comment, source_ip, user_agent, now)
     entry["record"] = record_url
     logger.info(
@@ -277,7 +456,8 @@ def _reject(table: Any, sfn: Any, view: View, entry: dict[str, Any], now: dateti
         cause += f" (decision record: {entry['record']})"
     return _send(
         table,
-        approval_id,
+        view,
+        entry,
         lambda: sfn.send_task_failure(taskToken=view.approval["taskToken"], error="Rejected", cause=cause[:32768]),
         REJECTED,
     )
@@ -329,7 +509,7 @@ def _approve(table: Any, sfn: Any, view: View, entry: dict[str, Any], chosen: li
         "decidedAt": entry["at"],
         "record": entry["record"],
     }
-    return _send(table, approval_id, lambda: sfn.send_task_success(taskToken=approval["taskToken"], output=json.dumps(output)), APPROVED)
+    return _send(table, view, entry, lambda: sfn.send_task_success(taskToken=approval["taskToken"], output=json.dumps(output)), APPROVED)
 
 
 def _lost_race(table: Any, view: View, now: datetime) -> Outcome:
@@ -342,20 +522,46 @@ def _lost_race(table: Any, view: View, now: datetime) -> Outcome:
     return Outcome(409, f"This approval request was already decided: {status.lower()}.")
 
 
-def _send(table: Any, approval_id: str, call: Any, status: str) -> Outcome:
+def _send(table: Any, view: View, entry: dict[str, Any], call: Any, status: str) -> Outcome:
+    """Tell Step Functions; the decision stands only if it arrived. Any other failure (throttling past the SDK's
+    retries, a permission error, no connection) puts the request back to pending and says so: the approver presses
+    again instead of being told later that a decision which never arrived was "already decided"."""
+    approval_id = view.approval["id"]
     try:
         call()
     except ClientError as error:
         code = error.response["Error"]["Code"]
-        if code not in TASK_GONE:
-            raise
-        table.update_item(
-            Key={"id": approval_id},
-            UpdateExpression="SET #s = :expired",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":expired": EXPIRED},
-        )
-        logger.warning("playbook no longer waiting", extra={"approval": approval_id, "reason": code})
-        return Outcome(410, "The playbook is no longer waiting for this decision (it timed out or was stopped); nothing was changed.")
+        if code in TASK_GONE:
+            table.update_item(
+                Key={"id": approval_id},
+                UpdateExpression="SET #s = :expired",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":expired": EXPIRED},
+            )
+            logger.warning("playbook no longer waiting", extra={"approval": approval_id, "reason": code})
+            return Outcome(410, "The playbook is no longer waiting for this decision (it timed out or was stopped); nothing was changed.")
+        return _undelivered(table, view, entry, status, code)
+    except BotoCoreError as error:
+        return _undelivered(table, view, entry, status, type(error).__name__)
     verb = "approved" if status == APPROVED else "rejected"
     return Outcome(200, f"Thank you: the plan is {verb} and the playbook has resumed.")
+
+
+def _undelivered(table: Any, view: View, entry: dict[str, Any], status: str, reason: str) -> Outcome:
+    approval_id = view.approval["id"]
+    note = {"approver": entry["approver"], "decision": "not delivered", "actions": [], "at": entry["at"], "reason": reason}
+    # Only this decision is taken back (its status and, for an approval, its vote); earlier approvers' votes stay.
+    vote = " REMOVE decidedAt, approvedActions, approvals.#who" if status == APPROVED else " REMOVE decidedAt"
+    table.update_item(
+        Key={"id": approval_id},
+        UpdateExpression="SET #s = :pending, audit = list_append(audit, :note)" + vote,
+        ConditionExpression="#s = :decided AND decidedAt = :at",
+        ExpressionAttributeNames={"#s": "status"} | ({"#who": entry["approver"]} if status == APPROVED else {}),
+        ExpressionAttributeValues={":pending": PENDING, ":decided": status, ":at": entry["at"], ":note": [note]},
+    )
+    logger.error("decision not delivered to Step Functions", extra={"approval": approval_id, "reason": reason})
+    return Outcome(
+        503,
+        f"Your decision was NOT recorded: Step Functions did not accept it ({reason}). Nothing was changed and the "
+        "request is still open; press the button again.",
+    )

@@ -32,6 +32,10 @@ DYNAMODB_READ_REQUEST_UNIT = 0.125 / 1_000_000
 DYNAMODB_WRITE_REQUEST_UNIT = 0.625 / 1_000_000
 S3_STANDARD_GB_MONTH = 0.023
 S3_INFREQUENT_TIER_GB_MONTH = 0.0125
+# S3 Intelligent-Tiering's monitoring and automation fee, per 1,000 objects of 128 KB or more a month, and the
+# lifecycle transition requests into it, per 1,000 objects, once (us-east-1 prices).
+S3_TIERING_MONITORING_PER_1000 = 0.0025
+S3_TIERING_TRANSITION_PER_1000 = 0.01
 # Intelligent-Tiering estimate: the share of a bucket's bytes assumed not read for 30 days (stated in the action).
 S3_ASSUMED_COLD_SHARE = 0.4
 LOGS_STORED_GB_MONTH = 0.03
@@ -41,10 +45,21 @@ GB = 1024**3
 
 MEMORY_STEP_MB = 64
 MIN_MEMORY_MB = 128
-MAX_REPORT_PAGES = 50
+# A bound on REPORT lines read, not on pages: AWS chooses the page size and may answer small or empty pages. The page
+# bound only stops a listing that never ends.
+MAX_REPORT_EVENTS = 10_000
+MAX_REPORT_PAGES = 10_000
 UNDERUSED_UTILISATION = 0.3
-TIERING_ID = "DailyTransition"
-TIERING_ARCHIVE_DAYS = 90
+# The lifecycle rule the playbook adds: every object moves to the INTELLIGENT_TIERING storage class, where S3 moves
+# what is not read for 30 days to its cheaper tiers. (An Intelligent-Tiering *configuration* alone moves nothing: it only
+# adds archive tiers for objects already in that class.)
+TIERING_RULE_ID = "etl-playbooks-intelligent-tiering"
+TIERING_RULE = {
+    "ID": TIERING_RULE_ID,
+    "Status": "Enabled",
+    "Filter": {"Prefix": ""},
+    "Transitions": [{"Days": 0, "StorageClass": "INTELLIGENT_TIERING"}],
+}
 REPORT_LINE = re.compile(r"Billed Duration: (?P<billed>\d+(?:\.\d+)?) ms.*?Max Memory Used: (?P<used>\d+) MB")
 SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -139,7 +154,7 @@ def measure_costs(ce: Any, cloudwatch: Any, state_machine_arn: str, days: int, n
 def memory_usage(logs: Any, function_name: str, start: datetime, end: datetime) -> dict[str, Any] | None:
     """Peak memory used and billed seconds from the function's REPORT lines (None when there are none).
 
-    `complete` is False when the lines did not fit in MAX_REPORT_PAGES pages: the peak is then a sample's.
+    `complete` is False when there were more than MAX_REPORT_EVENTS lines: the peak is then a sample's.
     """
     request: dict[str, Any] = {
         "logGroupName": f"/aws/lambda/{function_name}",
@@ -158,7 +173,7 @@ def memory_usage(logs: Any, function_name: str, start: datetime, end: datetime) 
                     peak = max(peak, int(match["used"]))
                     billed_ms += float(match["billed"])
                     count += 1
-            if not page.get("nextToken") or pages == MAX_REPORT_PAGES:
+            if not page.get("nextToken") or count >= MAX_REPORT_EVENTS or pages == MAX_REPORT_PAGES:
                 break
             request["nextToken"] = page["nextToken"]
     except logs.exceptions.ResourceNotFoundException:
@@ -273,37 +288,75 @@ def bucket_size_bytes(cloudwatch: Any, bucket: str, now: datetime) -> float:
     return float(max((point["Maximum"] for point in points), default=0.0))
 
 
-def s3_tiering_finding(s3: Any, cloudwatch: Any, bucket: str, config: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+def bucket_object_count(cloudwatch: Any, bucket: str, now: datetime) -> int:
+    dimensions = {"BucketName": bucket, "StorageType": "AllStorageTypes"}
+    points = metrics.datapoints(cloudwatch, "AWS/S3", "NumberOfObjects", dimensions, now - timedelta(days=3), now, 86400, ("Maximum",))
+    return int(max((point["Maximum"] for point in points), default=0.0))
+
+
+def lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules ([] when it has none)."""
     try:
-        configurations = s3.list_bucket_intelligent_tiering_configurations(Bucket=bucket).get("IntelligentTieringConfigurationList", [])
+        return list(s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", []))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
+            return []
+        raise
+
+
+def moves_to_intelligent_tiering(rule: dict[str, Any]) -> bool:
+    return rule.get("Status") == "Enabled" and any(t.get("StorageClass") == "INTELLIGENT_TIERING" for t in rule.get("Transitions", []))
+
+
+def s3_tiering_finding(s3: Any, cloudwatch: Any, bucket: str, config: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """Objects in S3 Standard that a lifecycle transition would move to Intelligent-Tiering, priced with its fees."""
+    try:
+        rules = lifecycle_rules(s3, bucket)
     except ClientError as error:
         if error.response["Error"]["Code"] == "NoSuchBucket":
             return None
         raise
-    if any(item.get("Status") == "Enabled" for item in configurations):
+    if any(moves_to_intelligent_tiering(rule) for rule in rules):
         return None
     size = bucket_size_bytes(cloudwatch, bucket, now)
-    saving = size / GB * S3_ASSUMED_COLD_SHARE * (S3_STANDARD_GB_MONTH - S3_INFREQUENT_TIER_GB_MONTH)
-    evidence = f"{bucket}: {size / GB:,.1f} GB in S3 Standard and no Intelligent-Tiering configuration."
+    objects = bucket_object_count(cloudwatch, bucket, now)
+    storage = size / GB * S3_ASSUMED_COLD_SHARE * (S3_STANDARD_GB_MONTH - S3_INFREQUENT_TIER_GB_MONTH)
+    monitoring = objects / 1000 * S3_TIERING_MONITORING_PER_1000
+    transition = objects / 1000 * S3_TIERING_TRANSITION_PER_1000
+    saving = storage - monitoring
+    evidence = f"{bucket}: {size / GB:,.1f} GB and {objects:,} objects in S3 Standard; no lifecycle rule moves them to Intelligent-Tiering."
+    if saving <= 0:
+        return {"kind": "s3-tiering", "resource": bucket, "evidence": evidence + " Its fees would exceed the saving.", "monthlySaving": 0.0}
     action = {
         "id": f"enable_intelligent_tiering_{slug(bucket)}",
         "kind": "s3-tiering",
-        "api": "s3:PutBucketIntelligentTieringConfiguration",
+        "api": "s3:PutBucketLifecycleConfiguration",
         "target": bucket,
-        "description": f"Enable S3 Intelligent-Tiering configuration {TIERING_ID} on {bucket} (objects unread for {TIERING_ARCHIVE_DAYS} days "
-        f"move to Archive Access and need a restore before reading), about {money(saving)}/month if "
-        f"{S3_ASSUMED_COLD_SHARE:.0%} of the data is cold.",
-        "before": {"intelligentTieringConfigurations": [item.get("Id") for item in configurations]},
-        "after": {"id": TIERING_ID, "status": "Enabled", "archiveAccessDays": TIERING_ARCHIVE_DAYS},
-        "rollback": {"api": "s3:DeleteBucketIntelligentTieringConfiguration", "parameters": {"Bucket": bucket, "Id": TIERING_ID}},
+        "description": f"Add lifecycle rule {TIERING_RULE_ID} to {bucket}, moving its objects to S3 Intelligent-Tiering "
+        f"({len(rules)} existing rule(s) kept): about {money(saving)}/month if {S3_ASSUMED_COLD_SHARE:.0%} of the data goes "
+        f"unread for 30 days ({money(storage)} storage less {money(monitoring)} monitoring), after a one-time "
+        f"{money(transition)} for the transitions.",
+        "before": {"lifecycleRules": rules},
+        "after": {"rules": [*rules, TIERING_RULE]},
+        "rollback": {
+            "api": "s3:PutBucketLifecycleConfiguration",
+            "parameters": {"Bucket": bucket, "LifecycleConfiguration": {"Rules": rules}},
+        }
+        if rules
+        else {"api": "s3:DeleteBucketLifecycle", "parameters": {"Bucket": bucket}},
         "monthlySaving": round(saving, 2),
     }
     return {"kind": "s3-tiering", "resource": bucket, "evidence": evidence, "monthlySaving": round(saving, 2), "action": action}
 
 
+def log_group(logs: Any, name: str) -> dict[str, Any] | None:
+    """The log group named `name`, read through every page (a page may come back short or empty)."""
+    pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+    return next((group for page in pages for group in page.get("logGroups", []) if group["logGroupName"] == name), None)
+
+
 def log_retention_finding(logs: Any, group_name: str, config: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    groups = logs.describe_log_groups(logGroupNamePrefix=group_name).get("logGroups", [])
-    group = next((item for item in groups if item["logGroupName"] == group_name), None)
+    group = log_group(logs, group_name)
     if group is None:
         return None
     wanted = config["logRetentionDays"]
@@ -399,10 +452,6 @@ def plan(costs: dict[str, Any], findings: list[dict[str, Any]], scope: dict[str,
         ):
             raise ValueError(f"refusing to size {action['target']} below its observed peak plus headroom")
     recommendations = [finding["recommendation"] for finding in findings if finding.get("recommendation")]
-    if any(action["kind"] == "s3-tiering" for action in actions):
-        recommendations.append(
-            "Intelligent-Tiering applies to objects stored in the INTELLIGENT_TIERING class: add a lifecycle transition to it for the buckets above."
-        )
     baseline = (
         f"${costs['costPerFile']:.4f} per processed file ({costs['processedFiles']} files in {window['days']} days)"
         if costs.get("costPerFile")
@@ -445,15 +494,8 @@ def current_value(clients: dict[str, Any], action: dict[str, Any]) -> dict[str, 
         table = clients["dynamodb"].describe_table(TableName=target)["Table"]
         return {"billingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")}
     if action["kind"] == "s3-tiering":
-        try:
-            found = clients["s3"].get_bucket_intelligent_tiering_configuration(Bucket=target, Id=TIERING_ID)[
-                "IntelligentTieringConfiguration"
-            ]
-        except ClientError:
-            return {"status": None}
-        return {"id": found["Id"], "status": found["Status"]}
-    groups = clients["logs"].describe_log_groups(logGroupNamePrefix=target).get("logGroups", [])
-    group: dict[str, Any] = next((item for item in groups if item["logGroupName"] == target), {})
+        return {"lifecycleRules": lifecycle_rules(clients["s3"], target)}
+    group: dict[str, Any] = log_group(clients["logs"], target) or {}
     return {"retentionInDays": group.get("retentionInDays")}
 
 
@@ -461,9 +503,9 @@ def still_as_planned(clients: dict[str, Any], action: dict[str, Any]) -> dict[st
     """Read the resource again just before the change: an approval can come hours after the plan, and a resource that
     changed since (memory raised after an out-of-memory error, retention set by hand) is left alone."""
     if action["kind"] == "s3-tiering":
-        listed = clients["s3"].list_bucket_intelligent_tiering_configurations(Bucket=action["target"])
-        enabled = [item["Id"] for item in listed.get("IntelligentTieringConfigurationList", []) if item.get("Status") == "Enabled"]
-        return {"asPlanned": not enabled, "current": {"enabledConfigurations": enabled}}
+        # the rule set is written whole: any change to it since the plan would be overwritten
+        current = current_value(clients, action)
+        return {"asPlanned": current["lifecycleRules"] == action["before"]["lifecycleRules"], "current": current}
     current = current_value(clients, action)
     if action["kind"] == "lambda-memory":
         planned = current["memorySize"] == action["before"]["memorySize"] and current["lastUpdateStatus"] != "InProgress"
@@ -476,7 +518,10 @@ def in_place(action: dict[str, Any], current: dict[str, Any]) -> bool:
     if action["kind"] == "lambda-memory":
         return bool(current["memorySize"] == action["after"]["memorySize"] and current["lastUpdateStatus"] != "Failed")
     if action["kind"] == "s3-tiering":
-        return current.get("status") == "Enabled"
+        # ours is in place and every rule the bucket had before is still there
+        rules = current.get("lifecycleRules", [])
+        kept = all(rule in rules for rule in action["before"]["lifecycleRules"])
+        return kept and any(rule.get("ID") == TIERING_RULE_ID and moves_to_intelligent_tiering(rule) for rule in rules)
     return all(current.get(key) == value for key, value in action["after"].items())
 
 

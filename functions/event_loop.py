@@ -302,7 +302,8 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
             fix,
             [f"Pattern diff: {line}" for line in diff] + evidence,
         ),
-        "rule": {"fixedPattern": json.dumps(fixed), "description": rule.get("description") or ""},
+        # PutRule replaces the description too: keep the rule's own (DescribeRule leaves the field out when it has none)
+        "rule": {"fixedPattern": json.dumps(fixed), "description": (rule.get("described") or {}).get("Description", "")},
         "alarm": {"name": pipeline["alarmName"], "stateMachineArn": pipeline["stateMachineArn"], "threshold": threshold},
     } | common
 

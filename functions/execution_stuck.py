@@ -42,6 +42,7 @@ CAUSE_TEXT = {
 }
 MAX_ERROR_LINES = 20
 MAX_LOG_EVENTS = 2000
+MAX_LOG_PAGES = 2000  # a bound on the pages read, empty ones included
 CALLBACK_SUFFIXES = (".waitForTaskToken",)
 STOP_ERROR = "ExecutionStuck"
 
@@ -120,14 +121,15 @@ def error_lines(logs: Any, function_name: str, since: datetime, until: datetime)
     }
     seen = 0
     try:
-        while seen < MAX_LOG_EVENTS:
+        # Only a page without a nextToken ends the search: AWS may answer empty pages with more to come.
+        for _ in range(MAX_LOG_PAGES):
             page = logs.filter_log_events(**kwargs)
             for event in page.get("events", []):
                 seen += 1
                 message = " ".join(str(event.get("message", "")).split())
                 if ERROR_LINE.search(message):
                     found.append(message[:500])
-            if not page.get("nextToken") or not page.get("events"):
+            if not page.get("nextToken") or seen >= MAX_LOG_EVENTS:
                 break
             kwargs["nextToken"] = page["nextToken"]
     except logs.exceptions.ResourceNotFoundException:
@@ -334,6 +336,7 @@ def verify(
         "status": status,
         "processedObject": None,
         "metadataUpdated": None,
+        "problems": [],
     }
     if status == "RUNNING":
         waited = attempt * config["reprocessPollSeconds"]
@@ -350,15 +353,27 @@ def verify(
     result["processedObject"] = _written_since(s3, processed_bucket, obj["key"], since)
     result["metadataUpdated"] = _recorded_since(dynamodb, metadata_table, key_attribute, obj["key"], execution_arn, since)
     result["verified"] = bool(result["processedObject"] and result["metadataUpdated"])
+    if result["processedObject"] is None:
+        result["problems"].append(
+            f"s3://{processed_bucket}/{obj['key']} could not be read (403 Forbidden): the verify role is denied reading it, "
+            "so whether the retry wrote it is unknown. Check the bucket policy and the object's KMS key."
+        )
     return result
 
 
-def _written_since(s3: Any, bucket: str, key: str, since: datetime) -> bool:
+def _written_since(s3: Any, bucket: str, key: str, since: datetime) -> bool | None:
+    """Whether the object was written since `since`; None when S3 refuses to say.
+
+    The role may list the bucket, so a missing key is 404 (S3 answers 403 for a missing key only to a caller without
+    s3:ListBucket); a 403 therefore means the read itself is denied, and the playbook cannot tell."""
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+        code = error.response["Error"]["Code"]
+        if code in ("404", "NoSuchKey", "NotFound"):
             return False
+        if code in ("403", "AccessDenied", "Forbidden"):
+            return None
         raise
     return bool(head["LastModified"] >= since)
 

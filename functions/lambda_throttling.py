@@ -27,6 +27,8 @@ INSIGHTS_QUERY = "stats count() by bin(5m)"
 INSIGHTS_POLL_SECONDS = 1.0
 INSIGHTS_DEADLINE_SECONDS = 30.0
 
+# Lambda sends its metrics to CloudWatch once a minute; a minute's datapoints can take about another minute to arrive.
+METRIC_DELAY_SECONDS = 60
 RECOMMENDATIONS = [
     "Short-term: put an SQS queue in front of Step Functions to buffer spikes.",
     "Short-term: add exponential backoff to the upstream S3 event triggers.",
@@ -162,11 +164,20 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
 
 
 def verify(cloudwatch: Any, function_name: str, since: datetime, end: datetime) -> dict[str, Any]:
-    # CloudWatch needs StartTime < EndTime; with a short (or no) wait the window still covers one whole period.
-    end = max(end, since + timedelta(seconds=60))
-    points = metric_sum(cloudwatch, "Throttles", function_name, since, end, 60)
+    """Throttles from the first whole minute after the change. CloudWatch rounds a recent StartTime down to the
+    minute, so asking from the change itself would count that minute's throttles from before it. Only a minute that
+    has closed, and whose metrics had time to arrive, can show that throttling stopped."""
+    start = since.replace(second=0, microsecond=0) + timedelta(minutes=1) if since.second or since.microsecond else since
+    conclusive = end >= start + timedelta(seconds=60 + METRIC_DELAY_SECONDS)
+    points = metric_sum(cloudwatch, "Throttles", function_name, start, max(end, start + timedelta(seconds=60)), 60)
     throttles = int(sum(point["Sum"] for point in points))
-    return {"throttles": throttles, "stopped": throttles == 0, "since": clock.iso(since), "until": clock.iso(end)}
+    return {
+        "throttles": throttles,
+        "stopped": conclusive and throttles == 0,
+        "conclusive": conclusive,
+        "since": clock.iso(start),
+        "until": clock.iso(end),
+    }
 
 
 @logger.inject_lambda_context

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import approvals
 from shared import clock, mail, run_metrics
 from shared.aws import client, table
 
@@ -151,6 +152,9 @@ def email_text(report: dict[str, Any]) -> tuple[str, str]:
         lines += [f"Approved by: {', '.join(report['approvedBy'])}", ""]
     if report.get("decisionRecord"):
         lines += [f"Decision record: {report['decisionRecord']}", ""]
+    for request in report.get("asked") or []:
+        reminded = f"reminded at {request['remindedAt']}" if request.get("remindedAt") else "not reminded"
+        lines += [f"Asked {', '.join(request['approvers'])} at {request['askedAt']}; {reminded}; expired at {request['expiresAt']}.", ""]
     if report.get("error"):
         lines += [f"Error: {report['error']}", ""]
     lines.append(f"Execution: {report['execution']}")
@@ -189,6 +193,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if report["appliedActions"] and report["resourceKey"]:
         record_changes(table(os.environ["CHANGES_TABLE"]), report, clock.now())
         report["undo"] = undo_text(report["execution"], os.environ["UNDO_STATE_MACHINE_ARN"])
+    if report["outcome"] == "expired":  # nobody answered: say who was asked and when they were reminded
+        report["asked"] = approvals.asked(table(os.environ["APPROVALS_TABLE"]), event["execution"])
     subject, body = email_text(report)
     client("sns").publish(TopicArn=os.environ["NOTIFICATION_TOPIC_ARN"], Subject=subject, Message=body)
     run_metrics.publish(report["playbook"], report["outcome"], event["state"], clock.now())

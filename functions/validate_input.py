@@ -125,6 +125,12 @@ def access_denied_target(document: dict[str, Any]) -> tuple[dict[str, Any], str]
         role = "unreadable-message"
     target = {"role": role, "message": message}
     if "failedExecutionArn" in document:
+        # only a run of the pipeline's own workflow may be restarted: refuse any other state machine's up front
+        workflow = os.environ.get("ETL_STATE_MACHINE_ARN", "")
+        if not document["failedExecutionArn"].startswith(workflow.replace(":stateMachine:", ":execution:", 1) + ":"):
+            raise InvalidInput(
+                f"failedExecutionArn {document['failedExecutionArn']!r} is not an execution of the pipeline's workflow {workflow}"
+            )
         target["failedExecutionArn"] = document["failedExecutionArn"]
     return target, role
 

@@ -1,20 +1,27 @@
-"""The JSON Schemas shipped with the functions (also read by the CLI and the tests)."""
+"""The JSON Schemas shipped with the functions (also read by the CLI and the tests).
+
+jsonschema is imported on first use: it is a fifth of a handler's cold start, and the approval page needs it only
+when a decision is posted.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+
     resources = []
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         resources.append((path.name, Resource.from_contents(json.loads(path.read_text()))))
@@ -23,6 +30,8 @@ def _registry() -> Registry:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     schema = json.loads((SCHEMA_DIR / name).read_text())
     return Draft202012Validator(schema, registry=_registry())
 

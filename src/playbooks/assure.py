@@ -1,6 +1,7 @@
 """`playbooks assure`: can this be let loose in production? Evidence from runs in the local account.
 
-For every playbook: every scenario once (baseline); a transient fault on every Task state's call (retried: same
+For every playbook: every scenario once (baseline); every scenario again with small and empty pages from every
+paginated API (same outcome and changes); a transient fault on every Task state's call (retried: same
 outcome); a persistent fault on each Task state in turn (outcome `failed`, reported, lock released, nothing applied
 left unreported); least privilege (actions each role really calls vs what the template grants); secrets in logs,
 e-mails and outputs; two triggers at once; a stale lock; bad input; state and transition coverage of the ASL.
@@ -9,13 +10,15 @@ Writes docs/assurance.md. Runs fan out over a process pool (one local account pe
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 import os
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +54,22 @@ SERVICE_SIDE = {
     "logs:PutLogEvents": "the Lambda service writes the function's own logs",
 }
 
+# Why a granted resource is a pattern rather than the ARNs the playbook touches (regex on the pattern, reason). A
+# pattern that matches none of these fails `make test`.
+WILDCARD_RESOURCES = [
+    (r":states:[^:]+:[^:]+:execution:[^:*]+:\*$", "execution names are chosen when each execution starts"),
+    (r":lambda:[^:]+:[^:]+:function:[^:*]+\*$", "SAM's LambdaInvokePolicy: the function, its versions and aliases (<name>*)"),
+    (r":logs:[^:]+:[^:]+:log-group:[^*]+:\*$", "CloudWatch Logs authorizes a log group's actions as log-group:<name>:*"),
+    (r":logs:[^:]+:[^:]+:log-group:\*$", "DescribeLogGroups is authorized on the account's log groups as a whole"),
+    (r"^arn:[^:]+:s3:::[^/*]+/\*$", "object keys are the pipeline's data, not known when the stack is deployed"),
+    (r":iam::[^:]+:role/\*/[^*/]+$", "the pipeline's role may have a path"),
+    (r":iam::(aws|\d+):policy/\*$", "the pipeline role's attached policies are found when the playbook runs"),
+    (
+        r":kms:[^:]+:[^:]+:key/\*$",
+        "the key's id is not known when the stack is deployed; the kms:ResourceAliases condition keeps it to the pipeline's key",
+    ),
+]
+
 # Actions granted on `Resource: "*"` because they have no resource-level permission, with the reason. A grant on "*"
 # for anything else fails `make test`.
 NO_RESOURCE_LEVEL = {
@@ -74,7 +93,7 @@ NO_RESOURCE_LEVEL = {
 class Run:
     playbook: str
     scenario: str
-    kind: str  # baseline | transient | persistent
+    kind: str  # baseline | pagination | transient | persistent
     state: str | None
     status: str
     outcome: str
@@ -93,13 +112,8 @@ class Run:
     faults: int = 0  # faults injected (errors answered to the playbook's calls)
     unfired: list[str] = field(default_factory=list)  # injected faults no call ever met: a hole in the matrix
     problems: list[str] = field(default_factory=list)
-
-
-def function_of(machine: str, placeholder: str) -> str:
-    """The logical id of the function a `${...Arn}` placeholder of the state machine stands for."""
-    substitutions = project.template()["Resources"][machine]["Properties"].get("DefinitionSubstitutions", {})
-    value = substitutions.get(placeholder.strip("${}"), {})
-    return str(value["Fn::GetAtt"][0]) if isinstance(value, dict) and "Fn::GetAtt" in value else placeholder.strip("${}")
+    touched: list[tuple[str, str, str]] = field(default_factory=list)  # (principal, IAM action, resource) authorized
+    grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role's inline statements as deployed
 
 
 def task_call(state: dict[str, Any], machine: str) -> Fault | None:
@@ -108,7 +122,7 @@ def task_call(state: dict[str, Any], machine: str) -> Fault | None:
     parameters = state.get("Parameters") or {}
     if resource.startswith("arn:aws:states:::lambda:invoke"):
         # deployed names are "<stack>-<LogicalId>-<suffix>": the logical id picks out this state's function
-        logical = function_of(machine, str(parameters.get("FunctionName", "")))
+        logical = validate.function_of(machine, str(parameters.get("FunctionName", "")))
         return Fault(api="lambda:Invoke", error="", principal=machine, match={"FunctionName": f"-{logical}-"})
     if resource.startswith(validate.SDK_PREFIX):
         service, action = resource.removeprefix(validate.SDK_PREFIX).split(":")[:2]
@@ -153,6 +167,8 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         from .local.recorder import RECORDER
 
         captured["calls"] = [(c.principal, c.iam_action, c.error) for c in RECORDER.calls]
+        captured["touched"] = sorted({(c.principal, action, arn) for c in RECORDER.calls for action, arn in c.authorized})
+        captured["grants"] = deployed_grants(account)
         captured["logs"] = list(account.logs.lines)
         dynamodb = account.client("dynamodb")
         approvals = dynamodb.scan(TableName=account.resources["ApprovalsTable"])["Items"]
@@ -170,7 +186,7 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
             if "stateEnteredEventDetails" in e
         ]
 
-    result = simulate.run(loaded, extra_faults=faults, inspect=inspect)
+    result = simulate.run(loaded, extra_faults=faults, inspect=inspect, small_pages=kind == "pagination")
     names = captured["history"]
     judged: dict[str, Any] = result.undo if undoing and result.undo else {}
     emails = [e["subject"] + "\n" + e["body"] for e in judged.get("emails", result.emails)]
@@ -196,6 +212,8 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         cause=result.cause,
         faults=sum(f.fired for f in faults),
         unfired=[f"{f.api} {f.match or ''}".strip() for f in faults if not f.fired],
+        touched=captured["touched"],
+        grants=captured["grants"],
     )
 
 
@@ -234,6 +252,10 @@ def judge(runs: list[Run]) -> None:
             run.problems.append(
                 f"transient faults changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
             )
+        if run.kind == "pagination" and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
+            run.problems.append(
+                f"small and empty pages changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
+            )
         if run.kind != "persistent":
             continue
         reporting = run.state in ("Send the report",)
@@ -261,38 +283,72 @@ def handles_own_errors(playbook_id: str, state_name: str | None) -> bool:
     return bool(catch_all) and catch_all[0] not in FAILURE_PATHS
 
 
-def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
-    """Per role: actions called but not granted (AccessDenied on AWS) and actions granted but never called."""
-    from .local.account import translate
+def deployed_grants(account: LocalAccount) -> dict[str, list[dict[str, Any]]]:
+    """Each stack principal's inline statements as deployed (the template's grants, intrinsics resolved)."""
+    from .local.aws.authorization import role_statements
 
-    translated = translate({})
+    roles = {f.logical_id: f.role_arn for f in account.functions.values()}
+    roles |= {logical_id: account.role_of_state_machine(logical_id) for logical_id in account.state_machines}
+    return {logical_id: role_statements(account, arn, managed=False) for logical_id, arn in roles.items()}
+
+
+def wildcard_reason(resource: str, conditioned: bool) -> str | None:
+    """Why a grant's resource is a pattern, or None when nothing explains it (a key pattern needs its condition)."""
+    for pattern, reason in WILDCARD_RESOURCES:
+        if re.search(pattern, resource) and (conditioned or ":kms:" not in resource):
+            return reason
+    return None
+
+
+def least_privilege(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Per role: actions called but not granted (AccessDenied on AWS), actions granted but never called, and grants
+    broader than the resources really touched: resources no call touched (reported) and patterns (each needs a reason)."""
     deployed = {logical_id for run in runs for logical_id in run.deployed}
     called: dict[str, set[str]] = defaultdict(set)
+    touched: dict[tuple[str, str], set[str]] = defaultdict(set)
+    grants: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         for principal, action, _ in run.calls:
             called[principal].add(action)
+        for principal, action, resource in run.touched:
+            called[principal].add(action)
+            touched[(principal, action)].add(resource)
+        for logical_id, statements in run.grants.items():
+            grants.setdefault(logical_id, statements)
     roles: dict[str, dict[str, Any]] = {}
-    for logical_id, resource in translated["Resources"].items():
-        if resource["Type"] not in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine") or logical_id not in deployed:
+    for logical_id, statements in sorted(grants.items()):
+        if logical_id not in deployed:
             continue
-        role = translated["Resources"].get(f"{logical_id}Role", {})
-        granted: dict[str, list[str]] = {}
-        for policy in role.get("Properties", {}).get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = statement.get("Resource")
-                for action in actions:
-                    granted[action] = resources if isinstance(resources, list) else [resources]
-        managed = [json.dumps(arn) for arn in role.get("Properties", {}).get("ManagedPolicyArns", [])]
+        granted: dict[str, list[str]] = defaultdict(list)
+        conditions: dict[tuple[str, str], bool] = {}
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in actions:
+                granted[action] += resources
+                for resource in resources:
+                    conditions[(action, resource)] = "Condition" in statement
         used = called.get(logical_id, set())
+        untouched, patterns = [], []
+        for action, resources in sorted(granted.items()):
+            if action not in used:
+                continue
+            seen = touched.get((logical_id, action), set())
+            for resource in sorted(set(resources)):
+                if resource != "*" and not any(fnmatch.fnmatchcase(arn, resource) for arn in seen):
+                    untouched.append(f"{action} on {resource}")
+                if "*" in resource and resource != "*":
+                    reason = wildcard_reason(resource, conditions[(action, resource)])
+                    patterns.append({"action": action, "resource": resource, "reason": reason, "touched": sorted(seen)})
         roles[logical_id] = {
             "called": sorted(used),
             "missing": sorted(a for a in used if a not in granted),
             "excess": sorted(a for a in granted if a not in used and a not in SERVICE_SIDE),
             "service_side": sorted(a for a in granted if a not in used and a in SERVICE_SIDE),
-            "star": sorted(a for a, r in granted.items() if r == ["*"]),
+            "star": sorted(a for a, r in granted.items() if "*" in r),
             "wildcards": sorted(a for a in granted if "*" in a),
-            "managed": managed,
+            "untouched": untouched,
+            "patterns": patterns,
         }
     return roles
 
@@ -443,7 +499,14 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def _fan_out(pool: ProcessPoolExecutor, work: Callable[[Any], Any], jobs: list[Any], stage: str, progress: Progress) -> list[Any]:
     """Run `work` over `jobs` in the pool; results in the jobs' order, progress as each one ends."""
-    futures = [pool.submit(work, job) for job in jobs]
+    return _collect(_submit(pool, work, jobs), stage, progress)
+
+
+def _submit(pool: ProcessPoolExecutor, work: Callable[[Any], Any], jobs: list[Any]) -> list[Future[Any]]:
+    return [pool.submit(work, job) for job in jobs]
+
+
+def _collect(futures: list[Future[Any]], stage: str, progress: Progress) -> list[Any]:
     progress(stage, 0, len(futures))
     for done, _ in enumerate(as_completed(futures), start=1):
         progress(stage, done, len(futures))
@@ -470,15 +533,23 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
     base_jobs += [(UNDO, name, "baseline", None, []) for name in undo_scenarios()]
     playbooks = list(project.playbooks())
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        baseline = _fan_out(pool, _execute, base_jobs, "every scenario", say)
+        # Only the fault matrix waits for a stage (the baseline runs it is planned from). Everything else is queued at
+        # once, the scanners and the long bad-input jobs behind the baseline, so no core idles at the barrier.
+        scanning = pool.submit(scanners)
+        baseline_runs = _submit(pool, _execute, base_jobs)
+        paged_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [(job[0], job[1], "pagination", None, []) for job in base_jobs]
+        paged_runs = _submit(pool, _execute, paged_jobs)
+        concurrency_runs = _submit(pool, concurrency_case, playbooks)
+        bad_input_runs = _submit(pool, badinput.run, list(project.state_machines()))
+        brake_runs = _submit(pool, brake_case, every)
+        baseline = _collect(baseline_runs, "every scenario", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
-        concurrency = _fan_out(pool, concurrency_case, playbooks, "two triggers at once", say)
-        bad_input = _fan_out(pool, badinput.run, list(project.state_machines()), "bad input and unrelated alarms", say)
-        brake = _fan_out(pool, brake_case, every, "every scenario with the brake engaged", say)
-    say("scanners", 0, 1)
-    scans = scanners()
-    say("scanners", 1, 1)
-    runs = baseline + matrix
+        paged = _collect(paged_runs, "every scenario with small and empty pages", say)
+        concurrency = _collect(concurrency_runs, "two triggers at once", say)
+        bad_input = _collect(bad_input_runs, "bad input and unrelated alarms", say)
+        brake = _collect(brake_runs, "every scenario with the brake engaged", say)
+        scans = _collect([scanning], "scanners", say)[0]
+    runs = baseline + paged + matrix
     judge(runs)
     return {
         "runs": runs,
@@ -512,6 +583,11 @@ def failures(results: dict[str, Any]) -> list[str]:
             f'{role} is granted {a} on Resource "*" with no reason in NO_RESOURCE_LEVEL' for a in row["star"] if a not in NO_RESOURCE_LEVEL
         ]
         found += [f"{role} is granted the wildcard action {a}" for a in row["wildcards"]]
+        found += [
+            f"{role} is granted {p['action']} on the pattern {p['resource']} with no reason in WILDCARD_RESOURCES"
+            for p in row.get("patterns", [])
+            if not p["reason"]
+        ]
     found += [f"secret exposed: {s}" for s in results["secrets"]]
     for case in results.get("bad_input", []):
         found += [f"{case['playbook']} bad input: {p}" for p in case["problems"]]
@@ -568,6 +644,9 @@ def render(results: dict[str, Any]) -> str:
         "  first call of every Task state it visits, which must be retried to the same outcome and changes; then a",
         "  persistent error on each Task state in turn, which must end `failed` with a report, the lock released and",
         "  anything applied before the failure listed with its rollback. The Task states come from the ASL.",
+        "- **Pagination**: every scenario again with every paginated API answering an empty first page and then one",
+        "  item per page (AWS may answer partially full or empty pages with a next token); the outcome and the changes",
+        "  must be the baseline's.",
         "- **Bad input**: every single-field break of each playbook's input schema, started as an execution, must be",
         "  refused at the first state with `InvalidInput` naming the field and change nothing; alarm events of other",
         "  alarms, or of the playbook's alarm going back to OK, must start nothing.",
@@ -580,19 +659,21 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## Per playbook",
         "",
-        "| playbook | scenarios | transient faults survived | persistent faults handled | bad inputs refused | "
-        "unrelated alarm events ignored | concurrency cases passed | states covered | transitions covered |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| playbook | scenarios | same result with small pages | transient faults survived | persistent faults handled | "
+        "bad inputs refused | unrelated alarm events ignored | concurrency cases passed | states covered | transitions covered |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for playbook_id, cover in results["coverage"].items():
         mine = [r for r in runs if r.playbook == playbook_id]
         transient = [r for r in mine if r.kind == "transient"]
         persistent = [r for r in mine if r.kind == "persistent"]
+        paged = [r for r in mine if r.kind == "pagination"]
         bad = bad_input.get(playbook_id, {"tried": 0, "refused": 0, "unrelated_events": 0, "unrelated_ignored": 0})
         cases = [concurrency_passed(concurrency[playbook_id])] if playbook_id in concurrency else []
         cases += [not stale[playbook_id].problems] if playbook_id in stale else []
         lines.append(
             f"| {playbook_id} | {sum(1 for r in mine if r.kind == 'baseline')} | "
+            f"{sum(1 for r in paged if not r.problems)}/{len(paged)} | "
             f"{sum(r.faults for r in transient if not r.problems)}/{sum(r.faults for r in transient)} in {len(transient)} runs | "
             f"{sum(1 for r in persistent if not r.problems)}/{len(persistent)} states | "
             f"{bad['refused']}/{bad['tried']} | "
@@ -638,17 +719,27 @@ def render(results: dict[str, Any]) -> str:
     lines += problems or ["none"]
     lines += [
         "",
-        "## Least privilege (calls recorded across all runs vs grants)",
+        "## Least privilege (calls recorded across all runs vs grants, by action and by resource)",
         "",
-        '| role | actions called | not granted | granted, never called | `Resource: "*"` |',
-        "| --- | --- | --- | --- | --- |",
+        "Each call of a stack role is authorized in the local account on the resources it touches. A granted resource",
+        "that no call touched is listed (broader than the scenarios need: a resource they do not exercise, or an",
+        "alternative such as a role path); a granted pattern with no reason below fails `make test`.",
+        "",
+        '| role | actions called | not granted | granted, never called | granted on resources never touched | `Resource: "*"` |',
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for role, row in sorted(results["least_privilege"].items()):
         lines.append(
-            f"| {role} | {len(row['called'])} | {', '.join(row['missing']) or '-'} | {', '.join(row['excess']) or '-'} | {', '.join(row['star']) or '-'} |"
+            f"| {role} | {len(row['called'])} | {', '.join(row['missing']) or '-'} | {', '.join(row['excess']) or '-'} | "
+            f"{', '.join(row.get('untouched', [])) or '-'} | {', '.join(row['star']) or '-'} |"
         )
+    patterns = sorted(
+        {(p["resource"], p["reason"] or "NO REASON GIVEN") for row in results["least_privilege"].values() for p in row.get("patterns", [])}
+    )
     stars = sorted({a for row in results["least_privilege"].values() for a in row["star"]})
     wildcards = sorted({a for row in results["least_privilege"].values() for a in row["wildcards"]})
+    lines += ["", "Granted resources that are patterns, and why:", ""]
+    lines += [f"- `{resource}`: {reason}" for resource, reason in patterns] or ["- none"]
     lines += ["", f"Wildcard actions granted: {', '.join(wildcards) or 'none'}.", "", 'Why each `Resource: "*"` grant is on "*":', ""]
     lines += [f"- `{action}`: {NO_RESOURCE_LEVEL.get(action, 'NO REASON GIVEN')}" for action in stars]
     lines += ["", "Granted for the service's own use (never called by our code):", ""]

@@ -33,8 +33,9 @@ class Decision(StrEnum):
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
+    """A user error: one line on stderr, exit code 2 (1 is kept for "ran, and the checks failed")."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(2)
 
 
 @app.command("list")
@@ -70,6 +71,27 @@ def validate() -> None:
     console.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def preflight(
+    parameter: Annotated[list[str] | None, typer.Option("--parameter", help="A deploy parameter, Name=Value (repeatable).")] = None,
+) -> None:
+    """Before `sam deploy`: check, with your AWS credentials, that what the stack needs already exists (the pipeline
+    functions' log groups, which its metric filters read)."""
+    import boto3
+
+    from . import prerequisites
+
+    values = dict(item.split("=", 1) for item in parameter or [])
+    missing = prerequisites.missing_log_groups(boto3.client("logs"), values)
+    for group in missing:
+        console.print(
+            f"[red]missing[/]  log group {group}: create it (aws logs create-log-group --log-group-name {group}) or run the function once"
+        )
+    if missing:
+        raise typer.Exit(1)
+    console.print(f"ok  the log groups the metric filters read exist: {', '.join(prerequisites.filtered_log_groups(values))}")
 
 
 @app.command()
@@ -154,7 +176,8 @@ def diagram(
     from . import docs
 
     try:
-        text = docs.mermaid(project.playbook(playbook).definition)
+        chosen = project.playbook(playbook)
+        text = docs.mermaid(chosen.definition, chosen.logical_id)
     except project.ProjectError as error:
         raise _fail(str(error)) from None
     if output_format == DiagramFormat.mermaid:
@@ -196,31 +219,47 @@ def assure() -> None:
 
 
 @app.command("docs")
-def write_docs() -> None:
+def write_docs(
+    svg: Annotated[
+        bool, typer.Option("--svg", help="Also draw the diagrams as SVG in docs/ (mermaid-cli and Chromium: make diagrams).")
+    ] = False,
+) -> None:
     """Regenerate docs/playbooks/*.md and docs/local-account.md from the ASL, template and schemas."""
     from . import docs
 
     written = docs.write()
+    if svg:
+        try:
+            written += docs.write_svgs()
+        except project.ProjectError as error:
+            raise _fail(str(error)) from None
     console.print("\n".join(f"wrote {path}" for path in written) or "docs are up to date")
 
 
 @app.command()
 def start(
     playbook: Annotated[str, typer.Argument(help="Playbook id.")],
-    input_file: Annotated[Path, typer.Option("--input", help="JSON file with the console input.", exists=True, dir_okay=False)],
+    input_file: Annotated[
+        Path, typer.Option("--input", help="JSON file with the console input (events/<playbook>-console.json shows one).")
+    ],
     state_machine_arn: Annotated[
-        str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs).")
+        str | None, typer.Option(help="ARN of the deployed state machine (default: from the stack's outputs); its region is used.")
     ] = None,
-    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with.")] = "etl-playbooks",
+    stack_name: Annotated[str, typer.Option(help="Stack the playbooks were deployed with (sam deploy --stack-name).")] = "etl-playbooks",
+    region: Annotated[str | None, typer.Option(help="AWS region (default: the ARN's, else AWS_REGION or the profile's).")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile from your AWS config (default: AWS_PROFILE or the default chain).")
+    ] = None,
 ) -> None:
     """Start a playbook on real AWS (StartExecution) after validating the input against its schema."""
-    from .start import start_execution
+    from .start import read_input, start_execution
 
     try:
-        arn = start_execution(playbook, json.loads(input_file.read_text()), state_machine_arn, stack_name)
-    except (project.ProjectError, ValueError) as error:
+        document = read_input(input_file)
+        arn = start_execution(playbook, document, state_machine_arn, stack_name, region=region, profile=profile, source=str(input_file))
+    except project.ProjectError as error:
         raise _fail(str(error)) from None
-    console.print(f"started {arn}")
+    console.print(f"started {arn}", soft_wrap=True)
 
 
 @app.command()

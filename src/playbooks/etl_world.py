@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import project
-from .local import moto_gaps
 from .local.account import LocalAccount
+from .local.aws import sfn as aws_sfn
 
 # A scenario's execution normally blocks within milliseconds; the deadline only bounds a starved machine, and a
 # world that is not built by then is an error, never a silently different incident.
@@ -67,10 +67,10 @@ def put_executions(account: LocalAccount, executions: list[dict[str, Any]], now:
         machine = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
         arn = sfn.start_execution(stateMachineArn=machine, name=execution["name"], input=json.dumps(execution["input"]))["executionArn"]
         deadline = time.monotonic() + SETTLE_DEADLINE_S
-        while moto_gaps.busy_executions():
+        while aws_sfn.busy_executions():
             if time.monotonic() > deadline:
                 raise project.ProjectError(
                     f"the scenario's execution {execution['name']} did not finish or block within {SETTLE_DEADLINE_S:.0f} s"
                 )
             time.sleep(0.01)
-        moto_gaps.backdate_execution(arn, timedelta(minutes=int(execution.get("startedMinutesAgo", 0))))
+        aws_sfn.backdate_execution(arn, timedelta(minutes=int(execution.get("startedMinutesAgo", 0))))

@@ -42,7 +42,7 @@ def target_of(api: str, params: dict[str, object]) -> str:
         return f"{params.get('ServiceCode')}/{params.get('QuotaCode')}"
     for key in TARGET_KEYS:
         if key in params:
-            return str(params[key]).rsplit(":function:", 1)[-1]
+            return str(params[key]).split(":function:")[-1]
     return ""
 
 
@@ -55,12 +55,11 @@ def mutations(calls: Iterable[Call], principals: set[str], own_resources: set[st
     for call in calls:
         if call.principal not in principals or call.error is not None:
             continue
-        operation = call.api.split(":", 1)[1]
+        prefix, operation = call.api.split(":", 1)
         if is_read_only(operation) or call.api in BOOKKEEPING_APIS:
             continue
         target = target_of(call.api, call.params)
         if target in own_resources:
             continue
-        prefix, operation = call.api.split(":", 1)
         changed.append(f"{SFN_SERVICE.get(prefix, prefix)}:{operation} {target}".strip())
     return changed

@@ -5,6 +5,7 @@ The format is documented in docs/scenarios.md and checked by schemas/scenario.js
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -18,8 +19,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from . import etl_world, project
-from .local import moto_gaps
 from .local.account import LocalAccount, Settings
+from .local.aws import logs as aws_logs
+from .local.aws import sfn as aws_sfn
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
 PIPELINE_ROLE = "lambda-execution-role"
@@ -64,6 +66,11 @@ class Scenario:
     @property
     def expect(self) -> dict[str, Any]:
         return dict(self.data.get("expect", {}))
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Template parameters the scenario's account is deployed with."""
+        return {str(k): str(v) for k, v in self.data.get("parameters", {}).items()}
 
     def settings(self) -> Settings:
         account = self.data.get("world", {}).get("account", {})
@@ -149,7 +156,9 @@ def put_logs(account: LocalAccount, logs: list[dict[str, Any]], now: datetime) -
     client = account.client("logs")
     for group in logs:
         name = group["group"]
-        client.create_log_group(logGroupName=name)
+        # the pipeline functions' groups exist before the stack does (prerequisites.py); others are created here
+        with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
+            client.create_log_group(logGroupName=name)
         client.create_log_stream(logGroupName=name, logStreamName="local")
         events = []
         for ago, count in group.get("counts", {}).items():
@@ -236,7 +245,7 @@ def put_tables(account: LocalAccount, tables: list[dict[str, Any]], now: datetim
 
 
 def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datetime) -> None:
-    """Buckets with their objects, an existing Intelligent-Tiering configuration and their size (S3 storage metric)."""
+    """Buckets with their objects, lifecycle rules, and their size and object count (S3 storage metrics)."""
     s3 = account.client("s3")
     cloudwatch = account.client("cloudwatch")
     for bucket in buckets:
@@ -245,28 +254,36 @@ def put_buckets(account: LocalAccount, buckets: list[dict[str, Any]], now: datet
             s3.put_object(Bucket=bucket["name"], Key=key, Body=b"id,amount\n1,42\n")
         if bucket.get("eventBridge"):
             s3.put_bucket_notification_configuration(Bucket=bucket["name"], NotificationConfiguration={"EventBridgeConfiguration": {}})
+        rules = list(bucket.get("lifecycleRules", []))
         if bucket.get("intelligentTiering"):
-            s3.put_bucket_intelligent_tiering_configuration(
-                Bucket=bucket["name"],
-                Id="existing",
-                IntelligentTieringConfiguration={
-                    "Id": "existing",
+            rules.append(
+                {
+                    "ID": "existing",
                     "Status": "Enabled",
-                    "Tierings": [{"Days": 90, "AccessTier": "ARCHIVE_ACCESS"}],
-                },
+                    "Filter": {"Prefix": ""},
+                    "Transitions": [{"Days": 0, "StorageClass": "INTELLIGENT_TIERING"}],
+                }
             )
+        if rules:
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket["name"], LifecycleConfiguration={"Rules": rules})
         if "sizeGb" not in bucket:
             continue
-        dimensions = [{"Name": "BucketName", "Value": bucket["name"]}, {"Name": "StorageType", "Value": "StandardStorage"}]
+        name = [{"Name": "BucketName", "Value": bucket["name"]}]
         cloudwatch.put_metric_data(
             Namespace="AWS/S3",
             MetricData=[
                 {
                     "MetricName": "BucketSizeBytes",
-                    "Dimensions": dimensions,
+                    "Dimensions": [*name, {"Name": "StorageType", "Value": "StandardStorage"}],
                     "Timestamp": now - timedelta(hours=12),
                     "Value": bucket.get("sizeGb", 0) * 1024**3,
-                }
+                },
+                {
+                    "MetricName": "NumberOfObjects",
+                    "Dimensions": [*name, {"Name": "StorageType", "Value": "AllStorageTypes"}],
+                    "Timestamp": now - timedelta(hours=12),
+                    "Value": float(bucket.get("objectCount", len(bucket.get("objects", [])))),
+                },
             ],
         )
 
@@ -279,7 +296,7 @@ def put_log_groups(account: LocalAccount, groups: list[dict[str, Any]], now: dat
             logs.create_log_group(logGroupName=group["name"])
         if "retentionDays" in group:
             logs.put_retention_policy(logGroupName=group["name"], retentionInDays=int(group["retentionDays"]))
-        moto_gaps.set_log_group_history(group["name"], int(group.get("storedGb", 0) * 1024**3), int(group.get("ageDays", 90)))
+        aws_logs.set_log_group_history(group["name"], int(group.get("storedGb", 0) * 1024**3), int(group.get("ageDays", 90)))
 
 
 # ------------------------------------------------------------------------------------------------ playbook: access-denied
@@ -307,7 +324,7 @@ def put_bucket_policies(account: LocalAccount, buckets: list[dict[str, Any]], no
 
 
 def put_kms_keys(account: LocalAccount, keys: list[dict[str, Any]], now: datetime) -> None:
-    from .local.moto_gaps import create_key_with_id
+    from .local.aws.kms import create_key_with_id
 
     for key in keys:
         arn = create_key_with_id(account, key["id"], json.dumps(key["policy"]), key.get("description", ""))
@@ -422,7 +439,7 @@ def put_workflows(account: LocalAccount, machines: list[dict[str, Any]], now: da
                 key = keys[i % len(keys)].replace("{n}", f"{i:06d}")  # "{n}" makes every key distinct
                 event = s3_object_event(account, group["bucket"], key, started)
                 batch.append((f"{group.get('prefix', 'run')}-{len(batch):06d}", json.dumps(event), started))
-        moto_gaps.add_dormant_executions(arn, batch)
+        aws_sfn.add_dormant_executions(arn, batch)
 
 
 def put_rules(account: LocalAccount, rules: list[dict[str, Any]], now: datetime) -> None:
@@ -497,7 +514,7 @@ def start_reaction_executions(account: LocalAccount, executions: list[dict[str, 
         arn = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
         when = datetime.now(UTC)
         event = s3_object_event(account, execution["bucket"], execution["key"], when)
-        moto_gaps.add_dormant_executions(arn, [(f"reaction-{uuid.uuid4().hex[:8]}-{number}", json.dumps(event), when)])
+        aws_sfn.add_dormant_executions(arn, [(f"reaction-{uuid.uuid4().hex[:8]}-{number}", json.dumps(event), when)])
 
 
 def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) -> None:

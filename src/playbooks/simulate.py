@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import project, safety, world_snapshot
@@ -154,24 +154,31 @@ def run(
     linger: Callable[[], None] | None = None,
     extra_faults: list[Fault] | None = None,
     inspect: Callable[[LocalAccount, Result], None] | None = None,
+    small_pages: bool = False,
+    parameters: dict[str, str] | None = None,
 ) -> Result:
     """Simulate `scenario`; `decide` (if given) chooses approve/reject for each approval e-mail (--decision prompt).
 
     `linger`, if given, is called once the playbook has finished, while the account and approval page still exist.
     `extra_faults` are injected besides the scenario's own; `inspect(account, result)` sees the account once the
-    playbook has finished, before it closes (tests and `playbooks assure` read the world).
+    playbook has finished, before it closes (tests and `playbooks assure` read the world). `small_pages` makes every
+    paginated API answer an empty first page, then one item per page (as AWS may). `parameters` are template
+    parameters on top of the scenario's own.
     """
     chosen = decision or scenario.decision
     # One decision per approval request, in order; the last answers any further request.
     answers = chosen.split(",")
-    # the scenario's own entries may approve only some actions ({approve: [ids]}), one entry per request
-    entries: list[Any] = scenario.decisions if decision in (None, scenario.decision) else list(answers)
+    # The scenario's own entries may approve only some actions ({approve: [ids]}), one entry per request; they apply
+    # when no --decision is given (`--decision approve` approves every action of every request).
+    entries: list[Any] = scenario.decisions if decision is None else list(answers)
     if any(answer not in DECISIONS for answer in answers) and decide is None:
         raise project.ProjectError(f"unknown decision {chosen!r}; use one of {', '.join(DECISIONS)} or prompt")
     say = on_progress or (lambda _: None)
     started = time.perf_counter()
     undo_spec: dict[str, Any] | None = scenario.data.get("undo")
-    with LocalAccount(settings=scenario.settings()) as account:
+    settings = scenario.settings()
+    settings.small_pages = small_pages
+    with LocalAccount(parameters=scenario.parameters | (parameters or {}), settings=settings) as account:
         build_world(account, scenario.data.get("world", {}), datetime.now(UTC))
         world_before = world_snapshot.snapshot(account) if undo_spec is not None else None
         undo_execution: str | None = None
@@ -217,6 +224,9 @@ def run(
                         continue
                     handled.add(ticket)
                     entry = entries[min(len(handled) - 1, len(entries) - 1)]
+                    if scenario.data.get("answerAfterReminder") or (str(entry) == "expire" and not decide and server is None):
+                        # nobody answers before half the time has passed: the reminder sweep runs then
+                        say(f"no answer yet; reminder sweep at {remind(account, ticket)}")
                     verdict = decide(email) if decide else ("approve" if isinstance(entry, dict) else str(entry))
                     chosen_actions = list(entry["approve"]) if isinstance(entry, dict) and not decide else None
                     say(f"approval e-mail: {email.subject} -> {verdict}")
@@ -228,7 +238,10 @@ def run(
                     if verdict == "expire":
                         account.expire_waiting_tasks()
                     else:
-                        answer = click(account, ticket, verdict, actions=chosen_actions)
+                        try:
+                            answer = click(account, ticket, verdict, actions=chosen_actions)
+                        except ValueError as error:  # the scenario asks for a choice the served form does not offer
+                            raise project.ProjectError(f"{scenario.name}: approval {len(handled)}: {error}") from None
                         say(f"approval page answered {answer['statusCode']}")
             if all(account.describe(arn)["status"] in TERMINAL for arn in executions):
                 for state in _visited(account, executions[0])[seen_states:]:
@@ -279,7 +292,8 @@ def run(
             result.undo = _undo_result(account, undo_execution, calls[undo_first_call:], principals, world_before)
         if inspect is not None:
             inspect(account, result)
-    result.expect_failures = _check(result, scenario.expect) if decision in (None, scenario.decision) and not dry_run else []
+    own_decision = decision is None or (decision == scenario.decision and scenario.approved_actions is None)
+    result.expect_failures = _check(result, scenario.expect) if own_decision and not dry_run else []
     return result
 
 
@@ -314,6 +328,18 @@ def _undo_result(account: LocalAccount, execution: str, calls: list[Call], princ
         "differences": world_snapshot.differences(before, world_snapshot.snapshot(account)),
     }
 
+
+def remind(account: LocalAccount, ticket: str) -> str:
+    """Run the reminder schedule at the moment the ticket's request is due a reminder (half its time); returns it."""
+    table = account.client("dynamodb")
+    name = account.resources["ApprovalsTable"]
+    approval_id = table.get_item(TableName=name, Key={"id": {"S": ticket}}, ConsistentRead=True)["Item"]["approval"]["S"]
+    approval = table.get_item(TableName=name, Key={"id": {"S": approval_id}}, ConsistentRead=True)["Item"]
+    due = approval.get("remindAt", approval["createdAt"])["S"]
+    # a scheduled event's time has whole seconds: the first period at or after the due moment
+    at = datetime.fromisoformat(due.replace("Z", "+00:00")).replace(microsecond=0) + timedelta(seconds=1)
+    account.run_schedule("ApprovalReminderFunction", at=at)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 def _principals(account: LocalAccount, playbook_id: str) -> set[str]:
     """Whose calls are the playbook's: its state machine and the template's functions."""

@@ -60,79 +60,88 @@ def is_approval(state: dict[str, Any]) -> bool:
     return state.get("Type") == "Task" and state.get("Resource") == APPROVAL_RESOURCE
 
 
-# Tables and topics of the stack that hold its own books (locks, approvals, change records, notifications).
-BOOKKEEPING_RESOURCES = {"LocksTable", "ApprovalsTable", "ChangesTable", "ApprovalTopic", "NotificationTopic"}
-BOOKKEEPING_ACTIONS = {
-    "sns:Publish",
-    "cloudwatch:PutMetricData",
-    "states:SendTaskSuccess",
-    "states:SendTaskFailure",
-    "xray:PutTraceSegments",
-}
+# The actions of the SAM policy templates the template uses (SAM's policy_templates.json).
+SAM_POLICY_ACTIONS = {"SNSPublishMessagePolicy": ["sns:Publish"], "StepFunctionsExecutionPolicy": ["states:StartExecution"]}
+# A function writes its own logs; Lambda, not the playbook, creates the group and streams.
+OWN_LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}")
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _references(value: Any) -> set[str]:
-    """Logical ids a CloudFormation value refers to (Ref, GetAtt, ${Name} inside Sub)."""
-    if isinstance(value, dict):
-        found: set[str] = set()
-        for key, inner in value.items():
-            if key == "Ref":
-                found.add(str(inner))
-            elif key == "Fn::GetAtt":
-                found.add(str(inner[0] if isinstance(inner, list) else inner).split(".")[0])
-            elif key == "Fn::Sub":
-                text = inner[0] if isinstance(inner, list) else inner
-                found |= {name.split(".")[0] for name in PLACEHOLDER.findall(str(text))}
-            else:
-                found |= _references(inner)
-        return found
+    """The template names (resources or parameters) a policy's Resource value refers to."""
+    if isinstance(value, str):
+        return set(REFERENCE.findall(value))
     if isinstance(value, list):
         return set().union(*(_references(item) for item in value)) if value else set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return {str(value["Ref"])}
+        if "Fn::GetAtt" in value:
+            return {str(_listed(value["Fn::GetAtt"])[0]).split(".")[0]}
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            return _references(text[0] if isinstance(text, list) else text)
+        return set().union(*(_references(item) for item in value.values())) if value else set()
     return set()
 
 
-def function_changes(properties: dict[str, Any]) -> list[str]:
-    """The actions a function's grants let it take that change something outside the stack's own books."""
-    changes = []
-    for policy in properties.get("Policies", []):
-        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-            actions = statement.get("Action", [])
-            for action in [actions] if isinstance(actions, str) else actions:
-                operation = action.split(":", 1)[-1]
-                if safety.is_read_only(operation) or action in BOOKKEEPING_ACTIONS:
-                    continue
-                targets = _references(statement.get("Resource"))
-                if targets and targets <= BOOKKEEPING_RESOURCES | {"AWS::Partition", "AWS::Region", "AWS::AccountId"}:
-                    continue
-                changes.append(action)
-    return changes
+def function_changes(function_logical_id: str) -> list[str]:
+    """The actions a function's role may call that change something outside the playbooks' own resources.
+
+    Read-only actions, the playbooks' bookkeeping (safety.BOOKKEEPING_APIS) and the function's own logs are not
+    changes; nor is a grant whose every resource is one of this stack's (its lock and approval tables, its topics).
+    What remains is what the function *may* change by its grants, whatever its code does today.
+    """
+    resources = project.template()["Resources"]
+    changes = set()
+    for policy in resources[function_logical_id]["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            grants = [
+                (_listed(statement.get("Action", [])), statement.get("Resource", "*"))
+                for statement in _listed(policy["Statement"])
+                if statement.get("Effect") == "Allow"
+            ]
+        elif isinstance(policy, dict):
+            grants = [(SAM_POLICY_ACTIONS.get(name, [f"{name} (a SAM policy template)"]), value) for name, value in policy.items()]
+        else:
+            grants = [([f"{policy} (a managed policy)"], "*")]
+        for actions, target in grants:
+            names = _references(target)
+            if names and names <= set(resources):
+                continue  # only this stack's own resources
+            for action in actions:
+                operation = str(action).split(":", 1)[-1]
+                if not (safety.is_read_only(operation) or action in safety.BOOKKEEPING_APIS or action in OWN_LOG_ACTIONS):
+                    changes.add(str(action))
+    return sorted(changes)
 
 
-def mutating_functions(resources: dict[str, Any], substitutions: dict[str, Any]) -> dict[str, str]:
-    """`${Placeholder}` of each function the state machine invokes whose grants may change the account -> why."""
-    found = {}
-    for key, value in substitutions.items():
-        target = next(iter(_references(value)), "")
-        resource = resources.get(target, {})
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        changes = function_changes(resource.get("Properties", {}))
-        if changes:
-            found["${" + key + "}"] = f"Lambda {target} may call {', '.join(sorted(set(changes)))}"
-    return found
+def function_of(machine: str, placeholder: str) -> str:
+    """The logical id of the function a `${...Arn}` placeholder of the state machine stands for."""
+    substitutions = project.template()["Resources"][machine]["Properties"].get("DefinitionSubstitutions", {})
+    value = substitutions.get(placeholder.strip("${}"), {})
+    return str(value["Fn::GetAtt"][0]) if isinstance(value, dict) and "Fn::GetAtt" in value else placeholder.strip("${}")
 
 
-def mutating_reason(state: dict[str, Any], functions: dict[str, str] | None = None) -> str | None:
-    """Why a Task state changes the account (None when it only reads or keeps the playbook's own books).
+def mutating_reason(state: dict[str, Any], machine: str) -> str | None:
+    """Why a Task state may change the account (None when it only reads or keeps the playbook's own books).
 
-    A Lambda task counts when the function's grants (`functions`, from `mutating_functions`) may change something.
+    The one definition the approval-gate proof, the playbook pages and the diagrams use: an aws-sdk or optimized
+    integration by its operation; a Lambda task by what its function's role may change (`function_changes`), which
+    needs the state machine's logical id `machine` to resolve the function.
     """
     if state.get("Type") != "Task":
         return None
     resource = str(state.get("Resource", ""))
     parameters = state.get("Parameters", {})
-    if resource.startswith(LAMBDA_INVOKE) and not resource.endswith(".waitForTaskToken") and functions:
-        return functions.get(str(parameters.get("FunctionName", "")))
+    if resource == LAMBDA_INVOKE:
+        function = function_of(machine, str(parameters.get("FunctionName", "")))
+        changes = function_changes(function)
+        return f"lambda {function} may call {', '.join(changes)}" if changes else None
     if resource.startswith(SDK_PREFIX):
         service, action = resource.removeprefix(SDK_PREFIX).split(":")[:2]
         operation = action[0].upper() + action[1:]
@@ -148,7 +157,7 @@ def mutating_reason(state: dict[str, Any], functions: dict[str, str] | None = No
     return None
 
 
-def approval_gate(definition: dict[str, Any], functions: dict[str, str] | None = None) -> list[str]:
+def approval_gate(definition: dict[str, Any], machine: str) -> list[str]:
     """Paths from StartAt to a mutating task that pass no approval state (each problem names the path)."""
     states = dict(states_of(definition))
     problems = []
@@ -160,7 +169,7 @@ def approval_gate(definition: dict[str, Any], functions: dict[str, str] | None =
         state = states[name]
         if is_approval(state):
             continue  # everything after this point is gated
-        reason = mutating_reason(state, functions)
+        reason = mutating_reason(state, machine)
         if reason:
             path = [name]
             while parents[path[-1]] is not None:
@@ -252,9 +261,8 @@ def run() -> list[Check]:
     for playbook in project.state_machines().values():
         properties = resources[playbook.logical_id]["Properties"]
         substitutions = set(properties.get("DefinitionSubstitutions", {}))
-        functions = mutating_functions(resources, properties.get("DefinitionSubstitutions", {}))
         checks.append(Check(f"{playbook.id}: ASL fidelity", asl_fidelity(playbook, substitutions)))
-        checks.append(Check(f"{playbook.id}: approval gate", approval_gate(playbook.definition, functions)))
+        checks.append(Check(f"{playbook.id}: approval gate", approval_gate(playbook.definition, playbook.logical_id)))
         granted = granted_actions(properties)
         checks.append(
             Check(

@@ -10,6 +10,7 @@ import pytest
 
 from playbooks import assure, project
 
+# `make test` runs with --dist loadfile: this file's tests share one worker, so the session-wide run is made once.
 pytestmark = pytest.mark.assurance
 
 
@@ -22,7 +23,10 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     problems = [f"{r.playbook}/{r.scenario} {r.kind} {r.state or ''}: {p}" for r in results["runs"] for p in r.problems]
     assert problems == []
     kinds = {r.kind for r in results["runs"]}
-    assert kinds == {"baseline", "transient", "persistent"}
+    assert kinds == {"baseline", "pagination", "transient", "persistent"}
+    # every scenario ran again with small and empty pages
+    paged = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "pagination"}
+    assert paged == {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "baseline"}
     # every playbook and the undo had faults injected, and they met their calls
     assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.state_machines())
 
@@ -33,6 +37,8 @@ def test_every_role_calls_exactly_what_it_is_granted(results: dict[str, Any]) ->
     unexplained = {role: [a for a in row["star"] if a not in assure.NO_RESOURCE_LEVEL] for role, row in results["least_privilege"].items()}
     assert {role: actions for role, actions in unexplained.items() if actions} == {}
     assert [a for row in results["least_privilege"].values() for a in row["wildcards"]] == []
+    # resource level: every granted pattern has its reason (resources no call touched are listed on the page)
+    assert [p for row in results["least_privilege"].values() for p in row["patterns"] if not p["reason"]] == []
 
 
 def test_bad_input_is_refused_at_once_and_unrelated_alarms_start_nothing(results: dict[str, Any]) -> None:

@@ -31,7 +31,18 @@ def put_role_policy_documents() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("name", ["missing-dynamodb-put", "bucket-policy-deny", "kms-decrypt", "unparseable-message", "protected-role"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "missing-dynamodb-put",
+        "bucket-policy-deny",
+        "no-bucket-policy",
+        "kms-decrypt",
+        "key-policy-not-delegated",
+        "unparseable-message",
+        "protected-role",
+    ],
+)
 def test_scenario_meets_its_expectations(name: str) -> None:
     # WHEN the scenario runs with its own decision
     result = run(name)

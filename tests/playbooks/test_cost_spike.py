@@ -136,3 +136,23 @@ def test_a_redelivered_notification_starts_no_second_run() -> None:
         assert first["executions"] == again["executions"]
         executions = account.client("stepfunctions").list_executions(stateMachineArn=account.state_machine_arn(PLAYBOOK))["executions"]
         assert [e["name"] for e in executions] == ["sns-6b2f8d3a-1c4e-5f7a-9b0d-2e4f6a8c0b1d"]
+
+
+# Defect 6: the playbook enabled an Intelligent-Tiering configuration, which moves no Standard object, priced the saving
+# on Standard bytes and verified it by reading the configuration back. It now adds a lifecycle transition into the
+# INTELLIGENT_TIERING class, keeping the bucket's other rules, and prices Intelligent-Tiering's fees.
+def test_approved_tiering_moves_the_objects_and_keeps_the_other_lifecycle_rules() -> None:
+    rules: dict[str, list[dict[str, Any]]] = {}
+
+    def inspect(account: LocalAccount, result: simulate.Result) -> None:
+        for bucket in ("raw-data-bucket", "processed-data-bucket"):
+            rules[bucket] = account.client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+
+    result = run("approve-all", inspect=inspect)
+    assert result.outcome == "remediated"
+    for bucket in ("raw-data-bucket", "processed-data-bucket"):
+        transitions = [t for rule in rules[bucket] if rule["Status"] == "Enabled" for t in rule.get("Transitions", [])]
+        assert {"Days": 0, "StorageClass": "INTELLIGENT_TIERING"} in transitions, bucket
+    assert [rule["ID"] for rule in rules["processed-data-bucket"]] == ["expire-tmp", "etl-playbooks-intelligent-tiering"]
+    approval = next(e for e in result.emails if e["subject"].startswith("[approval needed]"))
+    assert "monitoring" in approval["body"]  # the fee is priced, not only the storage saving

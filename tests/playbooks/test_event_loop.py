@@ -139,3 +139,17 @@ def test_the_rule_is_disabled_again_when_the_loop_persists_after_the_fix() -> No
     assert result.outcome == "escalated"
     assert result.mutations[-1] == "eventbridge:DisableRule etl-s3-events"
     assert world.rule["State"] == "DISABLED" and json.loads(world.rule["EventPattern"]) == FIXED_PATTERN
+
+
+# PutRule replaces every field it is given: "Read the rule" did not select the description, so the fix blanked it.
+def test_the_pattern_fix_keeps_the_rules_description() -> None:
+    data = scenario.load(PLAYBOOK, "processed-bucket-loop")
+    described: dict[str, str] = {}
+
+    def inspect(account: LocalAccount, result: simulate.Result) -> None:
+        rule = data.data["world"]["rules"][0]["name"]
+        described["after"] = account.client("events").describe_rule(Name=rule).get("Description", "")
+
+    result = simulate.run(data, inspect=inspect)
+    assert result.outcome == "remediated"
+    assert described["after"] == data.data["world"]["rules"][0]["description"] == "New objects start the ETL workflow."

@@ -36,7 +36,18 @@ def run_with_calls(name: str, decision: str | None = None, dry_run: bool = False
     return _runs[key]
 
 
-@pytest.mark.parametrize("name", ["lambda-timeout", "oom-killed", "already-finished", "unknown-execution", "watchdog-alarm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lambda-timeout",
+        "oom-killed",
+        "already-finished",
+        "unknown-execution",
+        "watchdog-alarm",
+        "retry-writes-nothing",
+        "processed-object-unreadable",
+    ],
+)
 def test_scenario_meets_its_expectations(name: str) -> None:
     # WHEN the scenario runs with its own decision
     result = run(name)
@@ -64,6 +75,7 @@ def test_approval_stops_then_reprocesses_with_the_same_input() -> None:
         "execution": start["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{start['name']}",
         "metadataUpdated": True,
         "processedObject": True,
+        "problems": [],
         "status": "SUCCEEDED",
         "verified": True,
     }

@@ -68,7 +68,8 @@ def test_escalates_with_rollback_when_throttling_continues(tmp_path: object) -> 
         {
             "after": "lambda:PutFunctionConcurrency",
             "metrics": [
-                {"namespace": "AWS/Lambda", "metric": "Throttles", "dimensions": {"FunctionName": "ingest-handler"}, "values": {"0": 12}}
+                # throttles two minutes after the change (a throttle in the change's own minute may predate it)
+                {"namespace": "AWS/Lambda", "metric": "Throttles", "dimensions": {"FunctionName": "ingest-handler"}, "values": {"-2": 12}}
             ],
         }
     ]

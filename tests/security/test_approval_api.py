@@ -13,10 +13,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from playbooks.local.account import LocalAccount
-from playbooks.local.approval_web import WEB_FUNCTION, api_event, click, read_nonce
+from playbooks.local.approval_web import WEB_FUNCTION, api_event, click, read_form
 from playbooks.local.recorder import RECORDER
 
 PENDING_STATES = ("RUNNING",)
+
+
+def served_form(account: LocalAccount, ticket: str, button: str = "approve") -> str:
+    """What the served page's form submits when the approver presses `button` (an approver's own POST)."""
+    form = read_form(str(account.invoke_handler(WEB_FUNCTION, api_event("GET", f"/approvals/{ticket}"))["body"]))
+    assert form is not None
+    return urlencode(form.submission(button))
 
 
 def status(account: LocalAccount, execution: str) -> str:
@@ -41,8 +48,7 @@ def test_get_and_head_never_change_anything() -> None:
 def test_replay_answers_409_and_the_task_resumes_exactly_once() -> None:
     with LocalAccount() as account:
         execution, (ticket,) = start_until_approval(account)
-        page = account.invoke_handler(WEB_FUNCTION, api_event("GET", f"/approvals/{ticket}"))
-        form = urlencode({"decision": "approve", "nonce": read_nonce(page["body"])})
+        form = served_form(account, ticket)
         # the same form submitted twice (a double click, a resubmitted page)
         first, second = (account.invoke_handler(WEB_FUNCTION, api_event("POST", f"/approvals/{ticket}/decision", form)) for _ in range(2))
         assert (first["statusCode"], second["statusCode"]) == (200, 409)
@@ -54,8 +60,7 @@ def test_replay_answers_409_and_the_task_resumes_exactly_once() -> None:
 def test_two_concurrent_posts_make_one_decision() -> None:
     with LocalAccount() as account:
         execution, (ticket,) = start_until_approval(account)
-        page = account.invoke_handler(WEB_FUNCTION, api_event("GET", f"/approvals/{ticket}"))
-        body = urlencode({"decision": "approve", "nonce": read_nonce(page["body"])})
+        body = served_form(account, ticket)
         barrier = threading.Barrier(2)
         answers: list[int] = []
 
@@ -77,8 +82,7 @@ def test_expired_request_answers_410_and_changes_nothing() -> None:
     with LocalAccount() as account:
         execution, (ticket,) = start_until_approval(account, {"approvalTimeoutSeconds": 1, "verifyWaitSeconds": 60})
         # GIVEN the approver opened the page in time but presses Approve after the request expired
-        page = account.invoke_handler(WEB_FUNCTION, api_event("GET", f"/approvals/{ticket}"))
-        form = urlencode({"decision": "approve", "nonce": read_nonce(page["body"])})
+        form = served_form(account, ticket)
         wait_for(lambda: status(account, execution) == "SUCCEEDED", "the approval to time out")
         sent_before = calls("states:SendTaskSuccess")
         answer = account.invoke_handler(WEB_FUNCTION, api_event("POST", f"/approvals/{ticket}/decision", form))

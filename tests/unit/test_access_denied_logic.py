@@ -224,23 +224,54 @@ def test_statement_present_yet_denied_is_escalated_not_added_again() -> None:
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0f6c3a52"
 
 
+ADMIN = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/etl-key-admin"}, "Action": "kms:*", "Resource": "*"}
+KEY_POLICY_CHANGES_BY_IAM = {
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+    "Action": ["kms:GetKeyPolicy", "kms:PutKeyPolicy"],
+    "Resource": "*",
+}
+DECRYPT_FOR_THE_ROLE = {
+    "Sid": "EtlPlaybooksAccessFixLambdaExecutionRoleDecrypt",
+    "Effect": "Allow",
+    "Principal": {"AWS": ROLE_ARN},
+    "Action": "kms:Decrypt",
+    "Resource": KEY,
+}
+
+
 def test_key_policy_without_the_role_gets_one_statement() -> None:
-    key_policy = {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/etl-key-admin"}, "Action": "kms:*", "Resource": "*"}
-        ]
-    }
+    # GIVEN a key policy that enables IAM policies only for reading and changing the key policy (the playbook's grants)
+    key_policy = {"Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM]}
     result = plan(findings(message("kms:Decrypt", KEY), "allowed", resource_policy=key_policy))
     (action,) = result["actions"]
     assert result["case"] == "missing-kms-grant"
-    assert action["statement"] == {
-        "Sid": "EtlPlaybooksAccessFixLambdaExecutionRoleDecrypt",
-        "Effect": "Allow",
-        "Principal": {"AWS": ROLE_ARN},
-        "Action": "kms:Decrypt",
-        "Resource": KEY,
-    }
+    assert action["statement"] == DECRYPT_FOR_THE_ROLE
     assert json.loads(action["rollback"]["parameters"]["Policy"]) == key_policy
+
+
+def test_a_key_policy_the_playbook_cannot_change_is_escalated_with_the_statement_to_add() -> None:
+    # GIVEN a key policy readable by the playbook's role but not enabling IAM policies for PutKeyPolicy
+    key_policy = {"Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM | {"Action": "kms:GetKeyPolicy"}]}
+    result = plan(findings(message("kms:Decrypt", KEY), "allowed", resource_policy=key_policy))
+    # THEN nothing is proposed; a key administrator is given the exact statement
+    assert (result["case"], result["disposition"], result["actions"]) == ("key-policy-not-delegated", "escalate", [])
+    assert json.dumps(DECRYPT_FOR_THE_ROLE, sort_keys=True) in result["summary"]
+    assert "Nothing was changed" in result["summary"]
+
+
+def test_a_key_policy_kms_refuses_to_show_is_escalated_with_the_statement_to_add() -> None:
+    # GIVEN KMS refused the playbook's read of the key policy
+    denied = findings(message("kms:Decrypt", KEY), "allowed")
+    denied["keyPolicyError"] = {
+        "Error": "Kms.KmsException",
+        "Cause": f"User: arn:aws:sts::{ACCOUNT}:assumed-role/etl-playbooks-AccessDeniedStateMachineRole-X/s is not authorized "
+        f"to perform: kms:GetKeyPolicy on resource: {KEY} because no resource-based policy allows the kms:GetKeyPolicy action",
+    }
+    result = plan(denied)
+    assert (result["case"], result["disposition"], result["actions"]) == ("key-policy-unreadable", "escalate", [])
+    assert json.dumps(DECRYPT_FOR_THE_ROLE, sort_keys=True) in result["summary"]
+    assert "EnableIamPoliciesForKeyPolicyChanges" in result["summary"]
 
 
 def test_key_policy_delegating_to_iam_means_an_identity_statement() -> None:

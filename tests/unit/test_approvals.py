@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import approvals
@@ -31,15 +33,34 @@ PLAN: dict[str, Any] = {
 }
 
 
+TWO_ACTIONS: dict[str, Any] = PLAN | {
+    "actions": [
+        PLAN["actions"][0],
+        PLAN["actions"][0] | {"id": "request_quota_increase", "api": "servicequotas:RequestServiceQuotaIncrease", "target": "account"},
+        PLAN["actions"][0] | {"id": "lower_memory", "api": "lambda:UpdateFunctionConfiguration", "target": "transform-handler"},
+    ]
+}
+
+
 class FakeSfn:
-    def __init__(self) -> None:
+    """Step Functions' task-token calls; `errors` answer the next calls with those error codes, in order."""
+
+    def __init__(self, errors: list[str] | None = None) -> None:
         self.successes: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
+        self.errors = list(errors or [])
+
+    def _answer(self, name: str) -> None:
+        if self.errors:
+            code = self.errors.pop(0)
+            raise ClientError({"Error": {"Code": code, "Message": "injected"}}, name)
 
     def send_task_success(self, **kwargs: Any) -> None:
+        self._answer("SendTaskSuccess")
         self.successes.append(kwargs)
 
     def send_task_failure(self, **kwargs: Any) -> None:
+        self._answer("SendTaskFailure")
         self.failures.append(kwargs)
 
 
@@ -47,15 +68,27 @@ class FakeSfn:
 def table() -> Any:
     with mock_aws():
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        # as template.yaml declares it, with the sparse index the reminder sweep reads
         yield dynamodb.create_table(
             TableName="approvals",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "reminder", "AttributeType": "S"},
+                {"AttributeName": "remindAt", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "ReminderIndex",
+                    "KeySchema": [{"AttributeName": "reminder", "KeyType": "HASH"}, {"AttributeName": "remindAt", "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
 
 
-def request(table: Any, approvers: list[str] | None = None, required: int = 1) -> dict[str, str]:
+def request(table: Any, approvers: list[str] | None = None, required: int = 1, plan: dict[str, Any] | None = None) -> dict[str, str]:
     sns = boto3.client("sns", region_name="us-east-1")
     topic = sns.create_topic(Name="approvals")["TopicArn"]
     approvals.request_approval(
@@ -64,7 +97,7 @@ def request(table: Any, approvers: list[str] | None = None, required: int = 1) -
         task_token="TOKEN-SECRET",
         execution="arn:aws:states:us-east-1:123456789012:execution:sm:e1",
         playbook="lambda-throttling",
-        plan=PLAN,
+        plan=plan or PLAN,
         timeout_seconds=600,
         approvers=approvers or [],
         required_approvals=required,
@@ -154,3 +187,255 @@ def test_long_subjects_stay_within_what_sns_accepts() -> None:
     }
     subject, _ = approvals.email_text("lambda-throttling", plan, "https://x/prod/approvals/abc", "2026-11-25T03:10:00.000Z", 1)
     assert len(subject) < 100 and subject.isascii() and subject.endswith("...")
+
+
+def approve(table: Any, sfn: Any, tickets: dict[str, str], who: str = "approver", **kwargs: Any) -> approvals.Outcome:
+    return approvals.decide(table, sfn, tickets[who], decision="approve", nonce=tickets[f"nonce:{who}"], **({"now": NOW} | kwargs))
+
+
+def record(table: Any) -> dict[str, Any]:
+    return next(item for item in table.scan()["Items"] if item["kind"] == "approval")
+
+
+def test_a_partial_approval_approves_exactly_the_chosen_actions(table: Any) -> None:
+    tickets = request(table, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    # WHEN the approver ticks two of three actions
+    assert approve(table, sfn, tickets, actions=["lower_memory", "raise_reserved_concurrency"]).status == 200
+    # THEN those two (in plan order) and nothing else are approved
+    output = json.loads(sfn.successes[0]["output"])
+    assert output["approved"] == {"raise_reserved_concurrency": True, "lower_memory": True}
+    assert output["approvedActions"] == ["raise_reserved_concurrency", "lower_memory"]
+
+
+@pytest.mark.parametrize("actions", [None, []])
+def test_no_choice_on_a_multi_action_plan_approves_nothing(table: Any, actions: list[str] | None) -> None:
+    tickets = request(table, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    refused = approve(table, sfn, tickets, actions=actions)
+    assert refused.status == 400 and "nothing was approved" in refused.message
+    assert sfn.successes == [] and record(table)["status"] == approvals.PENDING
+    # the request is still open: a real choice afterwards is taken
+    assert approve(table, sfn, tickets, actions=["lower_memory"]).status == 200
+    assert json.loads(sfn.successes[0]["output"])["approved"] == {"lower_memory": True}
+
+
+def test_a_single_action_plan_without_a_choice_approves_its_one_action(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets).status == 200
+    assert json.loads(sfn.successes[0]["output"])["approved"] == {"raise_reserved_concurrency": True}
+
+
+def test_actions_not_in_the_plan_approve_nothing(table: Any) -> None:
+    tickets = request(table, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets, actions=["lower_memory", "delete_everything"]).status == 400
+    assert sfn.successes == []
+
+
+def test_two_approvers_apply_only_what_both_ticked(table: Any) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com"], required=2, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets, "a@example.com", actions=["raise_reserved_concurrency", "lower_memory"]).status == 202
+    assert approve(table, sfn, tickets, "b@example.com", actions=["lower_memory", "request_quota_increase"]).status == 200
+    assert json.loads(sfn.successes[0]["output"])["approved"] == {"lower_memory": True}
+
+
+def test_the_request_expires_at_its_expiry_instant(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    # one second before: still open; at the very instant it expires: too late
+    assert approvals.current_status(record(table), NOW + timedelta(seconds=599)) == approvals.PENDING
+    assert approve(table, sfn, tickets, now=NOW + timedelta(seconds=600)).status == 410
+    assert sfn.successes == []
+
+
+def test_a_reject_that_loses_the_race_sends_nothing(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    # GIVEN the page was read while pending, then another press approved the plan
+    stale = approvals.load(table, tickets["approver"])
+    assert stale is not None
+    assert approve(table, sfn, tickets).status == 200
+    # WHEN the reject decided on the stale view is written
+    entry = approvals._audit_entry(stale, "reject", [], "", "", "", NOW) | {"record": ""}
+    outcome = approvals._reject(table, sfn, stale, entry, NOW)
+    # THEN it lost: no failure is sent and the record stays approved
+    assert outcome.status == 409
+    assert sfn.failures == [] and record(table)["status"] == approvals.APPROVED
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException", "InternalServerError"])
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_callback_that_fails_is_not_recorded_and_the_approver_can_press_again(table: Any, code: str, decision: str) -> None:
+    tickets = request(table)
+    sfn = FakeSfn(errors=[code])
+    press = lambda: approvals.decide(  # noqa: E731 - the same press, twice
+        table, sfn, tickets["approver"], decision=decision, nonce=tickets["nonce:approver"], now=NOW
+    )
+    # WHEN Step Functions refuses the callback
+    first = press()
+    # THEN the approver is told it was not recorded, and the request is open again (no vote, no decision kept)
+    assert first.status == 503 and "NOT recorded" in first.message and code in first.message
+    fresh = record(table)
+    assert fresh["status"] == approvals.PENDING and fresh["approvals"] == {} and "decidedAt" not in fresh
+    # AND pressing again decides (not "already decided"), with exactly one delivered callback
+    assert press().status == 200
+    assert len(sfn.successes) + len(sfn.failures) == 1
+    assert record(table)["status"] == (approvals.APPROVED if decision == "approve" else approvals.REJECTED)
+
+
+def test_a_failed_last_vote_keeps_the_earlier_approvers_vote(table: Any) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com"], required=2)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets, "a@example.com").status == 202
+    sfn.errors = ["ThrottlingException"]
+    assert approve(table, sfn, tickets, "b@example.com").status == 503
+    assert set(record(table)["approvals"]) == {"a@example.com"}
+    assert approve(table, sfn, tickets, "b@example.com").status == 200
+    assert json.loads(sfn.successes[0]["output"])["approvers"] == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize("code", sorted(approvals.TASK_GONE))
+def test_a_task_that_is_gone_ends_the_request_as_expired(table: Any, code: str) -> None:
+    tickets = request(table)
+    sfn = FakeSfn(errors=[code])
+    assert approve(table, sfn, tickets).status == 410
+    assert record(table)["status"] == approvals.EXPIRED
+    assert approve(table, sfn, tickets).status == 410
+
+
+# ------------------------------------------------------------------------ nobody answered: reminder and escalation
+class FakeSns:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def publish(self, **kwargs: Any) -> dict[str, str]:
+        self.messages.append(kwargs)
+        return {"MessageId": str(len(self.messages))}
+
+
+def ask(table: Any, sns: FakeSns, approvers: list[str], required: int = 1) -> None:
+    approvals.request_approval(
+        table,
+        sns,
+        task_token="TOKEN-SECRET",
+        execution="arn:aws:states:us-east-1:123456789012:execution:sm:e1",
+        playbook="lambda-throttling",
+        plan=TWO_ACTIONS,
+        timeout_seconds=600,
+        approvers=approvers,
+        required_approvals=required,
+        base_url="https://x/prod",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:approvals",
+        now=NOW,
+    )
+
+
+def sweep(table: Any, sns: FakeSns, seconds: int, escalation: list[str] | None = None) -> int:
+    return approvals.send_reminders(
+        table,
+        sns,
+        topic_arn="arn:aws:sns:us-east-1:123456789012:approvals",
+        escalation=escalation or [],
+        now=NOW + timedelta(seconds=seconds),
+    )
+
+
+def links(message: dict[str, Any]) -> list[str]:
+    return [word for word in message["Message"].split() if "/approvals/" in word]
+
+
+def to(message: dict[str, Any], attribute: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(attribute)
+    return str(value["StringValue"]) if value else None
+
+
+def test_the_reminder_goes_out_once_at_half_time_with_the_same_links(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"], required=2)
+    asked = {to(m, "approver"): links(m) for m in sns.messages}
+    # before half of the 600 s: nothing
+    assert sweep(table, sns, 299, ["lead@example.com"]) == 0 and len(sns.messages) == 2
+    # at half: each approver again, with the very link they had; the lead is told, with no link at all
+    assert sweep(table, sns, 300, ["lead@example.com"]) == 1
+    reminders = [m for m in sns.messages[2:] if to(m, "approver")]
+    escalations = [m for m in sns.messages[2:] if to(m, "escalation")]
+    assert {to(m, "approver"): links(m) for m in reminders} == asked
+    assert all(m["Subject"].startswith("[reminder] [approval needed]") for m in reminders)
+    assert [to(m, "escalation") for m in escalations] == ["lead@example.com"]
+    assert links(escalations[0]) == [] and "a@example.com, b@example.com" in escalations[0]["Message"]
+    assert not any("TOKEN-SECRET" in m["Subject"] + m["Message"] for m in sns.messages)
+    # and never twice
+    assert sweep(table, sns, 400, ["lead@example.com"]) == 0 and len(sns.messages) == 5
+
+
+def test_an_approver_who_already_voted_is_not_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"], required=2)
+    tickets = {to(m, "approver"): links(m)[0].rsplit("/", 1)[-1] for m in sns.messages}
+    nonce = {item["approver"]: item["nonce"] for item in table.scan()["Items"] if item["kind"] == "ticket"}
+    outcome = approvals.decide(
+        table, FakeSfn(), tickets["a@example.com"], decision="approve", nonce=nonce["a@example.com"], actions=["lower_memory"], now=NOW
+    )
+    assert outcome.status == 202
+    assert sweep(table, sns, 300) == 1
+    assert [to(m, "approver") for m in sns.messages[2:]] == ["b@example.com"]
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_decided_request_is_not_reminded(table: Any, decision: str) -> None:
+    sns = FakeSns()
+    ask(table, sns, [])
+    ticket = links(sns.messages[0])[0].rsplit("/", 1)[-1]
+    nonce = next(item["nonce"] for item in table.scan()["Items"] if item["kind"] == "ticket")
+    assert approvals.decide(table, FakeSfn(), ticket, decision=decision, nonce=nonce, actions=["lower_memory"], now=NOW).status == 200
+    assert sweep(table, sns, 300, ["lead@example.com"]) == 0
+    assert len(sns.messages) == 1
+    assert "reminder" not in record(table)  # and it left the index
+
+
+def test_an_expired_request_is_not_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, [])
+    assert sweep(table, sns, 600, ["lead@example.com"]) == 0
+    assert len(sns.messages) == 1
+
+
+def test_without_escalation_contacts_only_the_approvers_are_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com"])
+    assert sweep(table, sns, 450) == 1
+    assert [to(m, "approver") for m in sns.messages] == ["a@example.com", "a@example.com"]
+
+
+def test_the_run_knows_who_was_asked_and_when_they_were_reminded(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"])
+    sweep(table, sns, 301)
+    execution = "arn:aws:states:us-east-1:123456789012:execution:sm:e1"
+    assert approvals.asked(table, execution) == [
+        {
+            "approvers": ["a@example.com", "b@example.com"],
+            "askedAt": "2026-11-25T03:00:00.000Z",
+            "remindedAt": "2026-11-25T03:05:01.000Z",
+            "expiresAt": "2026-11-25T03:10:00.000Z",
+        }
+    ]
+    assert approvals.asked(table, execution + "-other") == []
+
+
+def test_a_reminder_that_could_not_be_sent_is_tried_again_by_the_next_sweep(table: Any) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com"])
+
+    class DownSns(FakeSns):
+        def publish(self, **kwargs: Any) -> dict[str, str]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "Publish")
+
+    with pytest.raises(ClientError):
+        sweep(table, DownSns(), 300)  # type: ignore[arg-type]
+    assert record(table)["reminder"] == approvals.DUE and "remindedAt" not in record(table)
+    assert sweep(table, sns, 360) == 1
+    assert [m["Subject"][:10] for m in sns.messages] == ["[approval ", "[reminder]"]

@@ -37,7 +37,15 @@ def clean() -> dict[str, Any]:
     return {
         "runs": [run(p, "stale-lock") for p in PLAYBOOKS],
         "least_privilege": {
-            "SomeFunction": {"called": ["s3:GetObject"], "missing": [], "excess": [], "star": [], "wildcards": [], "managed": []}
+            "SomeFunction": {
+                "called": ["s3:GetObject"],
+                "missing": [],
+                "excess": [],
+                "star": [],
+                "wildcards": [],
+                "untouched": [],
+                "patterns": [{"action": "s3:GetObject", "resource": "arn:aws:s3:::b/*", "reason": "why", "touched": ["arn:aws:s3:::b/k"]}],
+            }
         },
         "secrets": [],
         "coverage": {
@@ -79,6 +87,8 @@ def regress(results: dict[str, Any], what: str) -> None:
         role["star"] = ["s3:GetObject"]
     elif what == "wildcard":
         role["wildcards"] = ["s3:*"]
+    elif what == "unexplained pattern":
+        role["patterns"][0]["reason"] = None
     elif what == "secret":
         results["secrets"] = ["lambda-throttling/throttled: AAAA... in 'log line'"]
     elif what == "coverage":
@@ -111,6 +121,7 @@ def regress(results: dict[str, Any], what: str) -> None:
         "privilege",
         "star",
         "wildcard",
+        "unexplained pattern",
         "secret",
         "coverage",
         "concurrency",
@@ -143,3 +154,35 @@ def test_the_page_lists_a_scenario_that_ignored_the_brake() -> None:
     page = assure.render(results)
     assert "1 changed something or asked for approval" in page
     assert "changed ['lambda:PutFunctionConcurrency ingest-handler'], 1 approvals" in page
+
+
+def test_a_grant_on_a_resource_no_call_touched_is_reported() -> None:
+    results = clean()
+    results["least_privilege"]["SomeFunction"]["untouched"] = ["s3:GetObject on arn:aws:s3:::other-bucket/*"]
+    assert "s3:GetObject on arn:aws:s3:::other-bucket/*" in assure.render(results)
+
+
+def test_least_privilege_is_resource_level() -> None:
+    # GIVEN a role granted GetObject on two buckets' objects and ListBucket on one bucket, that read one bucket only
+    grants = {
+        "SomeFunction": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::raw/*", "arn:aws:s3:::processed/*"]},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::processed"},
+            {"Effect": "Allow", "Action": "kms:GetKeyPolicy", "Resource": "arn:aws:kms:us-east-1:123456789012:key/*"},
+        ]
+    }
+    touched = [
+        ("SomeFunction", "s3:GetObject", "arn:aws:s3:::processed/out/a.csv"),
+        ("SomeFunction", "s3:ListBucket", "arn:aws:s3:::processed"),
+        ("SomeFunction", "kms:GetKeyPolicy", "arn:aws:kms:us-east-1:123456789012:key/k"),
+    ]
+    runs = [run(PLAYBOOKS[0], "s", touched=touched, grants=grants, deployed=["SomeFunction"])]
+    # WHEN least privilege is judged
+    row = assure.least_privilege(runs)["SomeFunction"]
+    # THEN the grant broader than what was touched is reported, though its action was called
+    assert row["excess"] == []
+    assert row["untouched"] == ["s3:GetObject on arn:aws:s3:::raw/*"]
+    # AND a key pattern without the condition that scopes it has no reason
+    reasons = {p["resource"]: p["reason"] for p in row["patterns"]}
+    assert reasons["arn:aws:kms:us-east-1:123456789012:key/*"] is None
+    assert reasons["arn:aws:s3:::processed/*"]

@@ -9,8 +9,8 @@ import pytest
 from approval_helpers import wait_for
 
 from playbooks import badinput, project
-from playbooks.local import moto_gaps
 from playbooks.local.account import TERMINAL, LocalAccount
+from playbooks.local.aws import asl
 from playbooks.local.recorder import RECORDER
 from shared.schemas import errors
 
@@ -75,7 +75,7 @@ def test_each_definition_is_parsed_once_and_every_execution_gets_fresh_component
         "definition"
     ]
     finish(account, account.start("lambda-throttling", {"functionName": "not-ours"}))
-    assert definition in moto_gaps._PARSE_TREES
+    assert definition in asl.PARSE_TREES
     first, tree = AmazonStateLanguageParser.parse(definition)
     second, same_tree = AmazonStateLanguageParser.parse(definition)
     assert same_tree is tree and first is not second

@@ -156,4 +156,4 @@ def test_memory_is_not_resized_on_a_sample_of_the_report_lines() -> None:
     finding = cs.lambda_memory_finding(Lambda(), PagedLogs(), "transform-handler", CONFIG, datetime.now(UTC))
     # THEN the peak of the part it read is reported, and no change is proposed on it
     assert finding is not None and "action" not in finding
-    assert f"Only the first {cs.MAX_REPORT_PAGES} REPORT lines were read" in finding["evidence"]
+    assert f"Only the first {cs.MAX_REPORT_EVENTS} REPORT lines were read" in finding["evidence"]

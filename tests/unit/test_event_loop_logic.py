@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 import validate_input
-from playbooks.local import moto_gaps
 from playbooks.local.account import LocalAccount
+from playbooks.local.aws import sfn as aws_sfn
+from playbooks.local.aws.throttling import TokenBucket
 from playbooks.scenario import put_workflows
 from shared import clock
 from shared.errors import InvalidInput
@@ -212,7 +213,7 @@ def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aw
         assert too_many.value.response["Error"]["Code"] == "ValidationException"
         # the stop quota: 1,000 at once, then 200 per second of the bucket's clock (frozen here, moved by hand)
         frozen = FakeClock()
-        moto_gaps._BUCKETS["states:StopExecution"] = moto_gaps.TokenBucket(1000, 200, frozen.monotonic)
+        aws_sfn.BUCKETS["states:StopExecution"] = TokenBucket(1000, 200, frozen.monotonic)
         arns = [e["executionArn"] for e in second["executions"] + first["executions"][:-5]]
 
         def outcome(execution: str) -> str:

@@ -54,3 +54,14 @@ def test_alarm_event_becomes_the_same_input() -> None:
 def test_bad_input_is_refused_with_a_clear_message(raw: object, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         validate_input.validate("lambda-throttling", raw, "arn:x", STARTED)
+
+
+def test_a_failed_execution_of_another_state_machine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:etl-workflow")
+    message = 'User: arn:aws:sts::123456789012:assumed-role/lambda-execution-role/f is not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::b/k"'
+    other = "arn:aws:states:us-east-1:123456789012:execution:billing-workflow:run-1"
+    with pytest.raises(InvalidInput, match=r"failedExecutionArn .* is not an execution of the pipeline's workflow"):
+        validate_input.validate("access-denied", {"message": message, "failedExecutionArn": other}, "arn:x", STARTED)
+    own = "arn:aws:states:us-east-1:123456789012:execution:etl-workflow:run-1"
+    result = validate_input.validate("access-denied", {"message": message, "failedExecutionArn": own}, "arn:x", STARTED)
+    assert result["target"]["failedExecutionArn"] == own

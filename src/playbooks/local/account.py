@@ -1,7 +1,7 @@
 """An in-memory AWS account (moto) that deploys the project's own `template.yaml` and runs the real ASL.
 
 The template goes through SAM's own translator, moto's CloudFormation creates the stack, and the account then
-does what moto's CloudFormation does not (see `moto_gaps.GAPS`): it resolves `DefinitionSubstitutions` from the
+does what moto's CloudFormation does not (see the `aws` package): it resolves `DefinitionSubstitutions` from the
 stack and registers each state machine with moto's ASL executor. Lambda tasks run the real handlers in-process.
 """
 
@@ -18,16 +18,21 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
 
-from .. import project
-from . import emf, moto_gaps, recorder
+from .. import prerequisites, project
+from . import recorder
+from .aws import authorization, emf, patches
+from .aws import clock as aws_clock
+from .aws import lambda_ as aws_lambda
 from .recorder import PRINCIPAL, RECORDER
 
 REGION = "us-east-1"
@@ -48,6 +53,8 @@ EXECUTOR_SHUTDOWN_S = 10.0
 @dataclass
 class Settings:
     concurrency_limit: int = 1000
+    # Paginated APIs answer an empty first page, then one item per page (aws.pagination): AWS may page like that.
+    small_pages: bool = False
 
 
 @dataclass
@@ -58,6 +65,19 @@ class Function:
     environment: dict[str, str]
     timeout: int
     memory: int
+    principal: str  # who its calls are recorded as: the logical id, "<stack>/<logical id>" in a second stack
+    role_arn: str = ""
+
+
+@dataclass
+class Stack:
+    """One deployment of the template (one pipeline's playbooks): what `sam deploy --stack-name` creates."""
+
+    name: str
+    parameters: dict[str, str]
+    outputs: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
 
 
 @dataclass
@@ -102,17 +122,23 @@ class FakeContext:
 
 
 class LocalAccount:
-    """Use as a context manager: `with LocalAccount() as account: account.start(...)`."""
+    """Use as a context manager: `with LocalAccount() as account: account.start(...)`.
 
-    def __init__(self, parameters: dict[str, str] | None = None, settings: Settings | None = None):
+    The account deploys the template once as `stack_name`; `deploy_stack` deploys it again (another pipeline's
+    playbooks, other parameters) into the same account. `outputs`, `resources` and `state_machines` are the first
+    stack's; `stacks` has every stack's.
+    """
+
+    def __init__(self, parameters: dict[str, str] | None = None, settings: Settings | None = None, stack_name: str = STACK):
         self.parameters = parameters or {}
+        self.stack_name = stack_name
+        self.stacks: dict[str, Stack] = {}
         self.settings = settings or Settings()
         self.region = REGION
         self.account_id = "123456789012"
-        self.clock = moto_gaps.VirtualClock()
+        self.clock = aws_clock.VirtualClock()
         self.quota_requests: list[dict[str, Any]] = []
         self.costs: dict[str, dict[str, float]] = {}  # day -> service -> USD (Cost Explorer)
-        self.tiering: dict[str, dict[str, dict[str, Any]]] = {}  # bucket -> id -> Intelligent-Tiering configuration
         self.cloudtrail_events: list[dict[str, Any]] = []  # what cloudtrail:LookupEvents answers (scenario data)
         self.functions: dict[str, Function] = {}  # by physical name
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
@@ -128,7 +154,6 @@ class LocalAccount:
         self._env_before: dict[str, str | None] = {}
         # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
         self.scripts: dict[str, Callable[[Any], Any]] = {}
-        self._clients: dict[str, Any] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -142,12 +167,13 @@ class LocalAccount:
         RECORDER.reset()
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
-        boto3.DEFAULT_SESSION = None
-        moto_gaps.install(self)
+        boto3.DEFAULT_SESSION = _session()
+        patches.install(self)
         project.import_function_module("shared.aws").reset_clients()
         RECORDER.enabled = True
         try:
             self.deploy()
+            RECORDER.authorize = authorization.Authorizer(self)  # from now on the stack's roles are as strict as AWS
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -155,11 +181,12 @@ class LocalAccount:
 
     def __exit__(self, *exc: object) -> None:
         RECORDER.enabled = False
+        RECORDER.authorize = None
         self.stop_executions()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        moto_gaps.uninstall()
+        patches.uninstall()
         emf.uninstall()
         for key, value in self._env_before.items():
             if value is None:
@@ -168,47 +195,66 @@ class LocalAccount:
                 os.environ[key] = value
 
     def client(self, service: str) -> Any:
-        """One client per service for the account's life: creating a client costs far more than a call."""
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
-        return self._clients[service]
+        """One client per service for the process's life (creating one costs far more than a call); a client holds no
+        account state, and every account of the process is the same mocked region with the same fake credentials."""
+        if service not in _CLIENTS:
+            _CLIENTS[service] = _session().client(service, region_name=self.region)  # type: ignore[call-overload]
+        return _CLIENTS[service]
 
     # -------------------------------------------------------------------------------------- deploy
     def deploy(self) -> None:
+        first = self.deploy_stack(self.stack_name, self.parameters)
+        self.outputs, self.resources, self.state_machines = first.outputs, first.resources, first.state_machines
+
+    def deploy_stack(self, name: str, parameters: dict[str, str]) -> Stack:
+        """Create a stack from the template with these parameters, as `sam deploy --stack-name <name>` does."""
         token = PRINCIPAL.set("deployer")
         try:
             s3 = self.client("s3")
-            s3.create_bucket(Bucket=ARTIFACTS)
-            s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
-            translated = translate(self.parameters)
+            if not self.stacks:
+                s3.create_bucket(Bucket=ARTIFACTS)
+                s3.put_object(Bucket=ARTIFACTS, Key="functions.zip", Body=_placeholder_zip())
+            translated = translate(parameters)
+            # The deploy's prerequisite (prerequisites.py): the pipeline functions have run, so their log groups exist.
+            logs = self.client("logs")
+            for group in prerequisites.filtered_log_groups(parameters):
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):  # another stack's pipeline
+                    logs.create_log_group(logGroupName=group)
             cfn = self.client("cloudformation")
             # The same physical names on every deploy (a real stack keeps its names too): the state machines'
-            # definitions are then the same text each time, and each is parsed once per process (moto_gaps).
-            mock_random.seed(len(STACK))
+            # definitions are then the same text each time, and each is parsed once per process (aws.asl). The seed
+            # is the stack's own: moto keys roles by their random id, so two stacks with one seed overwrote each other.
+            mock_random.seed(zlib.crc32(name.encode()))
             cfn.create_stack(
-                StackName=STACK,
+                StackName=name,
                 TemplateBody=json.dumps(translated),
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
-            stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
-            self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=STACK):
+            stack = Stack(name, dict(parameters))
+            described = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name):
                 for summary in page["StackResourceSummaries"]:
-                    self.resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
-            self._register_functions(translated)
-            self._register_state_machines(translated)
+                    stack.resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+            self.stacks[name] = stack
+            self._register_functions(translated, stack)
+            self._register_state_machines(stack)
             self._register_rules()
+            return stack
         finally:
             mock_random.seed()  # ids made while the playbooks run are random again
             PRINCIPAL.reset(token)
 
-    def _register_functions(self, translated: dict[str, Any]) -> None:
+    def _principal(self, stack: Stack, logical_id: str) -> str:
+        return logical_id if stack.name == self.stack_name else f"{stack.name}/{logical_id}"
+
+    def _register_functions(self, translated: dict[str, Any], stack: Stack) -> None:
         lam = self.client("lambda")
         for logical_id, resource in translated["Resources"].items():
-            if resource["Type"] != "AWS::Lambda::Function" or logical_id not in self.resources:
+            if resource["Type"] != "AWS::Lambda::Function" or logical_id not in stack.resources:
                 continue  # not a function, or its condition is false in this deployment
-            name = self.resources[logical_id]
+            name = stack.resources[logical_id]
             config = lam.get_function_configuration(FunctionName=name)
             self.functions[name] = Function(
                 logical_id=logical_id,
@@ -217,27 +263,30 @@ class LocalAccount:
                 environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                 timeout=int(config.get("Timeout", 3)),
                 memory=int(config.get("MemorySize", 128)),
+                principal=self._principal(stack, logical_id),
+                role_arn=str(config.get("Role", "")),
             )
 
-    def _register_state_machines(self, translated: dict[str, Any]) -> None:
+    def _register_state_machines(self, stack: Stack) -> None:
         sfn = self.client("stepfunctions")
         for playbook in project.state_machines().values():
             logical_id = playbook.logical_id
-            arn = self.resources[logical_id]
+            arn = stack.resources[logical_id]
             name = arn.rsplit(":", 1)[-1]
             definition = playbook.asl_path.read_text()
             prefix = _subst_output(logical_id, "")
-            for output, value in self.outputs.items():
+            for output, value in stack.outputs.items():
                 if output.startswith(prefix):
                     definition = definition.replace("${" + output.removeprefix(prefix) + "}", value)
             created = sfn.create_state_machine(
-                name=name, definition=definition, roleArn=self.outputs[_role_output(logical_id)], type="STANDARD"
+                name=name, definition=definition, roleArn=stack.outputs[_role_output(logical_id)], type="STANDARD"
             )
-            self.state_machines[logical_id] = created["stateMachineArn"]
-            self._sm_logical[name] = logical_id
+            stack.state_machines[logical_id] = created["stateMachineArn"]
+            self._sm_logical[name] = self._principal(stack, logical_id)
 
     def _register_rules(self) -> None:
         events = self.client("events")
+        self.rules, self.schedules = [], []
         for page in events.get_paginator("list_rules").paginate():
             for rule in page["Rules"]:
                 if rule.get("State") != "ENABLED":
@@ -248,15 +297,16 @@ class LocalAccount:
                 elif "EventPattern" in rule:
                     self.rules.append(Rule(rule["Name"], json.loads(rule["EventPattern"]), targets))
 
-    def run_schedule(self, logical_id: str) -> Any:
-        """Deliver one 'Scheduled Event' to the function `logical_id`, as its EventBridge schedule does every period."""
+    def run_schedule(self, logical_id: str, at: datetime | None = None) -> Any:
+        """Deliver one 'Scheduled Event' to the function `logical_id`, as its EventBridge schedule does every period;
+        `at` is the time the event says (a period that falls later than now, e.g. halfway through an approval)."""
         function = next((f for f in self.functions.values() if f.logical_id == logical_id), None)
         rule = next(
             (r for r in self.schedules if function and any(t["Arn"].endswith(f":function:{function.name}") for t in r.targets)), None
         )
         if function is None or rule is None:
             raise ValueError(f"{logical_id} is not a function the template runs on a schedule")
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -270,11 +320,30 @@ class LocalAccount:
         }
         return self.invoke_handler(logical_id, event)
 
+    def function_principals(self) -> set[str]:
+        """The principals the stack's functions' calls are recorded under."""
+        return {function.principal for function in self.functions.values()}
+
+    def role_of_state_machine(self, logical_id: str) -> str:
+        return self.outputs[_role_output(logical_id)]
+
+    def state_machine_of_principal(self, principal: str) -> tuple[str, str] | None:
+        """(role ARN, state machine ARN) of a state machine's principal in any stack ("<stack>/<logical id>" in a second
+        one, as `_principal` names it); None for any other principal."""
+        stack_name, _, logical_id = principal.rpartition("/")
+        stack = self.stacks.get(stack_name or self.stack_name)
+        if stack is None or logical_id not in stack.state_machines:
+            return None
+        return stack.outputs[_role_output(logical_id)], stack.state_machines[logical_id]
+
     def logical_id_of_state_machine(self, name: str) -> str:
         return self._sm_logical.get(name, name)
 
-    def state_machine_arn(self, playbook_id: str) -> str:
-        return self.state_machines[project.playbook(playbook_id).logical_id]
+    def state_machine_arn(self, playbook_id: str, stack: str | None = None) -> str:
+        return self.stacks[stack or self.stack_name].state_machines[project.playbook(playbook_id).logical_id]
+
+    def _all_state_machines(self) -> list[str]:
+        return [arn for stack in self.stacks.values() for arn in stack.state_machines.values()]
 
     # -------------------------------------------------------------------------------------- Lambda dispatch
     def dispatch(self, function_name: str, body: Any) -> tuple[bytes, bool]:
@@ -285,20 +354,20 @@ class LocalAccount:
             # A pipeline function whose behaviour the scenario scripts; its calls are its own role's.
             token = PRINCIPAL.set(name)
             try:
-                return json.dumps(self.scripts[name](moto_gaps.decode_payload(body)), default=str).encode(), False
+                return json.dumps(self.scripts[name](aws_lambda.decode_payload(body)), default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - a scripted failure is the function's error payload
-                return moto_gaps.lambda_error_payload(error), True
+                return aws_lambda.lambda_error_payload(error), True
             finally:
                 PRINCIPAL.reset(token)
         if function is None:
             # A pipeline function that the scenario created: it has no code of ours; answer as a no-op handler.
             return json.dumps({"status": "ok"}).encode(), False
-        event = moto_gaps.decode_payload(body)
+        event = aws_lambda.decode_payload(body)
         module_name, handler_name = function.handler.rsplit(".", 1)
         with self._handler_lock:
             saved = {key: os.environ.get(key) for key in function.environment}
             os.environ.update(function.environment)
-            token = PRINCIPAL.set(function.logical_id)
+            token = PRINCIPAL.set(function.principal)
             try:
                 handler = getattr(importlib.import_module(module_name), handler_name)
                 self.logs.attach()
@@ -317,7 +386,7 @@ class LocalAccount:
                     emf.land(self.client("cloudwatch"), printed.getvalue())
                 return json.dumps(result, default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - every handler error becomes a FunctionError payload
-                return moto_gaps.lambda_error_payload(error), True
+                return aws_lambda.lambda_error_payload(error), True
             finally:
                 PRINCIPAL.reset(token)
                 for key, value in saved.items():
@@ -326,9 +395,10 @@ class LocalAccount:
                     else:
                         os.environ[key] = value
 
-    def invoke_handler(self, logical_id: str, event: dict[str, Any]) -> Any:
+    def invoke_handler(self, logical_id: str, event: dict[str, Any], stack: str | None = None) -> Any:
         """Call a function's handler directly (as API Gateway would), returning its result."""
-        function = next(f for f in self.functions.values() if f.logical_id == logical_id)
+        name = self.stacks[stack or self.stack_name].resources[logical_id]
+        function = self.functions[name]
         payload, errored = self.dispatch(function.name, json.dumps(event))
         result = json.loads(payload)
         if errored:
@@ -336,10 +406,10 @@ class LocalAccount:
         return result
 
     # -------------------------------------------------------------------------------------- events and executions
-    def start(self, playbook_id: str, payload: dict[str, Any], name: str | None = None) -> str:
+    def start(self, playbook_id: str, payload: dict[str, Any], name: str | None = None, stack: str | None = None) -> str:
         return str(
             self.client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn(playbook_id),
+                stateMachineArn=self.state_machine_arn(playbook_id, stack),
                 name=name or f"local-{uuid.uuid4().hex[:12]}",
                 input=json.dumps(payload),
             )["executionArn"]
@@ -384,7 +454,7 @@ class LocalAccount:
         """ARNs of the playbooks' executions, oldest first."""
         sfn = self.client("stepfunctions")
         found: list[tuple[Any, str]] = []
-        for arn in self.state_machines.values():
+        for arn in self._all_state_machines():
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
                 found += [(e["startDate"], e["executionArn"]) for e in page["executions"]]
         return [arn for _, arn in sorted(found)]
@@ -397,7 +467,7 @@ class LocalAccount:
         def executions() -> set[str]:
             return {
                 execution["executionArn"]
-                for arn in self.state_machines.values()
+                for arn in self._all_state_machines()
                 for execution in sfn.list_executions(stateMachineArn=arn)["executions"]
             }
 
@@ -521,6 +591,20 @@ class LogCapture(io.TextIOBase):
                     and handler.stream is not self
                 ):
                     handler.setStream(self)
+
+
+_SESSION: boto3.Session | None = None
+_CLIENTS: dict[str, Any] = {}
+
+
+def _session() -> boto3.Session:
+    """One boto3 session for every account of this process: a session loads each service's model once, and a fresh
+    session per account reloaded them all (a tenth of a second per client). Made here, after moto is imported, so its
+    clients go to moto; the account's credentials are the same fake ones every time."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = boto3.Session()
+    return _SESSION
 
 
 def _placeholder_zip() -> bytes:

@@ -2,7 +2,7 @@
 
 One botocore hook sees every client's calls (the ASL executor's, the handlers', the simulator's): it records the
 call with the principal that made it (a state machine or a function, by logical id) and may answer it with an
-injected error or with a response from `moto_gaps` instead of moto.
+injected error or with a response from a module of the `aws` package instead of moto.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ IAM_ACTION = {
     "s3:ListBucketIntelligentTieringConfigurations": "s3:GetIntelligentTieringConfiguration",
     "s3:DeleteBucketIntelligentTieringConfiguration": "s3:PutIntelligentTieringConfiguration",
     "logs:FilterLogEvents": "logs:FilterLogEvents",
+    "s3:GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "s3:DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
 }
 
 
@@ -53,6 +56,11 @@ class Call:
     principal: str
     at: float
     error: str | None = None
+    service: str = ""  # botocore's service name and operation, e.g. "logs", "FilterLogEvents"
+    operation: str = ""
+    inner: bool = False  # made by the account itself (listing everything to page it): not recorded, never faulted
+    # (IAM action, resource ARN) pairs the call was authorized for; stack principals only (local/aws/authorization.py)
+    authorized: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def iam_action(self) -> str:
@@ -110,7 +118,8 @@ def error_response(code: str, message: str, status: int = 400) -> tuple[FakeHttp
     return response({"Error": {"Code": code, "Message": message}}, status)
 
 
-GapHandler = Callable[[dict[str, Any]], "tuple[FakeHttpResponse, dict[str, Any]] | None"]
+Response = tuple[FakeHttpResponse, dict[str, Any]]
+GapHandler = Callable[[dict[str, Any]], "Response | None"]
 
 
 @dataclass
@@ -119,6 +128,12 @@ class Recorder:
     faults: list[Fault] = field(default_factory=list)
     gaps: dict[str, GapHandler] = field(default_factory=dict)
     listeners: list[Callable[[Call], None]] = field(default_factory=list)
+    # Decides whether AWS would let the call's principal make it: None to allow, else the error response AWS gives.
+    authorize: Callable[[Call], Response | None] | None = None
+    # Answers a paginated call with the small or empty page AWS may give (None: the call goes on as it is).
+    paginate: Callable[[Call], Response | None] | None = None
+    # Whether a call is the account's own (see `aws.pagination`): such calls are answered but neither recorded nor faulted.
+    is_inner: Callable[[], bool] = lambda: False
     enabled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seq: itertools.count = field(default_factory=itertools.count)
@@ -136,19 +151,32 @@ class Recorder:
         service_id = model.service_model.service_id.hyphenize()
         prefix = IAM_PREFIX.get(service_id, model.service_model.signing_name or service_id)
         call = Call(next(self._seq), f"{prefix}:{model.name}", _plain(params), PRINCIPAL.get(), time.time())
+        call.service, call.operation, call.inner = model.service_model.service_name, model.name, self.is_inner()
         context["local_call"] = call
+        if call.inner:
+            return
         with self._lock:
             self.calls.append(call)
 
-    def before_call(self, context: dict[str, Any], **_: Any) -> tuple[FakeHttpResponse, dict[str, Any]] | None:
+    def before_call(self, context: dict[str, Any], **_: Any) -> Response | None:
         call: Call | None = context.get("local_call")
         if call is None:
             return None
-        with self._lock:
-            fault = next((f for f in self.faults if f.fires(call)), None)
-        if fault is not None:
-            call.error = fault.error
-            return error_response(fault.error, fault.message, fault.status)
+        if not call.inner:
+            with self._lock:
+                fault = next((f for f in self.faults if f.fires(call)), None)
+            if fault is not None:
+                call.error = fault.error
+                return error_response(fault.error, fault.message, fault.status)
+            # Authorization: the one place a call AWS would deny is refused, before any service answers it.
+            if self.authorize is not None:
+                denied = self.authorize(call)
+                if denied is not None:
+                    call.error = denied[1]["Error"]["Code"]
+                    return denied
+            page = self.paginate(call) if self.paginate is not None else None
+            if page is not None:
+                return page
         result = None
         gap = self.gaps.get(call.api)
         if gap is not None:
@@ -160,7 +188,7 @@ class Recorder:
     def after_call(self, context: dict[str, Any], http_response: Any = None, parsed: dict[str, Any] | None = None, **_: Any) -> None:
         """Note moto's errors; tell listeners (scenario reactions) about calls that succeeded."""
         call: Call | None = context.get("local_call")
-        if call is None:
+        if call is None or call.inner:
             return
         if parsed and "Error" in parsed and getattr(http_response, "status_code", 200) >= 300:
             call.error = call.error or parsed["Error"].get("Code")

@@ -19,7 +19,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from .recorder import PRINCIPAL
+from ..recorder import PRINCIPAL
+from .runtime import Gap
+
+GAPS = [
+    Gap(
+        "CloudWatch embedded metric format",
+        "CloudWatch Logs turns each EMF document a function prints into metric datapoints; documents that break the "
+        "specification are dropped (Specification: Embedded metric format)",
+        "functions run in-process, so nothing reaches a log group: this module captures each handler's stdout per "
+        "thread and puts every EMF document's metrics into the account's CloudWatch",
+    ),
+]
 
 _LOCAL = threading.local()
 MAX_DIMENSIONS = 30

@@ -1,0 +1,182 @@
+"""Step Functions' ASL executor (moto's): definitions parsed once, definite JSONPaths, simulated waits, the
+state machine's role as the caller of its tasks, and a stopped execution that stays stopped."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+import time
+from typing import Any
+
+from ..recorder import PRINCIPAL
+from .runtime import Gap, active
+from .sfn import IDLE
+
+GAPS = [
+    Gap(
+        "JSONPath",
+        "a definite path with an index ($.actions[0].target) selects one value",
+        "returns a one-element list: we return the value",
+    ),
+    Gap(
+        "Wait state and Retry interval",
+        "wait in real time",
+        "sleep in real time: we advance a virtual clock instead, recording the seconds that would have passed",
+    ),
+    Gap(
+        "waitForTaskToken timeout",
+        "ends the task with States.Timeout after TimeoutSeconds",
+        "waits in real time: the simulator can make the timeout elapse at once ('expire')",
+    ),
+    Gap(
+        "Wait state while other executions run",
+        "lets the rest of the account run while a state waits",
+        "advances the virtual clock at once: before the waiting execution resumes, the account lets every other running execution reach a wait, a task token or its end (bounded)",
+    ),
+    Gap(
+        "Step Functions executions (speed only)",
+        "a state machine's definition is parsed once, when it is created or updated",
+        "parses the definition again with ANTLR at the start of every execution (about 0.3 s each): we keep each "
+        "definition's parse tree and build fresh evaluation components from it per execution; the stack's physical "
+        "names are the same on every deploy (moto's random generator is seeded while it deploys), so a definition "
+        "is parsed once per process",
+    ),
+]
+
+
+# Parse trees by definition text. A tree is only read after parsing; each execution still gets fresh evaluation
+# components from it (the Preprocessor), so no state is shared between executions.
+PARSE_TREES: dict[str, Any] = {}
+
+
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse_each_definition_once() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = PARSE_TREES.get(definition)
+        if tree is None:
+            program, tree = original(definition)  # raises on a bad definition, so only good ones are kept
+            with _PARSE_LOCK:
+                PARSE_TREES[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _patch_principal_of_tasks() -> None:
+    """Calls a Task state makes are the state machine role's calls: attribute them to its logical id."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+
+    original = StateTaskService._eval_execution
+
+    def eval_execution(self: Any, env: Any) -> None:
+        name = env.states.context_object.context_object_data["StateMachine"]["Name"]
+        token = PRINCIPAL.set(active().logical_id_of_state_machine(name))
+        try:
+            original(self, env)
+        finally:
+            PRINCIPAL.reset(token)
+
+    StateTaskService._eval_execution = eval_execution  # type: ignore[method-assign]
+
+
+def _patch_time() -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    class _Time:
+        """Stands in for the `time` module inside moto's retrier: backoff advances the virtual clock."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            active().clock.advance(seconds)
+
+    retrier_decl.time = _Time()  # type: ignore[assignment]
+
+    def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        active().clock.advance(wait_seconds)
+        execution = env.states.context_object.context_object_data["Execution"]["Id"]
+        with IDLE.waiting(execution=execution):
+            IDLE.settle(except_execution=execution)
+
+    WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
+
+    def callback_wait(self: Any, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with IDLE.waiting(callback=self.callback_id):
+            while not self._notify_event.wait(0.02):
+                if self.callback_id in active().clock.expire_requested:
+                    active().clock.advance(timeout or 0)
+                    break
+                if self.callback_id in IDLE.abandoned:
+                    break  # its execution was stopped
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        return self._outcome
+
+    CallbackEndpoint.wait = callback_wait  # type: ignore[method-assign]
+    _patch_stopped_stays_stopped()
+
+
+_INDEFINITE_PATH = re.compile(r"\[\s*(\*|\?|-?\d*\s*:)|\.\.|\.\*|\[\s*'[^']*'\s*,|\[\s*\d+\s*,")
+
+
+def _patch_definite_json_paths() -> None:
+    """A definite path such as `$.plan.actions[0].target` selects one value on AWS; moto wraps it in a list."""
+
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+
+    def extract_json(path: str, data: Any) -> Any:
+        if not _INDEFINITE_PATH.search(path):
+            matches = json_path.parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    json_path.extract_json = extract_json
+    for module in (
+        "moto.stepfunctions.parser.asl.component.common.string.string_expression",
+        "moto.stepfunctions.parser.asl.component.intrinsic.argument.argument",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.timestamp_operators",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.boolean_equals",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.numeric",
+        "moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.string_operators",
+        "moto.stepfunctions.parser.asl.eval.states",
+    ):
+        importlib.import_module(module).extract_json = extract_json  # type: ignore[attr-defined]
+
+
+def _patch_stopped_stays_stopped() -> None:
+    """The task a StopExecution releases fails in moto's executor; on AWS nothing overrides the abort."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original = Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]
+
+
+def patch_moto() -> None:
+    _parse_each_definition_once()
+    _patch_principal_of_tasks()
+    _patch_time()
+    _patch_definite_json_paths()

@@ -1,0 +1,121 @@
+"""Lambda: the real handlers run in-process, account concurrency settings and the unreserved minimum."""
+
+from __future__ import annotations
+
+import base64
+import json
+import traceback
+from typing import Any
+
+from ..recorder import error_response, response
+from .runtime import Gap, Handler, active
+
+GAPS = [
+    Gap(
+        "lambda:Invoke",
+        "runs the function's code",
+        "returns the payload unchanged (no Docker): we dispatch to the real handler in-process, with its environment, and map exceptions to FunctionError payloads",
+    ),
+    Gap(
+        "lambda:GetAccountSettings",
+        "returns AccountLimit.ConcurrentExecutions and UnreservedConcurrentExecutions",
+        "not implemented: we compute both from the scenario's account limit and the functions' reservations",
+    ),
+    Gap(
+        "lambda:PutFunctionConcurrency",
+        "refuses to leave less than 100 unreserved concurrency",
+        "enforces it only with an environment variable: we enforce it against the scenario's account limit",
+    ),
+]
+
+
+MIN_UNRESERVED = 100
+
+
+def _lambda_backend() -> Any:
+    from moto.awslambda.utils import get_backend
+
+    account = active()
+    return get_backend(account.account_id, account.region)
+
+
+def _reserved_total(exclude: str | None = None) -> int:
+    total = 0
+    for function in _lambda_backend().list_functions():
+        if function.reserved_concurrency and function.function_name != exclude:
+            total += int(function.reserved_concurrency)
+    return total
+
+
+def _get_account_settings(params: dict[str, Any]) -> Any:
+    limit = active().settings.concurrency_limit
+    return response(
+        {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": limit - _reserved_total(),
+            },
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(_lambda_backend().list_functions())},
+        }
+    )
+
+
+def _put_function_concurrency(params: dict[str, Any]) -> Any:
+    name = str(params.get("FunctionName", "")).rsplit(":", 1)[-1]
+    wanted = int(params.get("ReservedConcurrentExecutions", 0))
+    unreserved = active().settings.concurrency_limit - _reserved_total(exclude=name) - wanted
+    if unreserved < MIN_UNRESERVED:
+        return error_response(
+            "InvalidParameterValueException",
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+            f"below its minimum value of [{MIN_UNRESERVED}].",
+        )
+    return None  # moto applies it
+
+
+def _patch_lambda_invoke() -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+        payload, error = active().dispatch(function_name, body)
+        if error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+def lambda_error_payload(error: BaseException) -> bytes:
+    return json.dumps(
+        {
+            "errorMessage": str(error),
+            "errorType": type(error).__name__,
+            "requestId": "",
+            "stackTrace": traceback.format_tb(error.__traceback__)[-5:],
+        }
+    ).encode()
+
+
+def decode_payload(body: Any) -> Any:
+    if body in (None, "", b""):
+        return {}
+    if isinstance(body, bytes | bytearray):
+        body = body.decode()
+    try:
+        return json.loads(body)
+    except ValueError:
+        return base64.b64decode(body)
+
+
+# The calls this module answers instead of moto.
+HANDLERS: dict[str, Handler] = {
+    "lambda:GetAccountSettings": _get_account_settings,
+    "lambda:PutFunctionConcurrency": _put_function_concurrency,
+}
+
+
+def patch_moto() -> None:
+    _patch_lambda_invoke()

@@ -1,0 +1,64 @@
+"""CloudWatch Logs: Insights' count-by-bin queries and the history a log group holds from before the scenario."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+from collections import Counter
+from typing import Any
+
+from .runtime import Gap, active
+
+GAPS = [
+    Gap("logs:StartQuery", "aggregates `stats count() by bin(Nm)`", "returns raw rows: we aggregate counts per bin"),
+    Gap(
+        "logs storedBytes and creationTime",
+        "count everything a log group has stored since it was created",
+        "count only the events put in this session and date the group now: scenarios declare the stored bytes and age of older data",
+    ),
+]
+
+
+_BIN_QUERY = re.compile(r"^\s*stats\s+count\(\*?\)\s+by\s+bin\((\d+)([smh])\)\s*$")
+
+
+def _patch_logs_insights() -> None:
+    from moto.logs import models
+
+    original = models.execute_query
+
+    def execute_query(log_groups: list[Any], query: str, start_time: int, end_time: int) -> list[dict[str, Any]]:
+        match = _BIN_QUERY.match(query)
+        if not match:
+            return original(log_groups=log_groups, query=query, start_time=start_time, end_time=end_time)
+        size = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)] * 1000
+        counts: Counter[int] = Counter()
+        for group in log_groups:
+            for stream in group.streams.values():
+                for event in stream.events:
+                    if start_time * 1000 <= event.timestamp <= end_time * 1000:
+                        counts[event.timestamp - event.timestamp % size] += 1
+        label = f"bin({match.group(1)}{match.group(2)})"
+        return [
+            {label: time.strftime("%Y-%m-%d %H:%M:%S.000", time.gmtime(start / 1000)), "count()": str(count)}
+            for start, count in sorted(counts.items())
+        ]
+
+    models.execute_query = execute_query  # type: ignore[assignment]
+
+
+def set_log_group_history(group_name: str, stored_bytes: int, age_days: int) -> None:
+    """What a log group holds from before the scenario: its stored bytes and its creation time."""
+    from moto.logs.models import LogStream, logs_backends
+
+    account = active()
+    group = logs_backends[account.account_id][account.region].groups[group_name]
+    archive = LogStream(group, "archived")
+    archive.stored_bytes = stored_bytes
+    group.streams["archived"] = archive
+    group.creation_time = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(days=age_days)
+
+
+def patch_moto() -> None:
+    _patch_logs_insights()

@@ -1,0 +1,133 @@
+"""Pagination as AWS may answer it: small pages, and empty pages that still carry a next token.
+
+AWS documents that a page can hold fewer items than asked for, or none, with more to come (FilterLogEvents:
+"Partially full or empty pages don't necessarily mean that pagination is finished"; most List/Describe APIs: "the
+actual number of results returned might be fewer than the specified maximum"). moto always fills its pages, so a
+client that stops at the first short or empty page passes. With the account's `small_pages` setting on (the
+pagination pass of `playbooks assure` turns it on for every scenario), every call a function of the stack makes to an
+API botocore knows as paginated is answered with an empty first page and then one item per page, each with a next
+token until the last.
+
+Not yet for the state machines' own aws-sdk tasks: several read one page (iam:SimulatePrincipalPolicy,
+cloudtrail:LookupEvents, states:GetExecutionHistory), which AWS allows to come back short; see docs/local-account.md.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import botocore.session
+from botocore import xform_name
+
+from ..recorder import Call, response
+from .runtime import Gap, active
+
+GAPS = [
+    Gap(
+        "paginated APIs (logs:FilterLogEvents, states:ListExecutions, iam:ListRolePolicies, ...)",
+        "may answer with partially full or empty pages that carry a next token; only a page without a token ends the "
+        "listing. Sources: CloudWatch Logs API reference, FilterLogEvents ('Partially full or empty pages don't "
+        "necessarily mean that pagination is finished'); the maxResults/MaxItems notes of the other APIs",
+        "always fills its pages: with the account's small-pages setting on (the pagination pass of `playbooks assure`) "
+        "every paginated call a function makes gets an empty first page and then one item per page. Not yet for the "
+        "state machines' aws-sdk tasks, which read one page of iam:SimulatePrincipalPolicy (access-denied), "
+        "cloudtrail:LookupEvents (access-denied) and states:GetExecutionHistory (execution-stuck): on AWS a short "
+        "page there would hide results (a known gap, listed for a follow-up)",
+    ),
+]
+
+TOKEN_PREFIX = "local-page-"  # noqa: S105 - a page number, not a secret
+# DynamoDB's token (LastEvaluatedKey / ExclusiveStartKey) is a key: a map of attribute values, never a string.
+KEY_PAGE_ATTRIBUTE = "local-page"
+# Result keys that count a page's items rather than list them (DynamoDB's Query and Scan).
+COUNTS = {"Count", "ScannedCount"}
+# Set while the account lists everything itself to cut it into pages: those calls are not the playbook's own.
+INNER: contextvars.ContextVar[bool] = contextvars.ContextVar("inner_listing", default=False)
+
+
+_LISTINGS: dict[str, dict[str, Any]] = {}
+
+
+def reset() -> None:
+    _LISTINGS.clear()
+
+
+@contextmanager
+def listing_everything() -> Iterator[None]:
+    token = INNER.set(True)
+    try:
+        yield
+    finally:
+        INNER.reset(token)
+
+
+@functools.cache
+def _paginator_config(service: str, operation: str) -> dict[str, Any] | None:
+    """botocore's paginator for the operation, when it pages by one token (the shape of every API here)."""
+    try:
+        config = dict(botocore.session.get_session().get_paginator_model(service).get_paginator(operation))
+    except Exception:  # noqa: BLE001 - botocore raises a plain ValueError, or DataNotFoundError for a service without paginators
+        return None
+    if not all(isinstance(config.get(key), str) for key in ("input_token", "output_token")):
+        return None
+    keys = config["result_key"] if isinstance(config["result_key"], list) else [config["result_key"]]
+    if any("." in key for key in [*keys, config["output_token"]]):
+        return None
+    return config | {"result_keys": keys}
+
+
+def small_pages(call: Call) -> Any:
+    """The page AWS might answer, or None to let the call through (the setting is off, or the API does not page)."""
+    account = active()
+    if not account.settings.small_pages or call.principal not in account.function_principals():
+        return None  # see the module's note: the functions' calls only
+    config = _paginator_config(call.service, call.operation)
+    if config is None:
+        return None
+    token = _read_token(call.params.get(config["input_token"]))
+    if token is not None and not token.startswith(TOKEN_PREFIX):
+        return None  # a token the account did not hand out: not ours to answer
+    if token is None:
+        return response(_page(config, {}, [], _token(call.service, 0)))
+    position = int(token.removeprefix(TOKEN_PREFIX))
+    params = {key: value for key, value in call.params.items() if key not in (config["input_token"], config.get("limit_key"))}
+    key = json.dumps([call.principal, call.api, params], sort_keys=True, default=str)
+    if position == 0 or key not in _LISTINGS:  # one listing per walk through the pages, not one per page
+        with listing_everything():
+            client = account.client(call.service)
+            _LISTINGS[key] = client.get_paginator(xform_name(call.operation)).paginate(**params).build_full_result()
+    everything = _LISTINGS[key]
+    items = [(key, item) for key in config["result_keys"] if key not in COUNTS for item in everything.get(key, [])]
+    more = position + 1 < len(items)
+    return response(_page(config, everything, items[position : position + 1], _token(call.service, position + 1) if more else None))
+
+
+def _token(service: str, position: int) -> Any:
+    text = f"{TOKEN_PREFIX}{position}"
+    return {KEY_PAGE_ATTRIBUTE: {"S": text}} if service == "dynamodb" else text
+
+
+def _read_token(token: Any) -> str | None:
+    if isinstance(token, dict):
+        return str(token.get(KEY_PAGE_ATTRIBUTE, {}).get("S", "")) or "not-ours"
+    return None if token is None else str(token)
+
+
+def _page(config: dict[str, Any], everything: dict[str, Any], items: list[tuple[str, Any]], token: Any) -> dict[str, Any]:
+    skipped = {*config["result_keys"], config["output_token"], config.get("more_results")}
+    page = {key: value for key, value in everything.items() if key not in skipped}
+    for key in config["result_keys"]:
+        if key in COUNTS:
+            page[key] = len(items)
+        else:
+            page[key] = [item for item_key, item in items if item_key == key]
+    if token is not None:
+        page[config["output_token"]] = token
+    if config.get("more_results"):
+        page[config["more_results"]] = token is not None
+    return page

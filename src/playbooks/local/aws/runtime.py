@@ -1,0 +1,78 @@
+"""What every service module shares: the `Gap` record and the running account, seen through what they need of it.
+
+The service modules never import the account (`..account` assembles them); they reach the one running account
+through `active()`, typed by the `Account` protocol below, so there is no import cycle.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One place where moto differs from AWS: what AWS does, what moto does and what the local account does."""
+
+    api: str
+    aws: str
+    moto: str
+
+
+class Clock(Protocol):
+    expire_requested: set[str]
+
+    def now(self) -> float: ...
+
+    def utc_now(self) -> datetime.datetime: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+
+class Settings(Protocol):
+    @property
+    def concurrency_limit(self) -> int: ...
+
+    @property
+    def small_pages(self) -> bool: ...
+
+
+class Account(Protocol):
+    """The parts of the local account that the service modules read or call."""
+
+    account_id: str
+    region: str
+    quota_requests: list[dict[str, Any]]
+    costs: dict[str, dict[str, float]]
+    cloudtrail_events: list[dict[str, Any]]
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def client(self, service: str) -> Any: ...
+
+    def dispatch(self, function_name: str, body: Any) -> tuple[bytes, bool]: ...
+
+    def logical_id_of_state_machine(self, name: str) -> str: ...
+
+    def function_principals(self) -> set[str]: ...
+
+
+_ACTIVE: list[Account] = []
+# A service module's answer to one API call instead of moto's (None: let moto answer).
+Handler = Callable[[dict[str, Any]], Any]
+
+
+def active() -> Account:
+    if not _ACTIVE:
+        raise RuntimeError("no local account is running")
+    return _ACTIVE[0]
+
+
+def activate(account: Account | None) -> None:
+    _ACTIVE[:] = [account] if account is not None else []

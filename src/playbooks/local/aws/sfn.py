@@ -1,0 +1,359 @@
+"""Step Functions' API: StopExecution, ListExecutions and GetExecutionHistory as AWS answers them, its quotas,
+dormant executions for scale, and which executions are busy while simulated time passes."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from ..recorder import error_response, response
+from .runtime import Gap, Handler, active
+from .throttling import TokenBucket
+
+GAPS = [
+    Gap(
+        "states:StopExecution, states:ListExecutions quotas",
+        "throttle with ThrottlingException beyond a token bucket per account and region (us-east-1: StopExecution bucket 1,000, refill 200/s; ListExecutions bucket 100, refill 5/s)",
+        "never throttle: we keep those token buckets on the local account's clock (real time plus simulated waits), so pacing is exercised and its simulated time reported, never slept (a benchmark may add a real round trip per call; scenarios and tests do not)",
+    ),
+    Gap(
+        "states:StopExecution",
+        "records the cause and error, answers a finished execution with its stop date, and refuses an unknown execution (ExecutionDoesNotExist)",
+        "drops the cause and error and finds the execution by a linear scan: we record both and index the executions",
+    ),
+    Gap(
+        "states:ListExecutions",
+        "pages newest first, maxResults up to 1,000 (default 100), with a nextToken that survives executions changing status between pages",
+        "pages by a token that breaks when the last listed execution leaves the status filter and accepts any page size: we page by (start date, ARN) and refuse more than 1,000",
+    ),
+    Gap(
+        "thousands of RUNNING executions",
+        "cost nothing to hold",
+        "each runs in its own thread: scenarios create dormant RUNNING executions (no thread) that stop like real ones",
+    ),
+    Gap(
+        "states:GetExecutionHistory",
+        "honours reverseOrder (newest first) and maxResults (with a nextToken)",
+        "ignores both and returns every event oldest first: we order, page and cut the events as AWS does",
+    ),
+    Gap(
+        "states:StopExecution",
+        "aborts a running execution at once, even one waiting for a task token, and DescribeExecution shows the given error and cause",
+        "leaves an execution that waits for a task token RUNNING forever and drops error and cause: we abort it, release the waiting task and keep error and cause",
+    ),
+]
+
+
+# Step Functions' API quotas in us-east-1 (bucket size, refill per second).
+SFN_QUOTAS = {"states:StopExecution": (1000.0, 200.0), "states:ListExecutions": (100.0, 5.0)}
+
+
+LIST_EXECUTIONS_MAX = 1000
+
+
+LIST_EXECUTIONS_DEFAULT = 100
+
+
+BUCKETS: dict[str, TokenBucket] = {}
+
+
+# Round-trip time of a Step Functions API call, slept for real. Zero except in benchmarks, which set it so a
+# one-at-a-time client and a concurrent one pay the same network cost (quota waits stay simulated).
+API_LATENCY_S = {"value": 0.0}
+
+
+def reset_quotas(latency_s: float | None = None) -> None:
+    """Full token buckets again (a benchmark's next contender starts as the first did); optionally set the latency."""
+    account = active()
+    BUCKETS.update({api: TokenBucket(burst, refill, account.clock.now) for api, (burst, refill) in SFN_QUOTAS.items()})
+    if latency_s is not None:
+        API_LATENCY_S["value"] = latency_s
+
+
+def bucket(api: str) -> TokenBucket:
+    return BUCKETS[api]
+
+
+def _throttled() -> Any:
+    return error_response("ThrottlingException", "Rate exceeded", 400)
+
+
+def _sfn_backend() -> Any:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    account = active()
+    return stepfunctions_parser_backends[account.account_id][account.region]
+
+
+def _machine(state_machine_arn: str) -> Any:
+    return next((m for m in _sfn_backend().state_machines if m.arn == state_machine_arn), None)
+
+
+_INDEX: dict[int, tuple[int, dict[str, Any]]] = {}
+
+
+def _execution(execution_arn: str) -> Any:
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return None
+    machine = _machine(":".join([*parts[:5], "stateMachine", parts[6]]))
+    if machine is None:
+        return None
+    size, index = _INDEX.get(id(machine), (-1, {}))
+    if size != len(machine.executions):
+        index = {e.execution_arn: e for e in machine.executions}
+        _INDEX[id(machine)] = (len(machine.executions), index)
+    return index.get(execution_arn)
+
+
+def _stop_execution(params: dict[str, Any]) -> Any:
+    if API_LATENCY_S["value"]:
+        time.sleep(API_LATENCY_S["value"])
+    if not bucket("states:StopExecution").take():
+        return _throttled()
+    arn = str(params.get("executionArn", ""))
+    execution = _execution(arn)
+    if execution is None:
+        return error_response("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+    if execution.status == "RUNNING":
+        stopped_at = datetime.datetime.now(datetime.UTC)
+        worker = getattr(execution, "exec_worker", None)
+        if worker is not None and getattr(worker, "env", None) is not None:
+            _abort_live_execution(execution, params.get("error"), params.get("cause"), stopped_at)
+        else:  # a dormant execution (scenario set-up without an executor thread)
+            execution.stop(stop_date=stopped_at, error=params.get("error"), cause=params.get("cause"))
+    return response({"stopDate": execution.stop_date or datetime.datetime.now(datetime.UTC)})
+
+
+def _list_executions(params: dict[str, Any]) -> Any:
+    machine = _machine(str(params.get("stateMachineArn", "")))
+    if machine is None:
+        return None  # moto answers StateMachineDoesNotExist
+    limit = int(params.get("maxResults") or LIST_EXECUTIONS_DEFAULT)
+    if limit > LIST_EXECUTIONS_MAX:
+        return error_response(
+            "ValidationException",
+            f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
+        )
+    if API_LATENCY_S["value"]:
+        time.sleep(API_LATENCY_S["value"])
+    if not bucket("states:ListExecutions").take():
+        return _throttled()
+    status = params.get("statusFilter")
+    ordered = sorted(
+        (e for e in list(machine.executions) if e.exec_status is not None and (not status or e.status == status)),
+        key=lambda e: (e.start_date, e.execution_arn),
+        reverse=True,
+    )
+    if params.get("nextToken"):
+        after_date, after_arn = json.loads(base64.urlsafe_b64decode(str(params["nextToken"])))
+        position = (datetime.datetime.fromisoformat(after_date), after_arn)
+        ordered = [e for e in ordered if (e.start_date, e.execution_arn) < position]
+    page = ordered[:limit]
+    body: dict[str, Any] = {
+        "executions": [
+            {"executionArn": e.execution_arn, "stateMachineArn": machine.arn, "name": e.name, "status": e.status, "startDate": e.start_date}
+            | ({"stopDate": e.stop_date} if e.stop_date else {})
+            for e in page
+        ]
+    }
+    if len(ordered) > limit:
+        last = page[-1]
+        body["nextToken"] = base64.urlsafe_b64encode(json.dumps([last.start_date.isoformat(), last.execution_arn]).encode()).decode()
+    return response(body)
+
+
+class _NoCallbacks:
+    """The callback pool of an execution that waits for no task token."""
+
+    _pool: dict[str, Any] = {}
+
+    def notify(self, callback_id: str, outcome: Any) -> bool:
+        return False
+
+    def heartbeat(self, callback_id: str) -> bool:
+        return False
+
+
+class _DormantWorker:
+    """Stands in for the executor thread of a RUNNING execution that runs nothing (scenario set-up)."""
+
+    def __init__(self, execution: Any):
+        self.execution = execution
+        self.env = type("DormantEnv", (), {"callback_pool_manager": _NoCallbacks()})()
+
+    def stop(self, stop_date: Any, error: str | None, cause: str | None) -> None:
+        from moto.stepfunctions.parser.api import ExecutionStatus
+
+        self.execution.exec_status = ExecutionStatus.ABORTED
+        self.execution.stop_date = stop_date
+        self.execution.error = error
+        self.execution.cause = cause
+
+
+def add_dormant_executions(state_machine_arn: str, executions: list[tuple[str, str, datetime.datetime]]) -> None:
+    """RUNNING executions of `state_machine_arn` without threads: (name, input JSON, start date) each."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    machine = _machine(state_machine_arn)
+    if machine is None:
+        raise RuntimeError(f"no state machine {state_machine_arn}")
+    account = active()
+    for name, payload, started in executions:
+        execution = Execution(
+            name=name,
+            sm_type=machine.sm_type,
+            role_arn=machine.roleArn,
+            exec_arn=f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}",
+            account_id=account.account_id,
+            region_name=account.region,
+            state_machine=machine,
+            start_date=started,
+            cloud_watch_logging_session=None,
+            activity_store={},
+            input_data=payload,
+        )
+        execution.exec_status = ExecutionStatus.RUNNING
+        execution.exec_worker = _DormantWorker(execution)  # type: ignore[assignment]
+        machine.executions.append(execution)
+
+
+# Bounds, not sleeps: other executions settle within milliseconds (none of the scenarios takes a second); the
+# bounds only matter on a starved machine, where giving up early would let a Wait end before the world caught up.
+SETTLE_DEADLINE_S = 60.0
+
+
+STOP_DEADLINE_S = 10.0
+
+
+class _Idleness:
+    """Which executions are idle: waiting in a Wait state or for a task token. The rest are doing work."""
+
+    def __init__(self) -> None:
+        self.executions: Counter[str] = Counter()
+        self.callbacks: Counter[str] = Counter()
+        self.abandoned: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def waiting(self, execution: str | None = None, callback: str | None = None) -> Iterator[None]:
+        with self._lock:
+            if execution:
+                self.executions[execution] += 1
+            if callback:
+                self.callbacks[callback] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                if execution:
+                    self.executions[execution] -= 1
+                if callback:
+                    self.callbacks[callback] -= 1
+
+    def busy(self, except_execution: str) -> list[str]:
+        busy = []
+        for execution in _parser_executions():
+            arn = execution.exec_arn
+            if arn == except_execution or _status(execution) != "RUNNING" or execution.exec_worker is None:
+                continue
+            if isinstance(execution.exec_worker, _DormantWorker):
+                continue  # a scenario's dormant execution never moves: nothing to wait for
+            env = execution.exec_worker.env
+            tokens = list(env.callback_pool_manager._pool) if env is not None else []
+            with self._lock:
+                idle = self.executions[arn] > 0 or any(self.callbacks[token] > 0 for token in tokens)
+            if not idle:
+                busy.append(arn)
+        return busy
+
+    def settle(self, except_execution: str) -> None:
+        """Simulated time passes for everyone: let the other executions reach a wait, a task token or their end."""
+        deadline = time.monotonic() + SETTLE_DEADLINE_S
+        while self.busy(except_execution) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+IDLE = _Idleness()
+
+
+def _parser_executions() -> list[Any]:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    account = active()
+    backend = stepfunctions_parser_backends[account.account_id][account.region]
+    return [execution for machine in backend.state_machines for execution in list(machine.executions)]
+
+
+def busy_executions() -> list[str]:
+    """Running executions that are doing work (not waiting in a Wait state or for a task token)."""
+    return IDLE.busy(except_execution="")
+
+
+def backdate_execution(arn: str, age: Any) -> None:
+    """Scenario set-up: make an execution look as if it started `age` (a timedelta) ago, its history with it."""
+    import datetime
+
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    execution = _parser_execution(arn)
+    execution.start_date -= age
+    if execution.stop_date is not None:
+        execution.stop_date -= age
+    manager = execution.exec_worker.env.event_manager
+    with manager._mutex:
+        for event in manager._history_event_list:
+            moment = datetime.datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00"))
+            event["timestamp"] = iso_8601_datetime_with_milliseconds(moment - age)
+
+
+def _status(execution: Any) -> str | None:
+    """An execution's status; None in the instant between its creation and its start."""
+    return getattr(execution.exec_status, "value", None)
+
+
+def _parser_execution(arn: str) -> Any:
+    return next((execution for execution in _parser_executions() if execution.exec_arn == arn), None)
+
+
+def _get_execution_history(params: dict[str, Any]) -> Any:
+    execution = _parser_execution(str(params.get("executionArn", "")))
+    if execution is None:
+        return None  # moto answers ExecutionDoesNotExist / InvalidArn as AWS does
+    events = list(execution.to_history_output()["events"])
+    if params.get("reverseOrder"):
+        events.reverse()
+    start = int(params.get("nextToken") or 0)
+    size = int(params.get("maxResults") or 1000)
+    page: dict[str, Any] = {"events": events[start : start + size]}
+    if start + size < len(events):
+        page["nextToken"] = str(start + size)
+    return response(page)
+
+
+def _abort_live_execution(execution: Any, error: Any, cause: Any, stopped_at: Any) -> None:
+    """An execution with an executor thread (one waiting for a task token, say): abort it, release what it waits
+    for, and keep the error and cause the caller gave."""
+    execution.stop(stop_date=stopped_at, error=error, cause=cause)
+    env = execution.exec_worker.env
+    IDLE.abandoned.update(env.callback_pool_manager._pool)
+    deadline = time.monotonic() + STOP_DEADLINE_S
+    while _status(execution) == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    execution.error, execution.cause = error, cause
+
+
+# The calls this module answers instead of moto.
+HANDLERS: dict[str, Handler] = {
+    "states:GetExecutionHistory": _get_execution_history,
+    "states:StopExecution": _stop_execution,
+    "states:ListExecutions": _list_executions,
+}

@@ -1,0 +1,205 @@
+"""`make mutate`: mutation testing (mutmut) of the safety-critical code over the fast tests -> docs/mutation.md.
+
+Runs in its own venv (.venv-mutate: mutmut needs a newer click than aws-sam-cli pins). Only the functions that decide
+what is approved, applied, gated or refused are counted: the approval service, the approval-gate proof and the
+definition of a change, and each playbook's plan and bound functions.
+
+One adaptation of mutmut, in `_launch`: the Lambda code in functions/ is imported as top-level modules (`approvals`,
+as Lambda imports it), while mutmut names a mutant after its file path (`functions.approvals...`); the trampoline
+would then never find the mutant under test and every mutant would pass as "no tests". We name them as imported.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "docs" / "mutation.md"
+MINIMUM_KILLED = 90.0
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str  # the file, as in [tool.mutmut] only_mutate
+    module: str  # the module name the tests import
+    functions: tuple[str, ...]  # the functions counted; () = every function of the module
+    why: str
+
+    def globs(self) -> list[str]:
+        return [f"{self.module}.x_{name}__mutmut_*" for name in self.functions] or [f"{self.module}.*"]
+
+
+TARGETS = [
+    Target(
+        "src/playbooks/validate.py",
+        "playbooks.validate",
+        ("states_of", "successors", "is_approval", "function_changes", "function_of", "mutating_reason", "approval_gate"),
+        "the approval-gate proof and what counts as mutating",
+    ),
+    Target("src/playbooks/safety.py", "playbooks.safety", (), "which recorded calls are changes"),
+    Target(
+        "functions/lambda_throttling.py",
+        "lambda_throttling",
+        ("plan", "_raise_reservation", "_quota_increase"),
+        "the reservation's raise, cap and floor",
+    ),
+]
+
+
+# Survivors that are equivalent: the mutated line (as `mutmut show` prints it, after "+ ") -> why no behaviour changes.
+ONE_COLON = "a recorded api is '<service>:<Operation>', with one colon"
+TASK_HAS_RESOURCE = "every Task state has a Resource (the ASL parser refuses one without), so the default is never used"
+SDK_ARN = "an aws-sdk resource is 'arn:aws:states:::aws-sdk:<service>:<action>': two parts after the prefix"
+INTEGRATION_ARN = "an optimized-integration resource ends ':<action>' after 'arn:aws:states:::dynamodb', so both ends agree"
+NO_ACTION = "IAM refuses a statement without Action (the template has none), so the default is never used"
+NO_REFERENCE = "any default without a template reference is judged like '*': not the stack's own, so a change"
+ONE_COLON_ACTION = "an IAM action is '<prefix>:<Action>', with one colon"
+NO_X_PLACEHOLDER = "no placeholder name begins or ends with X, so stripping X too changes nothing"
+HAS_SUBSTITUTIONS = "every state machine of the template has DefinitionSubstitutions"
+HAS_FUNCTION_NAME = "lambda:invoke requires FunctionName, so the default is never used"
+MISSING_SUBSTITUTION = "a placeholder with no substitution is taken as named whatever the default (not a GetAtt)"
+EQUIVALENT = {
+    '(_listed(statement.get("Action", None)), statement.get("Resource", "*"))': NO_ACTION,
+    '(_listed(statement.get("Action", )), statement.get("Resource", "*"))': NO_ACTION,
+    '(_listed(statement.get("Action", [])), statement.get("Resource", None))': NO_REFERENCE,
+    '(_listed(statement.get("Action", [])), statement.get("Resource", ))': NO_REFERENCE,
+    '(_listed(statement.get("Action", [])), statement.get("Resource", "XX*XX"))': NO_REFERENCE,
+    'grants = [([f"{policy} (a managed policy)"], "XX*XX")]': NO_REFERENCE,
+    'operation = str(action).split(":", )[-1]': ONE_COLON_ACTION,
+    'operation = str(action).rsplit(":", 1)[-1]': ONE_COLON_ACTION,
+    'operation = str(action).split(":", 2)[-1]': ONE_COLON_ACTION,
+    'value = substitutions.get(placeholder.strip("${}"), None)': MISSING_SUBSTITUTION,
+    'value = substitutions.get(placeholder.strip("${}"), )': MISSING_SUBSTITUTION,
+    'value = substitutions.get(placeholder.strip("XX${}XX"), {})': NO_X_PLACEHOLDER,
+    'return str(value["Fn::GetAtt"][0]) if isinstance(value, dict) and "Fn::GetAtt" in value else placeholder.strip("XX${}XX")': NO_X_PLACEHOLDER,
+    'substitutions = project.template()["Resources"][machine]["Properties"].get("DefinitionSubstitutions", None)': HAS_SUBSTITUTIONS,
+    'substitutions = project.template()["Resources"][machine]["Properties"].get("DefinitionSubstitutions", )': HAS_SUBSTITUTIONS,
+    'function = function_of(machine, str(parameters.get("FunctionName", None)))': HAS_FUNCTION_NAME,
+    'function = function_of(machine, str(parameters.get("FunctionName", )))': HAS_FUNCTION_NAME,
+    'function = function_of(machine, str(parameters.get("FunctionName", "XXXX")))': HAS_FUNCTION_NAME,
+    'return str(params[key]).rsplit(":function:")[-1]': "a function ARN holds ':function:' once, so split and rsplit agree",
+    'prefix, operation = call.api.split(":", )': ONE_COLON,
+    'prefix, operation = call.api.rsplit(":", 1)': ONE_COLON,
+    'prefix, operation = call.api.split(":", 2)': ONE_COLON,
+    'resource = str(state.get("Resource", None))': TASK_HAS_RESOURCE,
+    'resource = str(state.get("Resource", ))': TASK_HAS_RESOURCE,
+    'resource = str(state.get("Resource", "XXXX"))': TASK_HAS_RESOURCE,
+    'service, action = resource.removeprefix(SDK_PREFIX).split(":")[:3]': SDK_ARN,
+    'action = resource.rsplit(":", )[-1]': INTEGRATION_ARN,
+    'action = resource.rsplit(":", 2)[-1]': INTEGRATION_ARN,
+    'action = resource.rsplit(":", 1)[+1]': INTEGRATION_ARN,
+    'parameters = state.get("Parameters", None)': "only reached with a DynamoDB integration, whose Parameters are required",
+    'parameters = state.get("Parameters", )': "only reached with a DynamoDB integration, whose Parameters are required",
+    'table = parameters.get("TableName", None)': "a DynamoDB integration names its TableName (required by the API)",
+    'table = parameters.get("TableName", )': "a DynamoDB integration names its TableName (required by the API)",
+    'table = parameters.get("TableName", "XXXX")': "a DynamoDB integration names its TableName (required by the API)",
+    'for name, state in definition.get("States", None).items():': "every state machine and branch has States (required by ASL)",
+    'for name, state in definition.get("States", ).items():': "every state machine and branch has States (required by ASL)",
+}
+
+
+def _launch() -> None:
+    """Run mutmut's CLI with mutants of functions/ named as the tests import them (see the module's docstring)."""
+    import mutmut.utils.format_utils as format_utils
+
+    by_path = format_utils.get_mutant_name
+
+    def as_imported(relative_source_path: Path, mutant_method_name: str) -> str:
+        return str(by_path(relative_source_path, mutant_method_name)).removeprefix("functions.")
+
+    format_utils.get_mutant_name = as_imported  # before mutmut's modules import it by name
+    # This launcher was imported from the original package: forget it, so that tests import the mutated copy.
+    for name in [name for name in sys.modules if name == "playbooks" or name.startswith("playbooks.")]:
+        del sys.modules[name]
+    from mutmut.__main__ import cli
+
+    sys.argv[0] = "mutmut"
+    cli()
+
+
+def _mutmut(*args: str, capture: bool = True) -> str:
+    command = [sys.executable, "-m", "playbooks.mutation", "--mutmut", *args]
+    done = subprocess.run(command, cwd=ROOT, check=True, text=True, capture_output=capture)  # noqa: S603 - our own interpreter
+    return done.stdout if capture else ""
+
+
+STATUS = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def results() -> dict[str, str]:
+    """Every mutant's status, by name."""
+    return {m.group(1): m.group(2) for line in _mutmut("results", "--all", "true").splitlines() if (m := STATUS.match(line))}
+
+
+def counted(target: Target, name: str) -> bool:
+    if not name.startswith(target.module + ".x"):
+        return False
+    function = name.removeprefix(target.module + ".x_").split("__mutmut_")[0]
+    return not target.functions or function in target.functions
+
+
+def changed_line(name: str) -> str:
+    added = [line[1:].strip() for line in _mutmut("show", name).splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return added[0] if added else ""
+
+
+def escape_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def report(statuses: dict[str, str], seconds: float) -> str:
+    lines = [
+        "# Mutation testing of the safety-critical code",
+        "",
+        "Generated by `make mutate` (mutmut over the fast tests named in pyproject.toml's `[tool.mutmut]`); do not edit by hand.",
+        f"Last run took {seconds / 60:.1f} minutes.",
+        "",
+        "| module | what it decides | mutants | killed | survived | other | killed % |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    survivors: list[tuple[str, str, str]] = []
+    for target in TARGETS:
+        mine = {name: status for name, status in statuses.items() if counted(target, name)}
+        tally = Counter(mine.values())
+        killed, survived = tally["killed"], tally["survived"]
+        other = len(mine) - killed - survived
+        share = 100 * killed / len(mine) if mine else 0.0
+        lines.append(f"| `{target.path}` | {target.why} | {len(mine)} | {killed} | {survived} | {other} | {share:.1f}% |")
+        for name in sorted(n for n, s in mine.items() if s != "killed"):
+            line = changed_line(name)
+            survivors.append((name, line, EQUIVALENT.get(line, f"NOT JUSTIFIED ({mine[name]})")))
+    lines += ["", "## Survivors", ""]
+    if not survivors:
+        lines.append("None.")
+    else:
+        lines += ["| mutant | mutated line | why it is equivalent |", "| --- | --- | --- |"]
+        lines += [f"| `{name}` | `{escape_cell(line)}` | {why} |" for name, line, why in survivors]
+    return "\n".join(lines) + "\n"
+
+
+def shares(text: str) -> list[float]:
+    return [float(share) for share in re.findall(r"\| ([0-9.]+)% \|$", text, re.MULTILINE)]
+
+
+def main() -> int:
+    started = time.monotonic()
+    globs = [glob for target in TARGETS for glob in target.globs()]
+    _mutmut("run", "--max-children", "2", *globs, capture=False)
+    text = report(results(), time.monotonic() - started)
+    REPORT.write_text(text)
+    print(text)
+    return 1 if "NOT JUSTIFIED" in text or any(share < MINIMUM_KILLED for share in shares(text)) else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--mutmut"]:
+        sys.argv = sys.argv[:1] + sys.argv[2:]
+        _launch()
+    else:
+        sys.exit(main())

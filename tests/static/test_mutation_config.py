@@ -1,0 +1,41 @@
+"""`make mutate` counts what it says: mutmut mutates exactly the targets' files, and every counted function exists.
+
+A function renamed without updating the targets would silently leave the count; a file left out of mutmut's
+configuration would report 0 mutants as if nothing could be changed.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+
+import pytest
+
+from playbooks import mutation, project
+
+
+def test_mutmut_mutates_exactly_the_targets_files() -> None:
+    config = tomllib.loads((project.ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    assert sorted(config["only_mutate"]) == sorted(target.path for target in mutation.TARGETS)
+
+
+@pytest.mark.parametrize("target", mutation.TARGETS, ids=lambda target: target.path)
+def test_every_counted_function_exists(target: mutation.Target) -> None:
+    tree = ast.parse((project.ROOT / target.path).read_text())
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert set(target.functions) <= defined
+
+
+def test_a_mutant_is_counted_for_its_own_function_only() -> None:
+    throttling = next(target for target in mutation.TARGETS if target.module == "lambda_throttling")
+    assert mutation.counted(throttling, "lambda_throttling.x_plan__mutmut_3")
+    assert mutation.counted(throttling, "lambda_throttling.x__raise_reservation__mutmut_12")
+    assert not mutation.counted(throttling, "lambda_throttling.x_plan_handler__mutmut_1")
+    assert not mutation.counted(throttling, "lambda_throttling.x_verify__mutmut_1")
+    assert not mutation.counted(throttling, "approvals.x_plan__mutmut_1")
+
+
+def test_the_gate_fails_below_ninety_percent() -> None:
+    table = "| `a.py` | x | 10 | 9 | 1 | 0 | 90.0% |\n| `b.py` | y | 10 | 8 | 2 | 0 | 80.0% |\n"
+    assert mutation.shares(table) == [90.0, 80.0]
+    assert min(mutation.shares(table)) < mutation.MINIMUM_KILLED <= 90.0
