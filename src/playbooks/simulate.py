@@ -341,6 +341,7 @@ def remind(account: LocalAccount, ticket: str) -> str:
     account.run_schedule("ApprovalReminderFunction", at=at)
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+
 def _principals(account: LocalAccount, playbook_id: str) -> set[str]:
     """Whose calls are the playbook's: its state machine and the template's functions."""
     return {project.playbook(playbook_id).logical_id} | {f.logical_id for f in account.functions.values()}

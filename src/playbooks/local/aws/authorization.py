@@ -342,9 +342,11 @@ RESOURCES: dict[str, ResourceOf] = {
     "events:ListTargetsByRule": lambda a, p: [_rule_arn(a, {"Name": p["Rule"], "EventBusName": p.get("EventBusName")})],
     "cloudwatch:DescribeAlarms": lambda a, p: [_alarm_arn(a, n) for n in p.get("AlarmNames") or []] or ["*"],
     "cloudwatch:PutMetricAlarm": lambda a, p: [_alarm_arn(a, p["AlarmName"])],
+    "cloudwatch:DeleteAlarms": lambda a, p: [_alarm_arn(a, n) for n in p.get("AlarmNames") or []],
     "logs:FilterLogEvents": lambda a, p: [_log_group_arn(a, p["logGroupName"])],
     "logs:StartQuery": lambda a, p: [_log_group_arn(a, n) for n in p.get("logGroupNames") or [p.get("logGroupName")]],
     "logs:PutRetentionPolicy": lambda a, p: [_log_group_arn(a, p["logGroupName"])],
+    "logs:DeleteRetentionPolicy": lambda a, p: [_log_group_arn(a, p["logGroupName"])],
     "logs:DescribeLogGroups": lambda a, p: [_account_arn(a, "logs", "log-group:*")],
     "s3:GetObject": lambda a, p: [_s3(p["Bucket"], p["Key"])],
     "s3:PutObject": lambda a, p: [_s3(p["Bucket"], p["Key"])],
@@ -360,6 +362,7 @@ RESOURCES: dict[str, ResourceOf] = {
     "iam:ListRolePolicies": lambda a, p: [_role_arn(a, p["RoleName"])],
     "iam:GetRolePolicy": lambda a, p: [_role_arn(a, p["RoleName"])],
     "iam:PutRolePolicy": lambda a, p: [_role_arn(a, p["RoleName"])],
+    "iam:DeleteRolePolicy": lambda a, p: [_role_arn(a, p["RoleName"])],
     "iam:ListAttachedRolePolicies": lambda a, p: [_role_arn(a, p["RoleName"])],
     "iam:SimulatePrincipalPolicy": lambda a, p: [p["PolicySourceArn"]],
     "iam:GetPolicy": lambda a, p: [p["PolicyArn"]],
@@ -367,6 +370,9 @@ RESOURCES: dict[str, ResourceOf] = {
     "kms:GetKeyPolicy": lambda a, p: [_key_arn(a, p["KeyId"])],
     "kms:PutKeyPolicy": lambda a, p: [_key_arn(a, p["KeyId"])],
     "kms:DescribeKey": lambda a, p: [_key_arn(a, p["KeyId"])],
+    # A parameter's ARN drops the name's leading slash: "parameter/<stack>/playbooks/brake" (Systems Manager's
+    # "Restricting access to Parameter Store parameters using IAM policies").
+    "ssm:GetParameter": lambda a, p: [_account_arn(a, "ssm", "parameter/" + str(p["Name"]).lstrip("/"))],
     "servicequotas:RequestServiceQuotaIncrease": lambda a, p: [_account_arn(a, "servicequotas", f"{p['ServiceCode']}/{p['QuotaCode']}")],
     "servicequotas:GetServiceQuota": lambda a, p: [_account_arn(a, "servicequotas", f"{p['ServiceCode']}/{p['QuotaCode']}")],
 }
