@@ -58,8 +58,9 @@ def _facets_of(action: dict[str, Any]) -> list[dict[str, Any]]:
         return [facet("memory", before["memorySize"], after["memorySize"])]
     if api == "dynamodb:UpdateTable":
         return [facet("billing-mode", before, {"billingMode": after["billingMode"]})]
-    if api == "s3:PutBucketIntelligentTieringConfiguration":
-        return [facet("tiering-configuration", False, True, id=after["id"])]
+    if api == "s3:PutBucketLifecycleConfiguration":
+        # The rule set is written whole: its before is every rule the bucket had, its after every rule the run wrote.
+        return [facet("lifecycle-rules", before["lifecycleRules"], after["rules"])]
     if api == "logs:PutRetentionPolicy":
         return [facet("log-retention", before.get("retentionInDays"), after["retentionInDays"])]
     if api == "iam:PutRolePolicy":
@@ -155,14 +156,13 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
             "readCapacityUnits": throughput.get("ReadCapacityUnits"),
             "writeCapacityUnits": throughput.get("WriteCapacityUnits"),
         }
-    if kind == "tiering-configuration":
+    if kind == "lifecycle-rules":
         try:
-            aws("s3").get_bucket_intelligent_tiering_configuration(Bucket=target, Id=facet["id"])
+            return aws("s3").get_bucket_lifecycle_configuration(Bucket=target).get("Rules", [])
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchConfiguration", "NoSuchKey", "404"):
-                return False
+            if error.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
+                return []
             raise
-        return True
     if kind == "log-retention":
         groups = aws("logs").describe_log_groups(logGroupNamePrefix=target)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == target), None)
@@ -203,7 +203,13 @@ DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
         f"Switch {f['target']} back to provisioned capacity ({f['before'].get('readCapacityUnits')} RCU / "
         f"{f['before'].get('writeCapacityUnits')} WCU); AWS limits how often a table may switch capacity mode"
     ),
-    "tiering-configuration": lambda f: f"Delete the Intelligent-Tiering configuration {f['id']} of {f['target']}",
+    "lifecycle-rules": lambda f: (
+        f"Restore the lifecycle rules of {f['target']} to the {len(f['before'])} rule(s) it had before the run ("
+        + ", ".join(str(rule.get("ID")) for rule in f["before"])
+        + "), removing the rules the run added"
+        if f["before"]
+        else f"Delete the lifecycle configuration of {f['target']} (it had no lifecycle rules before the run)"
+    ),
     "log-retention": lambda f: (
         f"Restore retention of {f['target']} from {f['after']} days to "
         + ("never expire (delete the retention policy)" if f["before"] is None else f"{f['before']} days")
@@ -224,7 +230,7 @@ INVERSE_API = {
     "reserved-concurrency": lambda f: "lambda:DeleteFunctionConcurrency" if f["before"] is None else "lambda:PutFunctionConcurrency",
     "memory": lambda f: "lambda:UpdateFunctionConfiguration",
     "billing-mode": lambda f: "dynamodb:UpdateTable",
-    "tiering-configuration": lambda f: "s3:DeleteBucketIntelligentTieringConfiguration",
+    "lifecycle-rules": lambda f: "s3:PutBucketLifecycleConfiguration" if f["before"] else "s3:DeleteBucketLifecycle",
     "log-retention": lambda f: "logs:DeleteRetentionPolicy" if f["before"] is None else "logs:PutRetentionPolicy",
     "role-policy-statement": lambda f: "iam:PutRolePolicy",
     "key-policy-statement": lambda f: "kms:PutKeyPolicy",
@@ -320,8 +326,11 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
             BillingMode="PROVISIONED",
             ProvisionedThroughput={"ReadCapacityUnits": before["readCapacityUnits"], "WriteCapacityUnits": before["writeCapacityUnits"]},
         )
-    elif kind == "tiering-configuration":
-        aws("s3").delete_bucket_intelligent_tiering_configuration(Bucket=target, Id=facet["id"])
+    elif kind == "lifecycle-rules":
+        if before:
+            aws("s3").put_bucket_lifecycle_configuration(Bucket=target, LifecycleConfiguration={"Rules": before})
+        else:
+            aws("s3").delete_bucket_lifecycle(Bucket=target)
     elif kind == "log-retention":
         if before is None:
             aws("logs").delete_retention_policy(logGroupName=target)

@@ -1,9 +1,9 @@
 """What the pipeline's resources hold, as their AWS APIs answer, so an undo can be checked byte for byte.
 
 Only what the playbooks may change is read (the stack's own resources are left out): reserved concurrency and
-memory of functions, tables' capacity, buckets' Intelligent-Tiering configurations, log retention, roles' inline
+memory of functions, tables' capacity, buckets' lifecycle rules, log retention, roles' inline
 policies, key policies, rules' patterns and states, alarms. Policies and patterns are kept as the API returns
-their text (not re-serialised), so formatting differences count.
+their text (not re-serialised), so formatting differences count; lifecycle rules in the order and shape S3 answers.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
 
 from .local.account import LocalAccount
 from .local.recorder import PRINCIPAL
@@ -69,12 +71,15 @@ def _tables(account: LocalAccount, own: set[str]) -> dict[str, Any]:
 
 def _buckets(account: LocalAccount) -> dict[str, Any]:
     s3 = account.client("s3")
-    found = {}
+    found: dict[str, Any] = {}
     for bucket in s3.list_buckets()["Buckets"]:
-        configurations = s3.list_bucket_intelligent_tiering_configurations(Bucket=bucket["Name"]).get(
-            "IntelligentTieringConfigurationList", []
-        )
-        found[bucket["Name"]] = sorted(json.dumps(c, sort_keys=True, default=str) for c in configurations)
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket["Name"])["Rules"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchLifecycleConfiguration":
+                raise
+            rules = None  # no configuration at all, which an empty rule set cannot be
+        found[bucket["Name"]] = {"lifecycleRules": rules}
     return found
 
 

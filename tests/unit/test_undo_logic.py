@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from playbooks import project
@@ -111,3 +112,57 @@ def test_a_reservation_created_by_the_run_is_deleted(aws: Callable[[str], Any]) 
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="f")
     # a second undo finds it already back and proposes nothing
     assert undo.inverse_plan({"execution": "arn:x:run", "playbook": "lambda-throttling", "actions": [put]}, aws)["actions"] == []
+
+
+def test_lifecycle_rules_go_back_exactly_or_the_configuration_is_deleted(aws: Callable[[str], Any]) -> None:
+    s3 = aws("s3")
+    theirs = {"ID": "expire-tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 7}}
+    ours = {
+        "ID": "tiering",
+        "Filter": {"Prefix": ""},
+        "Status": "Enabled",
+        "Transitions": [{"Days": 0, "StorageClass": "INTELLIGENT_TIERING"}],
+    }
+    # GIVEN the run wrote its rule into a bucket that had one rule, and into one that had none
+    for bucket, before in (("kept", [theirs]), ("bare", [])):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [*before, ours]})
+    puts = [
+        action("s3:PutBucketLifecycleConfiguration", bucket, {"lifecycleRules": before}, {"rules": [*before, ours]})
+        for bucket, before in (("kept", [theirs]), ("bare", []))
+    ]
+    record = {"execution": "arn:x:run", "playbook": "cost-spike", "actions": puts}
+    # WHEN the undo plans, applies and verifies
+    plan = undo.inverse_plan(record, aws)
+    assert [(a["api"], a["target"]) for a in plan["actions"]] == [
+        ("s3:PutBucketLifecycleConfiguration", "kept"),
+        ("s3:DeleteBucketLifecycle", "bare"),
+    ]
+    undo.apply_approved(plan, [a["id"] for a in plan["actions"]], aws)
+    # THEN the first holds exactly its one rule again and the second has no lifecycle configuration at all
+    assert s3.get_bucket_lifecycle_configuration(Bucket="kept")["Rules"] == [theirs]
+    with pytest.raises(ClientError) as raised:
+        s3.get_bucket_lifecycle_configuration(Bucket="bare")
+    assert raised.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
+    assert undo.verify(plan, [a["id"] for a in plan["actions"]], aws)["restored"] is True
+    # a second undo finds both back and proposes nothing
+    assert undo.inverse_plan(record, aws)["actions"] == []
+
+
+def test_a_lifecycle_rule_added_since_the_run_leaves_the_bucket_alone(aws: Callable[[str], Any]) -> None:
+    s3 = aws("s3")
+    ours = {
+        "ID": "tiering",
+        "Filter": {"Prefix": ""},
+        "Status": "Enabled",
+        "Transitions": [{"Days": 0, "StorageClass": "INTELLIGENT_TIERING"}],
+    }
+    someone = {"ID": "expire-scratch", "Filter": {"Prefix": "scratch/"}, "Status": "Enabled", "Expiration": {"Days": 3}}
+    s3.create_bucket(Bucket="bare")
+    # GIVEN the run added its rule to a bucket with none, and someone added a rule since
+    s3.put_bucket_lifecycle_configuration(Bucket="bare", LifecycleConfiguration={"Rules": [ours, someone]})
+    put = action("s3:PutBucketLifecycleConfiguration", "bare", {"lifecycleRules": []}, {"rules": [ours]})
+    plan = undo.inverse_plan({"execution": "arn:x:run", "playbook": "cost-spike", "actions": [put]}, aws)
+    # THEN deleting the configuration would drop their rule: nothing is proposed, and the plan says what it holds
+    assert plan["actions"] == []
+    assert "expire-scratch" in plan["drifted"][0]
