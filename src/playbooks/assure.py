@@ -111,25 +111,29 @@ class Run:
     cause: str | None = None
     faults: int = 0  # faults injected (errors answered to the playbook's calls)
     unfired: list[str] = field(default_factory=list)  # injected faults no call ever met: a hole in the matrix
+    started: list[str] = field(default_factory=list)  # names of the executions started in the run (chosen at run time)
     problems: list[str] = field(default_factory=list)
     touched: list[tuple[str, str, str]] = field(default_factory=list)  # (principal, IAM action, resource) authorized
     grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role's inline statements as deployed
 
 
-def task_call(state: dict[str, Any], machine: str) -> Fault | None:
-    """The fault that hits the one call a Task state makes (None for states that make no AWS call of their own)."""
+def task_call(name: str, state: dict[str, Any], machine: str) -> Fault | None:
+    """The fault that hits the one call Task state `name` makes (None for states that make no AWS call of their own).
+    It is aimed at the state, not only at its API or function: several states may call the same one (a brake check
+    before the approval and before the change), and a fault on the first must not stand in for the others."""
     resource = str(state.get("Resource", ""))
     parameters = state.get("Parameters") or {}
     if resource.startswith("arn:aws:states:::lambda:invoke"):
         # deployed names are "<stack>-<LogicalId>-<suffix>": the logical id picks out this state's function
         logical = validate.function_of(machine, str(parameters.get("FunctionName", "")))
-        return Fault(api="lambda:Invoke", error="", principal=machine, match={"FunctionName": f"-{logical}-"})
+        return Fault(api="lambda:Invoke", error="", principal=machine, state=name, match={"FunctionName": f"-{logical}-"})
     if resource.startswith(validate.SDK_PREFIX):
         service, action = resource.removeprefix(validate.SDK_PREFIX).split(":")[:2]
-        return Fault(api=f"{validate.IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}", error="", principal=machine)
+        api = f"{validate.IAM_PREFIX.get(service, service)}:{action[0].upper()}{action[1:]}"
+        return Fault(api=api, error="", principal=machine, state=name)
     if resource.startswith("arn:aws:states:::dynamodb:"):
         action = resource.rsplit(":", 1)[-1]
-        return Fault(api=f"dynamodb:{action[0].upper()}{action[1:]}", error="", principal=machine)
+        return Fault(api=f"dynamodb:{action[0].upper()}{action[1:]}", error="", principal=machine, state=name)
     return None
 
 
@@ -141,6 +145,7 @@ def _with_error(fault: Fault, times: int) -> Fault:
         status=status,
         times=times,
         principal=fault.principal,
+        state=fault.state,
         match=dict(fault.match),
         message="Injected by the fault matrix",
     )
@@ -167,6 +172,13 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         from .local.recorder import RECORDER
 
         captured["calls"] = [(c.principal, c.iam_action, c.error) for c in RECORDER.calls]
+        captured["started"] = sorted(
+            {
+                c.params["name"]
+                for c in RECORDER.calls
+                if c.iam_action == "states:StartExecution" and c.error is None and c.params.get("name")
+            }
+        )
         captured["touched"] = sorted({(c.principal, action, arn) for c in RECORDER.calls for action, arn in c.authorized})
         captured["grants"] = deployed_grants(account)
         captured["logs"] = list(account.logs.lines)
@@ -211,7 +223,10 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         error=result.error,
         cause=result.cause,
         faults=sum(f.fired for f in faults),
-        unfired=[f"{f.api} {f.match or ''}".strip() for f in faults if not f.fired],
+        unfired=[
+            f"{f.api} {f.match or ''} in {f.state!r}" if f.state else f"{f.api} {f.match or ''}".strip() for f in faults if not f.fired
+        ],
+        started=captured["started"],
         touched=captured["touched"],
         grants=captured["grants"],
     )
@@ -223,7 +238,7 @@ def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list
         definition = playbook.definition
         tasks: dict[str, Fault] = {}
         for name, state in validate.states_of(definition):
-            fault = task_call(state, playbook.logical_id) if state.get("Type") == "Task" else None
+            fault = task_call(name, state, playbook.logical_id) if state.get("Type") == "Task" else None
             if fault is not None:
                 tasks[name] = fault
         runs = [r for r in baseline if r.playbook == playbook.id and r.status in ("SUCCEEDED", "FAILED")]
@@ -239,6 +254,22 @@ def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list
     return jobs
 
 
+STARTED_IN_THE_RUN = "<an execution the run started>"
+
+
+def comparable(run: Run) -> tuple[str, list[str]]:
+    """The run's outcome and changes, in an order and with names that do not depend on when it ran: an execution the
+    run started (execution-stuck's retry) is named from the clock, so two runs of one scenario start it under different
+    names; a change to it counts as a change to "an execution the run started"."""
+    started = set(run.started)
+
+    def named(mutation: str) -> str:
+        head, _, name = mutation.rpartition(":")
+        return f"{head}:{STARTED_IN_THE_RUN}" if ":execution:" in head and name in started else mutation
+
+    return run.outcome, sorted(named(m) for m in run.mutations)
+
+
 def judge(runs: list[Run]) -> None:
     baseline = {(r.playbook, r.scenario): r for r in runs if r.kind == "baseline"}
     for run in runs:
@@ -248,11 +279,11 @@ def judge(runs: list[Run]) -> None:
             run.problems.extend(f"expectation failed: {failure}{why}" for failure in run.expect_failures)
         run.problems.extend(f"the fault on {api} never met a call" for api in run.unfired)
         # several executions of one scenario may interleave: compare what changed, not the order across them
-        if run.kind == "transient" and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
+        if run.kind == "transient" and comparable(run) != comparable(clean):
             run.problems.append(
                 f"transient faults changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
             )
-        if run.kind == "pagination" and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
+        if run.kind == "pagination" and comparable(run) != comparable(clean):
             run.problems.append(
                 f"small and empty pages changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
             )

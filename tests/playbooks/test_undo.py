@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 import pytest
 from approval_helpers import wait_for
 
-from playbooks import scenario, simulate
+from playbooks import assure, project, scenario, simulate, validate
 from playbooks.local.account import TERMINAL, LocalAccount
 from playbooks.local.recorder import RECORDER, Fault
 
@@ -152,3 +153,19 @@ def test_undo_takes_the_playbook_s_own_lock_on_the_resource() -> None:
     # WHEN the undo starts THEN it ends already-running and changes nothing
     simulate.run(load("lambda-throttling", "throttled"), inspect=undo_while_locked)
     assert outcome == {"outcome": "already-running", "mutations": []}
+
+
+def test_a_fault_aimed_at_the_second_state_calling_a_function_fails_that_state_not_the_first() -> None:
+    # GIVEN the undo's inspecting function serves two states: the plan, and the check that the before-state is back
+    states = dict(validate.states_of(project.playbook("undo").definition))
+    aimed = assure.task_call("Check the before-state is back", states["Check the before-state is back"], "UndoStateMachine")
+    assert aimed is not None
+    persistent = Fault(api=aimed.api, error="ServiceException", times=1000, principal=aimed.principal, state=aimed.state, match=aimed.match)
+    # WHEN every call of that state fails
+    result = simulate.run(load("lambda-throttling", "throttled-then-undo"), extra_faults=[persistent])
+    # THEN the plan (the first state of that function) was made, the inverse applied, and the undo failed at the check
+    assert result.undo is not None
+    visited = result.undo["states"]
+    assert "Check what is still in place" in visited and "Apply the approved inverses" in visited, visited
+    assert ("Check the before-state is back", "Undo failed") in set(itertools.pairwise(visited)), visited
+    assert (result.undo["outcome"], persistent.fired > 1) == ("failed", True)

@@ -186,3 +186,19 @@ def test_least_privilege_is_resource_level() -> None:
     reasons = {p["resource"]: p["reason"] for p in row["patterns"]}
     assert reasons["arn:aws:kms:us-east-1:123456789012:key/*"] is None
     assert reasons["arn:aws:s3:::processed/*"]
+
+
+RETRY = "sfn:StopExecution arn:aws:states:us-east-1:123456789012:execution:etl-workflow:retry-{}-ddc4d028"
+
+
+def test_an_execution_the_run_started_compares_by_what_changed_not_by_its_clock_made_name() -> None:
+    # GIVEN a baseline that started and then stopped retry-1000-..., and a faulted run of it one minute later
+    baseline = run("execution-stuck", "retry-hangs", mutations=[RETRY.format(1000)], started=["retry-1000-ddc4d028"])
+    later = run("execution-stuck", "retry-hangs", "transient", mutations=[RETRY.format(1060)], started=["retry-1060-ddc4d028"])
+    # AND one that stopped an execution it did not start (a pipeline run of that name)
+    other = run("execution-stuck", "retry-hangs", "transient", mutations=[RETRY.format(1060)], started=[])
+    # WHEN the gate judges them
+    assure.judge([baseline, later, other])
+    # THEN the name the clock chose is no difference, and stopping another execution is
+    assert later.problems == []
+    assert [p.split(":")[0] for p in other.problems] == ["transient faults changed the result"]

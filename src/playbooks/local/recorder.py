@@ -19,6 +19,9 @@ import botocore.handlers
 
 # Who is calling: the logical id of the state machine or function whose role the call would use on AWS.
 PRINCIPAL: contextvars.ContextVar[str] = contextvars.ContextVar("principal", default="operator")
+# The Task state being executed when the call was made (its own call, or a call of the function it invoked): several
+# states may call the same API or function, and a fault can be aimed at one of them.
+STATE: contextvars.ContextVar[str | None] = contextvars.ContextVar("state", default=None)
 
 # botocore service ids whose IAM prefix differs from the hyphenated id.
 IAM_PREFIX = {
@@ -59,6 +62,7 @@ class Call:
     service: str = ""  # botocore's service name and operation, e.g. "logs", "FilterLogEvents"
     operation: str = ""
     inner: bool = False  # made by the account itself (listing everything to page it): not recorded, never faulted
+    state: str | None = None  # the Task state being executed, if any (STATE)
     # (IAM action, resource ARN) pairs the call was authorized for; stack principals only (local/aws/authorization.py)
     authorized: list[tuple[str, str]] = field(default_factory=list)
 
@@ -69,8 +73,9 @@ class Call:
 
 @dataclass
 class Fault:
-    """Answer `api` (optionally only for `principal`, and only calls whose parameter `match` keys contain the given
-    substrings) with `error` for `times` calls after skipping `after` calls."""
+    """Answer `api` (optionally only for `principal`, only calls made while Task state `state` executes, and only
+    calls whose parameter `match` keys contain the given substrings) with `error` for `times` calls after skipping
+    `after` calls."""
 
     api: str
     error: str
@@ -78,6 +83,7 @@ class Fault:
     times: int = 1
     after: int = 0
     principal: str | None = None
+    state: str | None = None
     match: dict[str, str] = field(default_factory=dict)
     message: str = "Injected by the scenario"
     seen: int = 0
@@ -85,6 +91,8 @@ class Fault:
 
     def fires(self, call: Call) -> bool:
         if call.api != self.api or (self.principal and call.principal != self.principal):
+            return False
+        if self.state and call.state != self.state:
             return False
         if any(needle not in str(call.params.get(key, "")) for key, needle in self.match.items()):
             return False
@@ -152,6 +160,7 @@ class Recorder:
         prefix = IAM_PREFIX.get(service_id, model.service_model.signing_name or service_id)
         call = Call(next(self._seq), f"{prefix}:{model.name}", _plain(params), PRINCIPAL.get(), time.time())
         call.service, call.operation, call.inner = model.service_model.service_name, model.name, self.is_inner()
+        call.state = STATE.get()
         context["local_call"] = call
         if call.inner:
             return

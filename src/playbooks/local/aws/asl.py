@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from ..recorder import PRINCIPAL
+from ..recorder import PRINCIPAL, STATE
 from .runtime import Gap, active
 from .sfn import IDLE
 
@@ -72,17 +72,19 @@ def _parse_each_definition_once() -> None:
 
 
 def _patch_principal_of_tasks() -> None:
-    """Calls a Task state makes are the state machine role's calls: attribute them to its logical id."""
+    """Calls a Task state makes are the state machine role's calls: attribute them to its logical id, and to the state."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 
     original = StateTaskService._eval_execution
 
     def eval_execution(self: Any, env: Any) -> None:
-        name = env.states.context_object.context_object_data["StateMachine"]["Name"]
-        token = PRINCIPAL.set(active().logical_id_of_state_machine(name))
+        context = env.states.context_object.context_object_data
+        token = PRINCIPAL.set(active().logical_id_of_state_machine(context["StateMachine"]["Name"]))
+        state = STATE.set(context["State"]["Name"])
         try:
             original(self, env)
         finally:
+            STATE.reset(state)
             PRINCIPAL.reset(token)
 
     StateTaskService._eval_execution = eval_execution  # type: ignore[method-assign]
