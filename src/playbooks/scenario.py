@@ -522,7 +522,7 @@ def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) ->
 
     def listener(call: Call) -> None:
         for reaction in reactions:
-            if reaction["after"] != call.api or reaction.get("_done"):
+            if reaction["after"] != call.api or reaction.get("_done") or reaction.get("by", call.principal) != call.principal:
                 continue
             reaction["_done"] = True
             token = PRINCIPAL.set("world")
