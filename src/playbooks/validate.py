@@ -182,6 +182,50 @@ def approval_gate(definition: dict[str, Any], machine: str) -> list[str]:
     return problems
 
 
+BRAKE_FUNCTION = "SafetyControlsFunction"
+
+
+def is_brake_check(state: dict[str, Any], machine: str) -> bool:
+    """A Task that asks the safety controls, in phase before-change, whether the brake still lets it change anything."""
+    parameters = state.get("Parameters") or {}
+    payload = parameters.get("Payload") or {}
+    return (
+        state.get("Type") == "Task"
+        and state.get("Resource") == LAMBDA_INVOKE
+        and function_of(machine, str(parameters.get("FunctionName", ""))) == BRAKE_FUNCTION
+        and isinstance(payload, dict)
+        and payload.get("phase") == "before-change"
+    )
+
+
+def brake_gate(definition: dict[str, Any], machine: str) -> list[str]:
+    """Paths from an approval state to a mutating task that pass no before-change brake check: an approval given
+    before the brake was engaged must not be usable. A check that fails (its Catch) lets nothing through."""
+    states = dict(states_of(definition))
+    problems: dict[str, str] = {}
+    for approval in [name for name, state in states.items() if is_approval(state)]:
+        parents: dict[str, str | None] = {approval: None}
+        queue = deque([approval])
+        while queue:
+            name = queue.popleft()
+            state = states[name]
+            following = successors(state)
+            if name != approval and is_brake_check(state, machine):
+                following = [catcher["Next"] for catcher in state.get("Catch", [])]
+            elif name != approval and (reason := mutating_reason(state, machine)):
+                path = [name]
+                while parents[path[-1]] is not None:
+                    path.append(parents[path[-1]])  # type: ignore[arg-type]
+                problems.setdefault(
+                    name, f"{name!r} ({reason}) is reachable from an approval without a brake check: {' -> '.join(reversed(path))}"
+                )
+            for next_name in following:
+                if next_name not in parents:
+                    parents[next_name] = name
+                    queue.append(next_name)
+    return list(problems.values())
+
+
 def asl_fidelity(playbook: project.Playbook, substitutions: set[str]) -> list[str]:
     text = playbook.asl_path.read_text()
     definition = json.loads(text)
@@ -263,6 +307,7 @@ def run() -> list[Check]:
         substitutions = set(properties.get("DefinitionSubstitutions", {}))
         checks.append(Check(f"{playbook.id}: ASL fidelity", asl_fidelity(playbook, substitutions)))
         checks.append(Check(f"{playbook.id}: approval gate", approval_gate(playbook.definition, playbook.logical_id)))
+        checks.append(Check(f"{playbook.id}: brake check before every change", brake_gate(playbook.definition, playbook.logical_id)))
         granted = granted_actions(properties)
         checks.append(
             Check(

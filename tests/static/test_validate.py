@@ -118,3 +118,39 @@ def test_a_function_that_only_keeps_the_books_is_not_a_change() -> None:
     assert validate.function_changes("ReportFunction") == []
     assert validate.function_changes("SafetyControlsFunction") == []
     assert validate.function_changes("UndoApplyFunction")
+
+
+@pytest.mark.parametrize("playbook", sorted(project.playbooks()))
+def test_every_change_after_an_approval_passes_a_brake_check(playbook: str) -> None:
+    chosen = project.playbook(playbook)
+    assert validate.brake_gate(chosen.definition, chosen.logical_id) == []
+
+
+def test_brake_proof_finds_an_approval_wired_straight_to_the_change() -> None:
+    # GIVEN the throttling playbook whose approval leads straight to its choice of remediation, skipping the brake check
+    definition = copy.deepcopy(project.playbook("lambda-throttling").definition)
+    definition["States"]["Ask an approver"]["Next"] = "Which remediation was approved?"
+    # WHEN the proof runs THEN it names each change and the path that skips the check
+    problems = validate.brake_gate(definition, "LambdaThrottlingStateMachine")
+    assert any(
+        "'Raise reserved concurrency' (aws-sdk lambda:PutFunctionConcurrency)" in p
+        and "Ask an approver -> Which remediation was approved?" in p
+        for p in problems
+    ), problems
+    # AND the approval gate alone does not see it: the change is still after an approval
+    assert validate.approval_gate(definition, "LambdaThrottlingStateMachine") == []
+
+
+def test_brake_proof_lets_nothing_through_a_failed_check() -> None:
+    # GIVEN the undo whose brake check, when it fails, goes on to apply the inverses
+    definition = copy.deepcopy(project.playbook("undo").definition)
+    definition["States"]["Check the brake before changing anything"]["Catch"][0]["Next"] = "Apply the approved inverses"
+    [problem] = validate.brake_gate(definition, UNDO_MACHINE)
+    assert "'Apply the approved inverses' (lambda UndoApplyFunction may call" in problem
+
+
+def test_only_a_before_change_check_counts_as_the_brake() -> None:
+    # GIVEN the throttling playbook whose second check asks in the wrong phase (the one before the approval)
+    definition = copy.deepcopy(project.playbook("lambda-throttling").definition)
+    definition["States"]["Check the brake before changing anything"]["Parameters"]["Payload"]["phase"] = "before-approval"
+    assert validate.brake_gate(definition, "LambdaThrottlingStateMachine")
