@@ -111,7 +111,7 @@ class Run:
     cause: str | None = None
     faults: int = 0  # faults injected (errors answered to the playbook's calls)
     unfired: list[str] = field(default_factory=list)  # injected faults no call ever met: a hole in the matrix
-    started: list[str] = field(default_factory=list)  # names of the executions started in the run (chosen at run time)
+    started: list[str] = field(default_factory=list)  # names of the executions the stack started in the run
     problems: list[str] = field(default_factory=list)
     touched: list[tuple[str, str, str]] = field(default_factory=list)  # (principal, IAM action, resource) authorized
     grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role's inline statements as deployed
@@ -172,11 +172,13 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         from .local.recorder import RECORDER
 
         captured["calls"] = [(c.principal, c.iam_action, c.error) for c in RECORDER.calls]
+        # executions the stack started (a playbook's retry), not the world's or the simulator's: those keep their names
+        stack = set(account.state_machines) | {f.logical_id for f in account.functions.values()}
         captured["started"] = sorted(
             {
                 c.params["name"]
                 for c in RECORDER.calls
-                if c.iam_action == "states:StartExecution" and c.error is None and c.params.get("name")
+                if c.iam_action == "states:StartExecution" and c.error is None and c.params.get("name") and c.principal in stack
             }
         )
         captured["touched"] = sorted({(c.principal, action, arn) for c in RECORDER.calls for action, arn in c.authorized})
