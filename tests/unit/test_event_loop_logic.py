@@ -14,6 +14,7 @@ import validate_input
 from playbooks.local.account import LocalAccount
 from playbooks.local.aws import sfn as aws_sfn
 from playbooks.local.aws.throttling import TokenBucket
+from playbooks.local.recorder import PRINCIPAL
 from playbooks.scenario import put_workflows
 from shared import clock
 from shared.errors import InvalidInput
@@ -211,8 +212,10 @@ def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aw
         with pytest.raises(ClientError) as too_many:
             sfn.list_executions(stateMachineArn=arn, maxResults=1001)
         assert too_many.value.response["Error"]["Code"] == "ValidationException"
-        # the stop quota: 1,000 at once, then 200 per second of the bucket's clock (frozen here, moved by hand)
+        # the stop quota: 1,000 at once, then 200 per second of the bucket's clock (frozen here, moved by hand); it
+        # counts the stack's calls, so these are the stopper's
         frozen = FakeClock()
+        stopper = PRINCIPAL.set("EventLoopStopFunction")
         aws_sfn.BUCKETS["states:StopExecution"] = TokenBucket(1000, 200, frozen.monotonic)
         arns = [e["executionArn"] for e in second["executions"] + first["executions"][:-5]]
 
@@ -228,6 +231,7 @@ def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aw
         frozen.sleep(0.5)
         outcomes = [outcome(execution) for execution in arns[1000:1200]]
         assert (outcomes.count("ok"), outcomes.count("ThrottlingException")) == (100, 100)
+        PRINCIPAL.reset(stopper)
         stopped = sfn.describe_execution(executionArn=arns[0])
         assert (stopped["status"], stopped["cause"]) == ("ABORTED", "test")
         # the account's own buckets run on real time plus simulated waits: advancing it refills them without sleeping
