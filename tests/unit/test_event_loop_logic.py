@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import event_loop
@@ -69,6 +69,15 @@ def test_loop_plan_has_two_steps_with_the_runbooks_fixed_pattern() -> None:
     assert any('-        "processed-data-bucket"' in line for line in plan["fix"]["evidence"])
 
 
+@pytest.mark.parametrize("state", ["ENABLED", "DISABLED"])
+def test_the_pattern_rollback_restores_the_rules_state_before_the_run(state: str) -> None:
+    # GIVEN a rule that was ENABLED or DISABLED before the run (PutRule without State would enable it)
+    plan = event_loop.plan(TARGET, findings(pattern=LOOSE, state=state), CONFIG, PIPELINE)
+    restrict = next(action for action in plan["actions"] if action["id"] == "restrict_rule_pattern")
+    # THEN its recorded rollback puts back the old pattern with that state
+    assert restrict["rollback"]["parameters"] == {"Name": "etl-s3-events", "EventPattern": json.dumps(LOOSE), "State": state}
+
+
 def test_distinct_keys_and_a_correct_pattern_are_a_traffic_spike() -> None:
     plan = event_loop.plan(
         TARGET, findings(pattern=event_loop.fixed_pattern("raw-data-bucket"), repeating=False, admits=False), CONFIG, PIPELINE
@@ -119,21 +128,33 @@ def test_pacer_slows_down_on_throttling_once_per_second(fake_clock: FakeClock) -
     assert pacer.tokens <= 0
 
 
-class FakeSfn:
-    """ListExecutions over a fixed set; StopExecution throttles the first calls and knows some are gone."""
+START = datetime(2024, 6, 1, tzinfo=UTC)
 
-    def __init__(self, running: int, throttle_first: int = 0, gone: frozenset[int] = frozenset()):
-        self.running = {f"arn:{i}" for i in range(running)}
-        self.gone = {f"arn:{i}" for i in gone}
+
+class FakeSfn:
+    """ListExecutions over a fixed set; StopExecution throttles the first calls; some executions end on their own just
+    before their stop, which StopExecution answers as if it had stopped them (as AWS does)."""
+
+    def __init__(self, running: int, throttle_first: int = 0, finishing: frozenset[int] = frozenset()):
+        self.started = {f"arn:{i}": START + timedelta(seconds=i) for i in range(running)}
+        self.running = set(self.started)
+        self.finishing = {f"arn:{i}" for i in finishing}
+        self.succeeded: dict[str, datetime] = {}
         self.throttle_left = throttle_first
         self.calls = 0
 
     def list_executions(self, **params: Any) -> dict[str, Any]:
-        ordered = sorted(self.running)
+        if params.get("statusFilter") == "RUNNING":
+            items = [{"executionArn": arn, "status": "RUNNING", "startDate": self.started[arn]} for arn in sorted(self.running)]
+        else:
+            closed = {"SUCCEEDED": self.succeeded}.get(params.get("statusFilter", ""), {})
+            items = [
+                {"executionArn": arn, "status": params["statusFilter"], "startDate": self.started[arn], "stopDate": stop}
+                for arn, stop in sorted(closed.items(), key=lambda pair: pair[1], reverse=True)
+            ]
         start = int(params.get("nextToken", 0))
-        page = ordered[start : start + params["maxResults"]]
-        answer: dict[str, Any] = {"executions": [{"executionArn": arn} for arn in page]}
-        if start + params["maxResults"] < len(ordered):
+        answer: dict[str, Any] = {"executions": items[start : start + params["maxResults"]]}
+        if start + params["maxResults"] < len(items):
             answer["nextToken"] = str(start + params["maxResults"])
         return answer
 
@@ -142,11 +163,10 @@ class FakeSfn:
         if self.throttle_left > 0:
             self.throttle_left -= 1
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StopExecution")
-        if executionArn in self.gone:
-            self.running.discard(executionArn)
-            raise ClientError({"Error": {"Code": "ExecutionDoesNotExist", "Message": "gone"}}, "StopExecution")
+        if executionArn in self.finishing and executionArn in self.running:
+            self.succeeded[executionArn] = START + timedelta(hours=1)
         self.running.discard(executionArn)
-        return {}
+        return {"stopDate": START + timedelta(hours=1)}
 
 
 def stop(sfn: FakeSfn) -> dict[str, Any]:
@@ -154,9 +174,11 @@ def stop(sfn: FakeSfn) -> dict[str, Any]:
 
 
 def test_stopper_retries_throttled_calls_tolerates_finished_executions_and_a_rerun_stops_nothing(fake_clock: FakeClock) -> None:
-    # GIVEN 40 throttled calls in a row (more than one execution's attempts) and two executions finishing meanwhile
-    sfn = FakeSfn(2500, throttle_first=40, gone=frozenset({3, 7}))
+    # GIVEN 40 throttled calls in a row (more than one execution's attempts) and two executions finishing meanwhile,
+    # whose stop calls succeed all the same
+    sfn = FakeSfn(2500, throttle_first=40, finishing=frozenset({3, 7}))
     first = stop(sfn)
+    # THEN the statuses, read, tell the two that ended on their own from the ones it stopped
     assert first["throttled"] == 40 and first["finishedMeanwhile"] == 2
     assert first["stopped"] + first["finishedMeanwhile"] + first["left"] == 2500
     assert first["left"] == len(sfn.running)
