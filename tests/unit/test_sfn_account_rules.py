@@ -99,7 +99,12 @@ def test_list_executions_puts_running_by_start_and_closed_by_stop_most_recent_fi
     now = datetime.now(UTC)
     inputs = json.dumps({})
     aws_sfn.add_dormant_executions(
-        WORKFLOW, [("old", inputs, now - timedelta(hours=1)), ("middle", inputs, now - timedelta(minutes=2)), ("new", inputs, now - timedelta(minutes=1))]
+        WORKFLOW,
+        [
+            ("old", inputs, now - timedelta(hours=1)),
+            ("middle", inputs, now - timedelta(minutes=2)),
+            ("new", inputs, now - timedelta(minutes=1)),
+        ],
     )
     aws_sfn.close_dormant_execution(f"{WORKFLOW.replace(':stateMachine:', ':execution:')}:old", "SUCCEEDED", now)
     # WHEN the stack lists them two at a time
