@@ -536,10 +536,12 @@ def started_since(
 
 
 def evenly(items: list[Any], size: int) -> list[Any]:
-    """At most `size` items spread evenly over the list (all of them when there are no more)."""
+    """At most `size` items spread evenly over the list, the first and the last among them (all when there are no more)."""
     if len(items) <= size:
         return list(items)
-    return [items[i * len(items) // size] for i in range(size)]
+    if size == 1:
+        return items[:1]
+    return [items[round(i * (len(items) - 1) / (size - 1))] for i in range(size)]
 
 
 def peak_per_minute(items: list[dict[str, Any]]) -> int:

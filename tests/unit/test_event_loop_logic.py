@@ -260,3 +260,76 @@ def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aw
         before = account.clock.now()
         account.clock.advance(30.0)
         assert account.clock.now() - before >= 30.0
+
+
+class FakeListing:
+    """ListExecutions over a list already in AWS's order (pages of `maxResults`), DescribeExecution counted."""
+
+    def __init__(self, items: list[dict[str, Any]]):
+        self.items = items
+        self.list_calls = 0
+        self.described: list[str] = []
+
+    def list_executions(self, **params: Any) -> dict[str, Any]:
+        self.list_calls += 1
+        start = int(params.get("nextToken", 0))
+        page: dict[str, Any] = {"executions": self.items[start : start + params["maxResults"]]}
+        if start + params["maxResults"] < len(self.items):
+            page["nextToken"] = str(start + params["maxResults"])
+        return page
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        bucket = "processed-data-bucket" if "processed" in executionArn else "raw-data-bucket"
+        return {"input": json.dumps({"detail": {"bucket": {"name": bucket}, "object": {"key": "incoming/a.csv"}}})}
+
+
+class NoDatapoints:
+    def get_metric_statistics(self, **_: Any) -> dict[str, Any]:
+        return {"Datapoints": []}
+
+
+def execution(name: str, started: datetime, stopped: datetime | None = None) -> dict[str, Any]:
+    item = {"executionArn": f"arn:{name}", "status": "RUNNING" if stopped is None else "SUCCEEDED", "startDate": started}
+    return item | ({"stopDate": stopped} if stopped else {})
+
+
+def check(sfn: FakeListing, since: datetime, sample: int = 100) -> dict[str, Any]:
+    return event_loop.verify(
+        NoDatapoints(),
+        sfn,
+        state_machine_arn="arn:sm",
+        processed_bucket="processed-data-bucket",
+        threshold=1_000_000,
+        since=since,
+        end=since + timedelta(minutes=5),
+        sample_size=sample,
+    )
+
+
+def test_the_check_reads_past_an_old_execution_that_ended_after_the_fix() -> None:
+    # GIVEN, in AWS's order, an execution started before the fix that ended last (closed: by stop date), then 1,500
+    # raw-bucket starts, then three from processed-bucket objects (the earliest after the fix), then older ones
+    since = START + timedelta(hours=2)
+    late = [execution("old-backfill", START, stopped=since + timedelta(minutes=4))]
+    raw = [execution(f"raw-{i}", since + timedelta(seconds=200 - i / 10)) for i in range(1500)]
+    processed = [execution(f"processed-{i}", since + timedelta(seconds=3 - i)) for i in range(3)]
+    before = [execution(f"before-{i}", since - timedelta(seconds=1 + i)) for i in range(500)]
+    sfn = FakeListing(late + raw + processed + before)
+    # WHEN the check runs with a sample that covers them all
+    result = check(sfn, since, sample=250)
+    # THEN it counted every start since the fix, not the old one, and found the processed-bucket starts' share
+    assert (result["startedSince"], result["listedAll"]) == (1503, True)
+    assert "arn:old-backfill" not in sfn.described
+    assert result["stopped"] is False
+
+
+def test_the_check_stays_within_its_budget_under_thousands_of_starts() -> None:
+    # GIVEN 30,000 starts since the fix
+    since = START
+    sfn = FakeListing([execution(f"raw-{i}", since + timedelta(seconds=300 - i / 100)) for i in range(30_000)])
+    # WHEN the check runs
+    result = check(sfn, since, sample=100)
+    # THEN it listed at most 20 pages and described 100, and does not call an unfinished list a stopped loop
+    assert sfn.list_calls == event_loop.VERIFY_MAX_PAGES and len(sfn.described) == 100
+    assert (result["listedAll"], result["stopped"]) == (False, False)
