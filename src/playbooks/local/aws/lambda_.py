@@ -25,8 +25,10 @@ GAPS = [
         "function timeout",
         "ends an invocation that runs longer than the function's Timeout: the caller gets FunctionError Unhandled with "
         "errorType Sandbox.Timedout and 'Task timed out after N seconds', and whatever the code would have done "
-        "afterwards never happens. Source: Lambda developer guide, 'Configuring Lambda function timeout' and "
-        "'Troubleshoot invocation issues in Lambda' (Task timed out)",
+        "afterwards never happens. Sources: Lambda's timeout setting (1 s to 15 minutes; the invocation is stopped at "
+        "the limit) and its error as Lambda reports it (Sandbox.Timedout, 'Task timed out after N.NN seconds'), "
+        "quoted from AWS's troubleshooting pages by public error guides; Step Functions API reference, "
+        "LambdaFunctionTimedOutEventDetails",
         "runs in-process without Docker and never times out: we measure each invocation on the account's clock (real "
         "time plus the simulated time its calls spent pacing, backing off and retrying) and, past the Timeout, answer "
         "the timeout error instead of the handler's result; the context's remaining time runs on the same clock",
