@@ -65,7 +65,9 @@ def _add_running(account: LocalAccount, arn: str, count: int, prefix: str) -> No
         "detail": {"bucket": {"name": "processed-data-bucket"}, "object": {"key": "k"}},
     }
     aws_sfn.add_dormant_executions(
-        arn, [(f"{prefix}-{i:06d}", json.dumps(event), now - timedelta(milliseconds=count - i)) for i in range(count)]
+        # started a minute ago and before: a loop's executions, none so fresh that ListExecutions does not show it yet
+        arn,
+        [(f"{prefix}-{i:06d}", json.dumps(event), now - timedelta(minutes=1, milliseconds=count - i)) for i in range(count)],
     )
 
 

@@ -41,6 +41,10 @@ STOP_CAUSE = "Event loop mitigation"
 THROTTLING = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "Throttling"}
 MAX_ATTEMPTS_PER_EXECUTION = 8
 LIST_PAGE_SIZE = 1000  # ListExecutions' largest page
+# An execution that ends by itself closes with one of these; one we stop is ABORTED.
+FINISHED_ON_THEIR_OWN = ("SUCCEEDED", "FAILED", "TIMED_OUT")
+# The verification lists at most this many pages (ListExecutions: bucket 200, 5 per second in us-east-1).
+VERIFY_MAX_PAGES = 20
 # Stop starting new work when less than this is left of the invocation; the state machine starts another round.
 ROUND_MARGIN_SECONDS = 30.0
 RATE_WINDOW_MINUTES = 10
@@ -262,7 +266,11 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
                 "description": f"Restrict {rule_name} to {pipeline['rawBucket']} objects under {INCOMING_PREFIX} (the rule stays disabled until re-enabled).",
                 "before": {"eventPattern": current},
                 "after": {"eventPattern": fixed, "state": "DISABLED"},
-                "rollback": {"api": "events:PutRule", "parameters": {"Name": rule_name, "EventPattern": json.dumps(current)}},
+                # PutRule without State enables the rule: the rollback names the state the rule had before the run
+                "rollback": {
+                    "api": "events:PutRule",
+                    "parameters": {"Name": rule_name, "EventPattern": json.dumps(current), "State": rule["state"]},
+                },
             }
         )
     fix.append(
@@ -355,28 +363,58 @@ class Pacer:
             self.rate = min(self.target, self.rate + self.target * 0.01)
 
 
-def list_running(sfn: Any, state_machine_arn: str) -> tuple[list[str], int]:
-    """Every RUNNING execution (all pages), and the number of ListExecutions calls; retries throttled pages."""
-    arns: list[str] = []
+def _list_page(sfn: Any, params: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """One ListExecutions page and the calls it took; retries throttled calls."""
+    for attempt in range(MAX_ATTEMPTS_PER_EXECUTION):
+        try:
+            return sfn.list_executions(**params), attempt + 1
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in THROTTLING or attempt == MAX_ATTEMPTS_PER_EXECUTION - 1:
+                raise
+            clock.sleep(min(0.2 * 2**attempt, 5.0))  # ListExecutions refills at 5 calls per second
+    raise AssertionError("unreachable")
+
+
+def list_running(sfn: Any, state_machine_arn: str) -> tuple[list[dict[str, Any]], int]:
+    """Every RUNNING execution (all pages), and the number of ListExecutions calls."""
+    found: list[dict[str, Any]] = []
     calls = 0
     token: str | None = None
     while True:
         params: dict[str, Any] = {"stateMachineArn": state_machine_arn, "statusFilter": "RUNNING", "maxResults": LIST_PAGE_SIZE}
         if token:
             params["nextToken"] = token
-        for attempt in range(MAX_ATTEMPTS_PER_EXECUTION):
-            calls += 1
-            try:
-                page = sfn.list_executions(**params)
-                break
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in THROTTLING or attempt == MAX_ATTEMPTS_PER_EXECUTION - 1:
-                    raise
-                clock.sleep(min(0.2 * 2**attempt, 5.0))  # ListExecutions refills at 5 calls per second
-        arns += [item["executionArn"] for item in page["executions"]]
+        page, spent = _list_page(sfn, params)
+        calls += spent
+        found += page["executions"]
         token = page.get("nextToken")
         if not token:
-            return arns, calls
+            return found, calls
+
+
+def finished_meanwhile(sfn: Any, state_machine_arn: str, candidates: set[str], listed_at: datetime) -> tuple[set[str], int]:
+    """Which of `candidates` ended on their own (SUCCEEDED, FAILED, TIMED_OUT) since `listed_at`, and the calls it took.
+
+    StopExecution answers an execution that has already ended as if it stopped it, so its success proves nothing:
+    the statuses are read. Closed executions are listed by stop date, most recent first, so each status is read
+    only back to `listed_at`.
+    """
+    found: set[str] = set()
+    calls = 0
+    for status in FINISHED_ON_THEIR_OWN:
+        token: str | None = None
+        for _ in range(VERIFY_MAX_PAGES):
+            params: dict[str, Any] = {"stateMachineArn": state_machine_arn, "statusFilter": status, "maxResults": LIST_PAGE_SIZE}
+            if token:
+                params["nextToken"] = token
+            page, spent = _list_page(sfn, params)
+            calls += spent
+            recent = [item for item in page["executions"] if item.get("stopDate", listed_at) >= listed_at]
+            found |= {item["executionArn"] for item in recent} & candidates
+            token = page.get("nextToken")
+            if not token or len(recent) < len(page["executions"]):
+                break
+    return found, calls
 
 
 def stop_running(
@@ -394,11 +432,14 @@ def stop_running(
     `seconds_left()` says how long the caller may still run; the round stops taking new work before it runs out.
     """
     started = clock.monotonic()
-    arns, list_calls = list_running(sfn, state_machine_arn)
+    running, list_calls = list_running(sfn, state_machine_arn)
+    arns = [item["executionArn"] for item in running]
     # Calls paced in order can reach the service out of order: leave one token per worker in the service's bucket.
     pacer = Pacer(rate, max(1.0, burst - concurrency))
     counts: Counter[str] = Counter()
     lock = threading.Lock()
+
+    answered: set[str] = set()
 
     def stop_one(arn: str) -> None:
         result = "left"
@@ -412,6 +453,8 @@ def stop_running(
                 sfn.stop_execution(executionArn=arn, cause=cause)
                 pacer.succeeded()
                 result = "stopped"
+                with lock:
+                    answered.add(arn)
                 break
             except ClientError as error:
                 code = error.response["Error"]["Code"]
@@ -435,13 +478,16 @@ def stop_running(
         futures = [pool.submit(contextvars.copy_context().run, stop_one, arn) for arn in arns]
         for future in futures:
             future.result()
+    # Every listed execution had started by the listing: the latest start is a moment no later than the listing.
+    listed_at = max((item["startDate"] for item in running), default=None)
+    finished, read_calls = finished_meanwhile(sfn, state_machine_arn, answered, listed_at) if answered and listed_at else (set(), 0)
     return {
         "listed": len(arns),
-        "stopped": counts["stopped"],
-        "finishedMeanwhile": counts["gone"],
+        "stopped": counts["stopped"] - len(finished),
+        "finishedMeanwhile": counts["gone"] + len(finished),
         "left": counts["left"],
         "throttled": pacer.throttles,
-        "apiCalls": list_calls + counts["calls"],
+        "apiCalls": list_calls + counts["calls"] + read_calls,
         "seconds": round(clock.monotonic() - started, 2),
     }
 
@@ -458,28 +504,89 @@ def next_round(previous: dict[str, Any], round_result: dict[str, Any]) -> dict[s
 
 
 # ---------------------------------------------------------------------------------------------- verify
+def _sort_date(item: dict[str, Any]) -> datetime:
+    """ListExecutions' documented order: a RUNNING execution by its start date, a closed one by its stop date."""
+    return item["startDate"] if item["status"] == "RUNNING" or "stopDate" not in item else item["stopDate"]
+
+
+def started_since(
+    sfn: Any, state_machine_arn: str, since: datetime, max_pages: int = VERIFY_MAX_PAGES
+) -> tuple[list[dict[str, Any]], bool]:
+    """Executions started at or after `since`, and whether that is all of them.
+
+    ListExecutions lists the most recent first, RUNNING executions by start date and closed ones by stop date: an
+    execution that started before `since` and stopped after it comes early, so it is skipped, not taken as the end.
+    The listing ends at the first execution whose sort date is before `since` (every later one started before it);
+    after `max_pages` pages it stops, and the list is a lower bound. The list is eventually consistent: the newest
+    starts may be missing for a while, which the execution-rate metric does not depend on.
+    """
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(max_pages):
+        page = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=LIST_PAGE_SIZE, **({"nextToken": token} if token else {}))
+        for item in page["executions"]:
+            if _sort_date(item) < since:
+                return found, True
+            if item["startDate"] >= since:
+                found.append(item)
+        token = page.get("nextToken")
+        if not token:
+            return found, True
+    return found, False
+
+
+def evenly(items: list[Any], size: int) -> list[Any]:
+    """At most `size` items spread evenly over the list, the first and the last among them (all when there are no more)."""
+    if len(items) <= size:
+        return list(items)
+    if size == 1:
+        return items[:1]
+    return [items[round(i * (len(items) - 1) / (size - 1))] for i in range(size)]
+
+
+def peak_per_minute(items: list[dict[str, Any]]) -> int:
+    minutes = Counter(item["startDate"].replace(second=0, microsecond=0) for item in items)
+    return max(minutes.values(), default=0)
+
+
 def verify(
-    cloudwatch: Any, sfn: Any, *, state_machine_arn: str, processed_bucket: str, threshold: int, since: datetime, end: datetime
+    cloudwatch: Any,
+    sfn: Any,
+    *,
+    state_machine_arn: str,
+    processed_bucket: str,
+    threshold: int,
+    since: datetime,
+    end: datetime,
+    sample_size: int,
 ) -> dict[str, Any]:
+    """Did the loop stop? The start rate (metric and listing) must be at or under the threshold, and none of a bounded
+    sample of the executions started since the fix may come from an object in the processed bucket.
+
+    A bounded number of calls whatever the loop does: at most VERIFY_MAX_PAGES ListExecutions pages and `sample_size`
+    DescribeExecution calls (DescribeExecution's bucket is 300 with 15 per second in us-east-1: describing every
+    execution of a loop that keeps starting thousands would outlast the function's timeout).
+    """
     end = max(end, since + timedelta(seconds=60))
     rate = start_rate(cloudwatch, state_machine_arn, since, end)
-    peak = max((point["started"] for point in rate), default=0)
-    from_processed = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 100}):
-        recent = [item for item in page["executions"] if item["startDate"] >= since]
-        for item in recent:
-            obj = object_of(sfn.describe_execution(executionArn=item["executionArn"]).get("input"))
-            if obj is not None and obj[0] == processed_bucket:
-                from_processed.append(item["executionArn"])
-        if len(recent) < len(page["executions"]):
-            break  # newest first: the rest started before the fix
+    started, complete = started_since(sfn, state_machine_arn, since)
+    peak = max(max((point["started"] for point in rate), default=0), peak_per_minute(started))
+    sample = evenly(started, sample_size)
+    from_processed = 0
+    for item in sample:
+        obj = object_of(sfn.describe_execution(executionArn=item["executionArn"]).get("input"))
+        if obj is not None and obj[0] == processed_bucket:
+            from_processed += 1
     return {
         "since": clock.iso(since),
         "until": clock.iso(end),
         "peakPerMinute": peak,
         "threshold": threshold,
-        "startedByProcessedObjects": len(from_processed),
-        "stopped": peak <= threshold and not from_processed,
+        "startedSince": len(started),
+        "listedAll": complete,
+        "sampled": len(sample),
+        "startedByProcessedObjects": from_processed,
+        "stopped": peak <= threshold and from_processed == 0 and complete,
     }
 
 
@@ -554,6 +661,15 @@ def verify_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         threshold=int(event["config"]["executionRateThreshold"]),
         since=clock.parse(event["since"]),
         end=clock.now(),
+        sample_size=int(event["config"]["verifySampleSize"]),
     )
-    logger.info("verified", extra={"peak": result["peakPerMinute"], "fromProcessed": result["startedByProcessedObjects"]})
+    logger.info(
+        "verified",
+        extra={
+            "peak": result["peakPerMinute"],
+            "started": result["startedSince"],
+            "sampled": result["sampled"],
+            "fromProcessed": result["startedByProcessedObjects"],
+        },
+    )
     return result

@@ -37,6 +37,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "drainSeconds": 300,
     "executionRateThreshold": 200,
     "keySampleSize": 100,
+    "verifySampleSize": 100,
     "loopKeyRepeats": 3,
     "stopConcurrency": 16,
     "stopRatePerSecond": 200,

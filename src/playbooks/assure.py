@@ -465,6 +465,81 @@ def concurrency_case(playbook_id: str) -> dict[str, Any]:
     return {"playbook": playbook_id, "runs": len(started), "outcomes": outcomes}
 
 
+# The persisting-loop pass: event-loop's main scenario, but once the fixed rule is re-enabled the loop goes on, starting
+# this many executions (a fifth from objects in the processed bucket) for the check that the loop stopped to face.
+PERSISTING_LOOP_SCENARIO = "processed-bucket-loop"
+PERSISTING_LOOP_STARTS = 5000
+
+
+def persisting_loop_case(playbook_id: str = "event-loop") -> dict[str, Any]:
+    """event-loop's verification under a loop that keeps starting thousands of executions after the fix: whatever the
+    check concludes, the run must send its report, release its lock and leave the looping rule disabled."""
+    warnings.filterwarnings("ignore")
+    loaded = scenario.load(playbook_id, PERSISTING_LOOP_SCENARIO)
+    data = json.loads(json.dumps(loaded.data))
+    machine = data["world"]["workflows"][0]["name"]
+    rule = data["world"]["rules"][0]["name"]
+    processed = PERSISTING_LOOP_STARTS // 5
+    data["reactions"] = [
+        *data.get("reactions", []),
+        {
+            "after": "events:EnableRule",
+            "executions": [
+                {
+                    "stateMachine": machine,
+                    "bucket": "raw-data-bucket",
+                    "key": "incoming/new-{n}.csv",
+                    "count": PERSISTING_LOOP_STARTS - processed,
+                },
+                {"stateMachine": machine, "bucket": "processed-data-bucket", "key": "incoming/out-{n}.csv", "count": processed},
+            ],
+        },
+    ]
+    data.pop("expect", None)
+    seen: dict[str, Any] = {}
+
+    def inspect(account: LocalAccount, result: simulate.Result) -> None:
+        seen["rule"] = account.client("events").describe_rule(Name=rule)["State"]
+        locks = account.client("dynamodb").scan(TableName=account.resources["LocksTable"])["Items"]
+        seen["lock_released"] = not any(item.get("execution", {}).get("S") in result.executions for item in locks)
+
+    result = simulate.run(scenario.Scenario(loaded.playbook, "persisting-loop", loaded.path, data), inspect=inspect)
+    return {
+        "playbook": playbook_id,
+        "starts": PERSISTING_LOOP_STARTS,
+        "status": result.status,
+        "outcome": result.outcome,
+        "states": [
+            s for s in result.states if s in ("Check that the loop stopped", "Disable the rule again", "Disable the rule after the failure")
+        ],
+        "reported": any(e["subject"].startswith(f"[{result.outcome}] {playbook_id}") for e in result.emails),
+        "lock_released": seen["lock_released"],
+        "rule": seen["rule"],
+    }
+
+
+def persisting_loop_failures(case: dict[str, Any] | None) -> list[str]:
+    if case is None:
+        return ["event-loop: the persisting-loop pass did not run"]
+    where = f"{case['playbook']} under a persisting loop ({case['starts']} starts after the fix, ended {case['outcome']})"
+    found = [f"{where}: no report was sent"] if not case["reported"] else []
+    found += [f"{where}: the run's lock is still held"] if not case["lock_released"] else []
+    found += [f"{where}: the looping rule was left {case['rule']}"] if case["rule"] != "DISABLED" else []
+    return found
+
+
+def persisting_loop_section(case: dict[str, Any] | None) -> list[str]:
+    lines = ["", "## Persisting loop", ""]
+    if case is None:
+        return [*lines, "- not run"]
+    lines.append(
+        f"- {case['playbook']}: after the fix {case['starts']} executions start, a fifth from objects in the processed bucket; "
+        f"the run ended {case['outcome']} through {', '.join(case['states'])}: report "
+        f"{'sent' if case['reported'] else 'NOT SENT'}, lock {'released' if case['lock_released'] else 'HELD'}, rule {case['rule']}"
+    )
+    return lines + [f"  - {problem}" for problem in persisting_loop_failures(case)]
+
+
 # cfn-lint's one ignored check on the SAM-transformed template, with the reason (the Makefile's `scan` says the same).
 CFN_LINT_IGNORED = {"W1028": "SAM wraps a conditional function's API paths in Fn::If even inside an API with the same condition"}
 CHECKOV = project.ROOT / ".venv-scan" / "bin" / "checkov"
@@ -575,12 +650,14 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         concurrency_runs = _submit(pool, concurrency_case, playbooks)
         bad_input_runs = _submit(pool, badinput.run, list(project.state_machines()))
         brake_runs = _submit(pool, brake_case, every)
+        persisting_loop_run = _submit(pool, persisting_loop_case, ["event-loop"])
         baseline = _collect(baseline_runs, "every scenario", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
         paged = _collect(paged_runs, "every scenario with small and empty pages", say)
         concurrency = _collect(concurrency_runs, "two triggers at once", say)
         bad_input = _collect(bad_input_runs, "bad input and unrelated alarms", say)
         brake = _collect(brake_runs, "every scenario with the brake engaged", say)
+        persisting_loop = _collect(persisting_loop_run, "event-loop under a persisting loop", say)[0]
         scans = _collect([scanning], "scanners", say)[0]
     runs = baseline + paged + matrix
     judge(runs)
@@ -592,6 +669,7 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         "concurrency": concurrency,
         "bad_input": bad_input,
         "brake": brake,
+        "persisting_loop": persisting_loop,
         "scanners": scans,
     }
 
@@ -632,6 +710,7 @@ def failures(results: dict[str, Any]) -> list[str]:
                 f"{case['playbook']}/{case['scenario']} with the brake engaged changed {case['mutations']} "
                 f"and asked for {case['approvals']} approvals"
             )
+    found += persisting_loop_failures(results.get("persisting_loop"))
     stale = {r.playbook: r for r in results["runs"] if r.kind == "baseline" and r.scenario == "stale-lock"}
     found += [f"{p}: no stale-lock scenario (a lock left by a crashed run must expire)" for p in project.playbooks() if p not in stale]
     scans = results.get("scanners", {})
@@ -689,6 +768,8 @@ def render(results: dict[str, Any]) -> str:
         "  that undoes its playbook's run (`<playbook>/<scenario>`), with the same fault matrix, bad input and coverage.",
         "- **The brake**: every scenario of every playbook again with the brake engaged before its trigger: none may",
         "  change anything (the undo runs included) or ask for an approval.",
+        "- **Persisting loop**: event-loop's main scenario with a loop that goes on after the fix, thousands of starts for",
+        "  the check that the loop stopped to face: the run must send its report, release its lock and leave the rule disabled.",
         "",
         "## Per playbook",
         "",
@@ -735,6 +816,7 @@ def render(results: dict[str, Any]) -> str:
             f"Outcomes: {', '.join(f'{o} {n}' for o, n in sorted(tally.items()))}."
         )
         lines += [f"  - {c['playbook']}/{c['scenario']}: changed {c['mutations']}, {c['approvals']} approvals" for c in changed]
+    lines += persisting_loop_section(results.get("persisting_loop"))
     lines += ["", "## Bad input", ""]
     for playbook_id, bad in bad_input.items():
         lines.append(

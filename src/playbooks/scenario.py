@@ -509,12 +509,26 @@ def install_faults(faults: list[dict[str, Any]]) -> None:
 
 
 def start_reaction_executions(account: LocalAccount, executions: list[dict[str, Any]]) -> None:
-    """Executions the world starts in reaction (e.g. an object in the processed bucket starts the workflow again)."""
-    for number, execution in enumerate(executions):
+    """Executions the world starts in reaction (e.g. an object in the processed bucket starts the workflow again), one
+    millisecond apart in the order given; one that has already ended closes now, after the others started."""
+    now = datetime.now(UTC)
+    closing: list[tuple[str, str]] = []
+    number = 0
+    for execution in executions:
         arn = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
-        when = datetime.now(UTC)
-        event = s3_object_event(account, execution["bucket"], execution["key"], when)
-        aws_sfn.add_dormant_executions(arn, [(f"reaction-{uuid.uuid4().hex[:8]}-{number}", json.dumps(event), when)])
+        batch: list[tuple[str, str, datetime]] = []
+        for i in range(int(execution.get("count", 1))):
+            number += 1
+            when = now - timedelta(seconds=int(execution.get("startedSecondsAgo", 0))) + timedelta(milliseconds=number)
+            event = s3_object_event(account, execution["bucket"], execution["key"].replace("{n}", f"{i:06d}"), when)
+            name = f"reaction-{uuid.uuid4().hex[:8]}-{number}"
+            batch.append((name, json.dumps(event), when))
+            if execution.get("status", "RUNNING") != "RUNNING":
+                closing.append((f"{arn.replace(':stateMachine:', ':execution:')}:{name}", execution["status"]))
+        aws_sfn.add_dormant_executions(arn, batch)
+    for execution_arn, status in closing:
+        number += 1
+        aws_sfn.close_dormant_execution(execution_arn, status, now + timedelta(milliseconds=number))
 
 
 def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) -> None:

@@ -66,6 +66,16 @@ def clean() -> dict[str, Any]:
             for p in PLAYBOOKS
         ],
         "brake": [{"playbook": p, "scenario": "throttled", "outcomes": ["paused"], "mutations": [], "approvals": 0} for p in PLAYBOOKS],
+        "persisting_loop": {
+            "playbook": "event-loop",
+            "starts": 5000,
+            "status": "SUCCEEDED",
+            "outcome": "escalated",
+            "states": ["Check that the loop stopped", "Disable the rule again"],
+            "reported": True,
+            "lock_released": True,
+            "rule": "DISABLED",
+        },
         "scanners": {
             "cfn-lint": {"template.yaml": []},
             "checkov": {"template.yaml": {"failed": []}},
@@ -113,6 +123,19 @@ def regress(results: dict[str, Any], what: str) -> None:
         results["brake"][0] |= {"outcomes": ["remediated"], "mutations": ["lambda:PutFunctionConcurrency ingest-handler"], "approvals": 1}
     elif what == "brake asked":
         results["brake"][0] |= {"approvals": 1}
+    elif what == "persisting loop left the rule enabled":
+        results["persisting_loop"] |= {
+            "status": "FAILED",
+            "outcome": "failed",
+            "states": ["Check that the loop stopped"],
+            "rule": "ENABLED",
+        }
+    elif what == "persisting loop sent no report":
+        results["persisting_loop"]["reported"] = False
+    elif what == "persisting loop held its lock":
+        results["persisting_loop"]["lock_released"] = False
+    elif what == "persisting loop not run":
+        del results["persisting_loop"]
 
 
 @pytest.mark.parametrize(
@@ -134,6 +157,10 @@ def regress(results: dict[str, Any], what: str) -> None:
         "unexplained skip",
         "brake ignored",
         "brake asked",
+        "persisting loop left the rule enabled",
+        "persisting loop sent no report",
+        "persisting loop held its lock",
+        "persisting loop not run",
     ],
 )
 def test_each_regression_fails_the_gate(what: str) -> None:
@@ -154,6 +181,15 @@ def test_the_page_lists_a_scenario_that_ignored_the_brake() -> None:
     page = assure.render(results)
     assert "1 changed something or asked for approval" in page
     assert "changed ['lambda:PutFunctionConcurrency ingest-handler'], 1 approvals" in page
+
+
+def test_the_page_reports_a_persisting_loop_that_left_the_rule_enabled() -> None:
+    results = clean()
+    regress(results, "persisting loop left the rule enabled")
+    page = assure.render(results)
+    section = page.split("## Persisting loop\n", 1)[1].split("\n## ", 1)[0]
+    assert "ended failed through Check that the loop stopped" in section and "rule ENABLED" in section
+    assert "the looping rule was left ENABLED" in section
 
 
 def test_a_grant_on_a_resource_no_call_touched_is_reported() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import event_loop
@@ -14,6 +14,7 @@ import validate_input
 from playbooks.local.account import LocalAccount
 from playbooks.local.aws import sfn as aws_sfn
 from playbooks.local.aws.throttling import TokenBucket
+from playbooks.local.recorder import PRINCIPAL
 from playbooks.scenario import put_workflows
 from shared import clock
 from shared.errors import InvalidInput
@@ -68,6 +69,15 @@ def test_loop_plan_has_two_steps_with_the_runbooks_fixed_pattern() -> None:
     assert any('-        "processed-data-bucket"' in line for line in plan["fix"]["evidence"])
 
 
+@pytest.mark.parametrize("state", ["ENABLED", "DISABLED"])
+def test_the_pattern_rollback_restores_the_rules_state_before_the_run(state: str) -> None:
+    # GIVEN a rule that was ENABLED or DISABLED before the run (PutRule without State would enable it)
+    plan = event_loop.plan(TARGET, findings(pattern=LOOSE, state=state), CONFIG, PIPELINE)
+    restrict = next(action for action in plan["actions"] if action["id"] == "restrict_rule_pattern")
+    # THEN its recorded rollback puts back the old pattern with that state
+    assert restrict["rollback"]["parameters"] == {"Name": "etl-s3-events", "EventPattern": json.dumps(LOOSE), "State": state}
+
+
 def test_distinct_keys_and_a_correct_pattern_are_a_traffic_spike() -> None:
     plan = event_loop.plan(
         TARGET, findings(pattern=event_loop.fixed_pattern("raw-data-bucket"), repeating=False, admits=False), CONFIG, PIPELINE
@@ -118,21 +128,33 @@ def test_pacer_slows_down_on_throttling_once_per_second(fake_clock: FakeClock) -
     assert pacer.tokens <= 0
 
 
-class FakeSfn:
-    """ListExecutions over a fixed set; StopExecution throttles the first calls and knows some are gone."""
+START = datetime(2024, 6, 1, tzinfo=UTC)
 
-    def __init__(self, running: int, throttle_first: int = 0, gone: frozenset[int] = frozenset()):
-        self.running = {f"arn:{i}" for i in range(running)}
-        self.gone = {f"arn:{i}" for i in gone}
+
+class FakeSfn:
+    """ListExecutions over a fixed set; StopExecution throttles the first calls; some executions end on their own just
+    before their stop, which StopExecution answers as if it had stopped them (as AWS does)."""
+
+    def __init__(self, running: int, throttle_first: int = 0, finishing: frozenset[int] = frozenset()):
+        self.started = {f"arn:{i}": START + timedelta(seconds=i) for i in range(running)}
+        self.running = set(self.started)
+        self.finishing = {f"arn:{i}" for i in finishing}
+        self.succeeded: dict[str, datetime] = {}
         self.throttle_left = throttle_first
         self.calls = 0
 
     def list_executions(self, **params: Any) -> dict[str, Any]:
-        ordered = sorted(self.running)
+        if params.get("statusFilter") == "RUNNING":
+            items = [{"executionArn": arn, "status": "RUNNING", "startDate": self.started[arn]} for arn in sorted(self.running)]
+        else:
+            closed = {"SUCCEEDED": self.succeeded}.get(params.get("statusFilter", ""), {})
+            items = [
+                {"executionArn": arn, "status": params["statusFilter"], "startDate": self.started[arn], "stopDate": stop}
+                for arn, stop in sorted(closed.items(), key=lambda pair: pair[1], reverse=True)
+            ]
         start = int(params.get("nextToken", 0))
-        page = ordered[start : start + params["maxResults"]]
-        answer: dict[str, Any] = {"executions": [{"executionArn": arn} for arn in page]}
-        if start + params["maxResults"] < len(ordered):
+        answer: dict[str, Any] = {"executions": items[start : start + params["maxResults"]]}
+        if start + params["maxResults"] < len(items):
             answer["nextToken"] = str(start + params["maxResults"])
         return answer
 
@@ -141,11 +163,10 @@ class FakeSfn:
         if self.throttle_left > 0:
             self.throttle_left -= 1
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StopExecution")
-        if executionArn in self.gone:
-            self.running.discard(executionArn)
-            raise ClientError({"Error": {"Code": "ExecutionDoesNotExist", "Message": "gone"}}, "StopExecution")
+        if executionArn in self.finishing and executionArn in self.running:
+            self.succeeded[executionArn] = START + timedelta(hours=1)
         self.running.discard(executionArn)
-        return {}
+        return {"stopDate": START + timedelta(hours=1)}
 
 
 def stop(sfn: FakeSfn) -> dict[str, Any]:
@@ -153,9 +174,11 @@ def stop(sfn: FakeSfn) -> dict[str, Any]:
 
 
 def test_stopper_retries_throttled_calls_tolerates_finished_executions_and_a_rerun_stops_nothing(fake_clock: FakeClock) -> None:
-    # GIVEN 40 throttled calls in a row (more than one execution's attempts) and two executions finishing meanwhile
-    sfn = FakeSfn(2500, throttle_first=40, gone=frozenset({3, 7}))
+    # GIVEN 40 throttled calls in a row (more than one execution's attempts) and two executions finishing meanwhile,
+    # whose stop calls succeed all the same
+    sfn = FakeSfn(2500, throttle_first=40, finishing=frozenset({3, 7}))
     first = stop(sfn)
+    # THEN the statuses, read, tell the two that ended on their own from the ones it stopped
     assert first["throttled"] == 40 and first["finishedMeanwhile"] == 2
     assert first["stopped"] + first["finishedMeanwhile"] + first["left"] == 2500
     assert first["left"] == len(sfn.running)
@@ -211,8 +234,10 @@ def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aw
         with pytest.raises(ClientError) as too_many:
             sfn.list_executions(stateMachineArn=arn, maxResults=1001)
         assert too_many.value.response["Error"]["Code"] == "ValidationException"
-        # the stop quota: 1,000 at once, then 200 per second of the bucket's clock (frozen here, moved by hand)
+        # the stop quota: 1,000 at once, then 200 per second of the bucket's clock (frozen here, moved by hand); it
+        # counts the stack's calls, so these are the stopper's
         frozen = FakeClock()
+        stopper = PRINCIPAL.set("EventLoopStopFunction")
         aws_sfn.BUCKETS["states:StopExecution"] = TokenBucket(1000, 200, frozen.monotonic)
         arns = [e["executionArn"] for e in second["executions"] + first["executions"][:-5]]
 
@@ -228,9 +253,83 @@ def test_local_account_throttles_stop_execution_like_us_east_1_and_pages_like_aw
         frozen.sleep(0.5)
         outcomes = [outcome(execution) for execution in arns[1000:1200]]
         assert (outcomes.count("ok"), outcomes.count("ThrottlingException")) == (100, 100)
+        PRINCIPAL.reset(stopper)
         stopped = sfn.describe_execution(executionArn=arns[0])
         assert (stopped["status"], stopped["cause"]) == ("ABORTED", "test")
         # the account's own buckets run on real time plus simulated waits: advancing it refills them without sleeping
         before = account.clock.now()
         account.clock.advance(30.0)
         assert account.clock.now() - before >= 30.0
+
+
+class FakeListing:
+    """ListExecutions over a list already in AWS's order (pages of `maxResults`), DescribeExecution counted."""
+
+    def __init__(self, items: list[dict[str, Any]]):
+        self.items = items
+        self.list_calls = 0
+        self.described: list[str] = []
+
+    def list_executions(self, **params: Any) -> dict[str, Any]:
+        self.list_calls += 1
+        start = int(params.get("nextToken", 0))
+        page: dict[str, Any] = {"executions": self.items[start : start + params["maxResults"]]}
+        if start + params["maxResults"] < len(self.items):
+            page["nextToken"] = str(start + params["maxResults"])
+        return page
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        bucket = "processed-data-bucket" if "processed" in executionArn else "raw-data-bucket"
+        return {"input": json.dumps({"detail": {"bucket": {"name": bucket}, "object": {"key": "incoming/a.csv"}}})}
+
+
+class NoDatapoints:
+    def get_metric_statistics(self, **_: Any) -> dict[str, Any]:
+        return {"Datapoints": []}
+
+
+def execution(name: str, started: datetime, stopped: datetime | None = None) -> dict[str, Any]:
+    item = {"executionArn": f"arn:{name}", "status": "RUNNING" if stopped is None else "SUCCEEDED", "startDate": started}
+    return item | ({"stopDate": stopped} if stopped else {})
+
+
+def check(sfn: FakeListing, since: datetime, sample: int = 100) -> dict[str, Any]:
+    return event_loop.verify(
+        NoDatapoints(),
+        sfn,
+        state_machine_arn="arn:sm",
+        processed_bucket="processed-data-bucket",
+        threshold=1_000_000,
+        since=since,
+        end=since + timedelta(minutes=5),
+        sample_size=sample,
+    )
+
+
+def test_the_check_reads_past_an_old_execution_that_ended_after_the_fix() -> None:
+    # GIVEN, in AWS's order, an execution started before the fix that ended last (closed: by stop date), then 1,500
+    # raw-bucket starts, then three from processed-bucket objects (the earliest after the fix), then older ones
+    since = START + timedelta(hours=2)
+    late = [execution("old-backfill", START, stopped=since + timedelta(minutes=4))]
+    raw = [execution(f"raw-{i}", since + timedelta(seconds=200 - i / 10)) for i in range(1500)]
+    processed = [execution(f"processed-{i}", since + timedelta(seconds=3 - i)) for i in range(3)]
+    before = [execution(f"before-{i}", since - timedelta(seconds=1 + i)) for i in range(500)]
+    sfn = FakeListing(late + raw + processed + before)
+    # WHEN the check runs with a sample that covers them all
+    result = check(sfn, since, sample=250)
+    # THEN it counted every start since the fix, not the old one, and found the processed-bucket starts' share
+    assert (result["startedSince"], result["listedAll"]) == (1503, True)
+    assert "arn:old-backfill" not in sfn.described
+    assert result["stopped"] is False
+
+
+def test_the_check_stays_within_its_budget_under_thousands_of_starts() -> None:
+    # GIVEN 30,000 starts since the fix
+    since = START
+    sfn = FakeListing([execution(f"raw-{i}", since + timedelta(seconds=300 - i / 100)) for i in range(30_000)])
+    # WHEN the check runs
+    result = check(sfn, since, sample=100)
+    # THEN it listed at most 20 pages and described 100, and does not call an unfinished list a stopped loop
+    assert sfn.list_calls == event_loop.VERIFY_MAX_PAGES and len(sfn.described) == 100
+    assert (result["listedAll"], result["stopped"]) == (False, False)

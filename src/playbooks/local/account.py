@@ -113,12 +113,17 @@ class FakeContext:
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = "local"
+    # The invocation's clock (real time plus the simulated time it spent), on which its timeout runs.
+    now: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout
+        self._deadline = self.now() + self.timeout
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+        return max(int((self._deadline - self.now()) * 1000), 0)
+
+    def timed_out(self) -> bool:
+        return self.now() > self._deadline
 
 
 class LocalAccount:
@@ -371,19 +376,25 @@ class LocalAccount:
             try:
                 handler = getattr(importlib.import_module(module_name), handler_name)
                 self.logs.attach()
+                spent = [0.0]  # simulated seconds this invocation spends (its own time runs on the account's clock)
                 context = FakeContext(
                     function_name=name,
                     memory_limit_in_mb=function.memory,
                     invoked_function_arn=f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}",
                     timeout=function.timeout,
+                    now=lambda: time.monotonic() + spent[0],
                 )
                 began = time.perf_counter()
+                spending = aws_clock.INVOCATION_SPENT.set(spent)
                 try:
                     with emf.capture() as printed:
                         result = handler(event, context)
                 finally:
+                    aws_clock.INVOCATION_SPENT.reset(spending)
                     self.invocations.append(Invocation(function.logical_id, time.perf_counter() - began, function.memory))
                     emf.land(self.client("cloudwatch"), printed.getvalue())
+                if context.timed_out():
+                    return aws_lambda.timeout_payload(function.timeout, context.aws_request_id), True
                 return json.dumps(result, default=str).encode(), False
             except Exception as error:  # noqa: BLE001 - every handler error becomes a FunctionError payload
                 return aws_lambda.lambda_error_payload(error), True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import importlib
 import threading
@@ -18,7 +19,18 @@ GAPS = [
         "time through `shared.clock.now/monotonic/sleep`, which the local account runs on its simulated clock (real "
         "time plus every simulated wait)",
     ),
+    Gap(
+        "the SDK's retries (botocore's backoff and adaptive client-side rate limiting)",
+        "a throttled call waits between attempts, and that time counts against the function's timeout",
+        "would sleep in real time, so a throttled handler made tests slow and its time invisible to its timeout: the "
+        "SDK's retry sleeps and its rate limiter's clock run on the account's clock, charged to the invocation that "
+        "made the call",
+    ),
 ]
+
+# The simulated seconds the running Lambda invocation has spent (pacing, backoff, retries); None outside one. A list
+# so the worker threads an invocation starts (with a copy of its context) add to the same total.
+INVOCATION_SPENT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("invocation_spent", default=None)
 
 
 class VirtualClock:
@@ -32,6 +44,9 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self.waited += max(seconds, 0.0)
+            spent = INVOCATION_SPENT.get()
+            if spent is not None:
+                spent[0] += max(seconds, 0.0)
 
     def now(self) -> float:
         """The account's time in seconds: real time plus every simulated wait so far."""
@@ -63,3 +78,47 @@ def restore_handler_clock() -> None:
         shared_clock.monotonic = _HANDLER_CLOCK["monotonic"]
         shared_clock.sleep = _HANDLER_CLOCK["sleep"]
         shared_clock.now = _HANDLER_CLOCK["now"]
+
+
+def _sdk_sleep(seconds: float) -> None:
+    from .runtime import _ACTIVE
+
+    if _ACTIVE:
+        _ACTIVE[0].clock.advance(seconds)
+    else:
+        time.sleep(seconds)
+
+
+def _sdk_time() -> float:
+    """Epoch seconds plus the simulated waits, so a client created before the account started stays consistent."""
+    from .runtime import _ACTIVE
+
+    return time.time() + (_ACTIVE[0].clock.now() - time.monotonic() if _ACTIVE else 0.0)
+
+
+class _SdkTime:
+    """Stands in for the `time` module inside botocore's endpoint, whose retry loop sleeps between attempts."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        _sdk_sleep(seconds)
+
+
+def patch_sdk_retries() -> None:
+    from botocore import endpoint
+    from botocore.retries import bucket
+
+    endpoint.time = _SdkTime()  # type: ignore[attr-defined]
+    bucket.Clock.sleep = lambda self, amount: _sdk_sleep(amount)  # type: ignore[method-assign]
+    bucket.Clock.current_time = lambda self: _sdk_time()  # type: ignore[method-assign]
+    original_init = bucket.TokenBucket.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        # The limiter waits on a condition for the next token: spend that wait on the clock instead.
+        self._new_fill_rate_condition.wait = lambda timeout=None: self._clock.sleep(timeout or 0.0)
+
+    bucket.TokenBucket.__init__ = init  # type: ignore[method-assign]

@@ -22,6 +22,18 @@ GAPS = [
         "not implemented: we compute both from the scenario's account limit and the functions' reservations",
     ),
     Gap(
+        "function timeout",
+        "ends an invocation that runs longer than the function's Timeout: the caller gets FunctionError Unhandled with "
+        "errorType Sandbox.Timedout and 'Task timed out after N seconds', and whatever the code would have done "
+        "afterwards never happens. Sources: Lambda's timeout setting (1 s to 15 minutes; the invocation is stopped at "
+        "the limit) and its error as Lambda reports it (Sandbox.Timedout, 'Task timed out after N.NN seconds'), "
+        "quoted from AWS's troubleshooting pages by public error guides; Step Functions API reference, "
+        "LambdaFunctionTimedOutEventDetails",
+        "runs in-process without Docker and never times out: we measure each invocation on the account's clock (real "
+        "time plus the simulated time its calls spent pacing, backing off and retrying) and, past the Timeout, answer "
+        "the timeout error instead of the handler's result; the context's remaining time runs on the same clock",
+    ),
+    Gap(
         "lambda:PutFunctionConcurrency",
         "refuses to leave less than 100 unreserved concurrency",
         "enforces it only with an environment variable: we enforce it against the scenario's account limit",
@@ -96,6 +108,13 @@ def lambda_error_payload(error: BaseException) -> bytes:
             "requestId": "",
             "stackTrace": traceback.format_tb(error.__traceback__)[-5:],
         }
+    ).encode()
+
+
+def timeout_payload(seconds: float, request_id: str) -> bytes:
+    """What Lambda answers for an invocation that ran out of time."""
+    return json.dumps(
+        {"errorType": "Sandbox.Timedout", "errorMessage": f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds"}
     ).encode()
 
 

@@ -52,6 +52,7 @@ def _patch_moto_once() -> None:
     global _patched
     if _patched:
         return
-    for module in (lambda_, integrations, asl, logs, cloudformation, cloudwatch, dynamodb, sns):
+    for module in (lambda_, integrations, asl, logs, cloudformation, cloudwatch, dynamodb, sns, sfn):
         module.patch_moto()
+    clock.patch_sdk_retries()
     _patched = True

@@ -17,11 +17,72 @@ from ..recorder import error_response, response
 from .runtime import Gap, Handler, active
 from .throttling import TokenBucket
 
+# Step Functions' API quotas in us-east-1 (bucket size, refill per second), from the developer guide's "Quotas related
+# to API action throttling" (StartExecution: the Standard column).
+SFN_QUOTAS = {
+    f"states:{api}": (float(size), float(refill))
+    for api, size, refill in (
+        ("CreateActivity", 100, 1),
+        ("CreateStateMachine", 100, 1),
+        ("CreateStateMachineAlias", 100, 1),
+        ("DeleteActivity", 100, 1),
+        ("DeleteStateMachine", 100, 1),
+        ("DeleteStateMachineAlias", 100, 1),
+        ("DeleteStateMachineVersion", 100, 1),
+        ("DescribeActivity", 200, 1),
+        ("DescribeExecution", 300, 15),
+        ("DescribeMapRun", 200, 1),
+        ("DescribeStateMachine", 200, 20),
+        ("DescribeStateMachineAlias", 200, 1),
+        ("DescribeStateMachineForExecution", 200, 1),
+        ("GetActivityTask", 3000, 500),
+        ("GetExecutionHistory", 400, 20),
+        ("ListActivities", 100, 10),
+        ("ListExecutions", 200, 5),
+        ("ListMapRuns", 100, 1),
+        ("ListStateMachineAliases", 100, 1),
+        ("ListStateMachines", 100, 5),
+        ("ListStateMachineVersions", 100, 1),
+        ("ListTagsForResource", 100, 1),
+        ("PublishStateMachineVersion", 100, 1),
+        ("RedriveExecution", 1300, 300),
+        ("SendTaskFailure", 3000, 500),
+        ("SendTaskHeartbeat", 3000, 500),
+        ("SendTaskSuccess", 3000, 500),
+        ("StartExecution", 1300, 300),
+        ("StopExecution", 1000, 200),
+        ("TagResource", 200, 1),
+        ("TestState", 50, 10),
+        ("UntagResource", 200, 1),
+        ("UpdateMapRun", 100, 1),
+        ("UpdateStateMachine", 100, 1),
+        ("UpdateStateMachineAlias", 100, 1),
+        ("ValidateStateMachineDefinition", 100, 1),
+    )
+}
+
+# The simulator's own hands (scenario set-up, an operator's console, polling until an execution ends): AWS would count
+# them too, but they are not what a playbook must survive, and a test harness that throttles itself proves nothing.
+UNCOUNTED_PRINCIPALS = {"operator", "world", "notifier"}
+
+# How long a just-started execution may stay out of ListExecutions ("eventually consistent ... best effort"; AWS names
+# no bound, so we take one a caller must plan for).
+LIST_CONSISTENCY_S = 10.0
+
+
 GAPS = [
     Gap(
-        "states:StopExecution, states:ListExecutions quotas",
-        "throttle with ThrottlingException beyond a token bucket per account and region (us-east-1: StopExecution bucket 1,000, refill 200/s; ListExecutions bucket 100, refill 5/s)",
-        "never throttle: we keep those token buckets on the local account's clock (real time plus simulated waits), so pacing is exercised and its simulated time reported, never slept (a benchmark may add a real round trip per call; scenarios and tests do not)",
+        "Step Functions API quotas (every throttled API: StartExecution, DescribeExecution, ListExecutions, StopExecution, GetExecutionHistory, SendTask*, ...)",
+        "throttle each API with ThrottlingException ('Rate exceeded') beyond its own token bucket per account and region; us-east-1: "
+        "StartExecution 1,300 + 300/s, DescribeExecution 300 + 15/s, ListExecutions 200 + 5/s, StopExecution 1,000 + 200/s, "
+        "GetExecutionHistory 400 + 20/s, DescribeStateMachineForExecution 200 + 1/s, SendTask* 3,000 + 500/s, the rest as "
+        "published. An aws-sdk task sees it as `Sfn.SfnException`, the optimized states:startExecution as "
+        "`StepFunctions.AWSStepFunctionsException`. Source: Step Functions developer guide, 'Step Functions service quotas', "
+        "'Quotas related to API action throttling' (US East (N. Virginia) column)",
+        "never throttles: we keep every published bucket on the local account's clock (real time plus simulated waits) for the "
+        "calls of the stack's functions and state machines (the simulator's own set-up and polling are not counted), so pacing "
+        "is exercised and its simulated time reported, never slept (a benchmark may add a real round trip per call; "
+        "scenarios and tests do not)",
     ),
     Gap(
         "states:StopExecution",
@@ -30,8 +91,15 @@ GAPS = [
     ),
     Gap(
         "states:ListExecutions",
-        "pages newest first, maxResults up to 1,000 (default 100), with a nextToken that survives executions changing status between pages",
-        "pages by a token that breaks when the last listed execution leaves the status filter and accepts any page size: we page by (start date, ARN) and refuse more than 1,000",
+        "pages most recent first, RUNNING executions by their start date and closed ones by their stop date, maxResults up "
+        "to 1,000 (default 100), with a nextToken that survives executions changing status between pages; eventually "
+        "consistent ('best effort, may not reflect very recent updates'). Source: Step Functions API reference, "
+        "ListExecutions",
+        "sorts by start date only, pages by a token that breaks when the last listed execution leaves the status filter "
+        "and accepts any page size: we sort RUNNING executions by start date and closed ones by stop date (one order, "
+        "most recent first), page by (sort date, ARN), refuse more than 1,000, and (the stricter reading of 'best "
+        f"effort') leave out of the stack's listings an execution started less than {LIST_CONSISTENCY_S:.0f} s ago on "
+        "the account's clock",
     ),
     Gap(
         "thousands of RUNNING executions",
@@ -49,10 +117,6 @@ GAPS = [
         "leaves an execution that waits for a task token RUNNING forever and drops error and cause: we abort it, release the waiting task and keep error and cause",
     ),
 ]
-
-
-# Step Functions' API quotas in us-east-1 (bucket size, refill per second).
-SFN_QUOTAS = {"states:StopExecution": (1000.0, 200.0), "states:ListExecutions": (100.0, 5.0)}
 
 
 LIST_EXECUTIONS_MAX = 1000
@@ -113,11 +177,28 @@ def _execution(execution_arn: str) -> Any:
     return index.get(execution_arn)
 
 
+def _counted() -> bool:
+    """Whether the call in progress is one the account's quotas count: the stack's, not the simulator's own."""
+    from ..recorder import PRINCIPAL
+    from .pagination import INNER
+
+    return PRINCIPAL.get() not in UNCOUNTED_PRINCIPALS and not INNER.get()
+
+
+def _within_quota(api: str, answer: Handler | None = None) -> Handler:
+    """`answer` (or moto, when it is None) behind the API's token bucket."""
+
+    def handler(params: dict[str, Any]) -> Any:
+        if API_LATENCY_S["value"]:
+            time.sleep(API_LATENCY_S["value"])
+        if _counted() and not bucket(api).take():
+            return _throttled()
+        return answer(params) if answer is not None else None
+
+    return handler
+
+
 def _stop_execution(params: dict[str, Any]) -> Any:
-    if API_LATENCY_S["value"]:
-        time.sleep(API_LATENCY_S["value"])
-    if not bucket("states:StopExecution").take():
-        return _throttled()
     arn = str(params.get("executionArn", ""))
     execution = _execution(arn)
     if execution is None:
@@ -129,7 +210,19 @@ def _stop_execution(params: dict[str, Any]) -> Any:
             _abort_live_execution(execution, params.get("error"), params.get("cause"), stopped_at)
         else:  # a dormant execution (scenario set-up without an executor thread)
             execution.stop(stop_date=stopped_at, error=params.get("error"), cause=params.get("cause"))
+    # A finished execution answers like a stopped one: the caller cannot tell them apart without reading its status.
     return response({"stopDate": execution.stop_date or datetime.datetime.now(datetime.UTC)})
+
+
+def _sort_date(execution: Any) -> datetime.datetime:
+    """ListExecutions' order: a RUNNING execution by its start date, a closed one by its stop date."""
+    return execution.stop_date if execution.status != "RUNNING" and execution.stop_date is not None else execution.start_date
+
+
+def _listed_yet(execution: Any, now: datetime.datetime) -> bool:
+    """ListExecutions is eventually consistent: an execution shows up LIST_CONSISTENCY_S after it started."""
+    started = execution.start_date + datetime.timedelta(seconds=getattr(execution, "waited_before_start", 0.0))
+    return (now - started).total_seconds() >= LIST_CONSISTENCY_S
 
 
 def _list_executions(params: dict[str, Any]) -> Any:
@@ -142,20 +235,22 @@ def _list_executions(params: dict[str, Any]) -> Any:
             "ValidationException",
             f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
         )
-    if API_LATENCY_S["value"]:
-        time.sleep(API_LATENCY_S["value"])
-    if not bucket("states:ListExecutions").take():
-        return _throttled()
     status = params.get("statusFilter")
+    now = active().clock.utc_now()
+    settled = not _counted()  # the simulator sees everything at once; the stack's functions see what AWS would
     ordered = sorted(
-        (e for e in list(machine.executions) if e.exec_status is not None and (not status or e.status == status)),
-        key=lambda e: (e.start_date, e.execution_arn),
+        (
+            e
+            for e in list(machine.executions)
+            if e.exec_status is not None and (not status or e.status == status) and (settled or _listed_yet(e, now))
+        ),
+        key=lambda e: (_sort_date(e), e.execution_arn),
         reverse=True,
     )
     if params.get("nextToken"):
         after_date, after_arn = json.loads(base64.urlsafe_b64decode(str(params["nextToken"])))
         position = (datetime.datetime.fromisoformat(after_date), after_arn)
-        ordered = [e for e in ordered if (e.start_date, e.execution_arn) < position]
+        ordered = [e for e in ordered if (_sort_date(e), e.execution_arn) < position]
     page = ordered[:limit]
     body: dict[str, Any] = {
         "executions": [
@@ -166,8 +261,30 @@ def _list_executions(params: dict[str, Any]) -> Any:
     }
     if len(ordered) > limit:
         last = page[-1]
-        body["nextToken"] = base64.urlsafe_b64encode(json.dumps([last.start_date.isoformat(), last.execution_arn]).encode()).decode()
+        body["nextToken"] = base64.urlsafe_b64encode(json.dumps([_sort_date(last).isoformat(), last.execution_arn]).encode()).decode()
     return response(body)
+
+
+def _stamp_start_on_account_clock() -> None:
+    """Every execution remembers the simulated time that had passed when it started (its start date is real time; the
+    account's clock runs ahead by the simulated waits), so ListExecutions can tell how long ago it started."""
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        try:
+            account = active()
+        except RuntimeError:  # moto used on its own
+            return
+        self.waited_before_start = (account.clock.utc_now() - datetime.datetime.now(datetime.UTC)).total_seconds()
+
+    Execution.__init__ = init  # type: ignore[method-assign]
+
+
+def patch_moto() -> None:
+    _stamp_start_on_account_clock()
 
 
 class _NoCallbacks:
@@ -224,6 +341,17 @@ def add_dormant_executions(state_machine_arn: str, executions: list[tuple[str, s
         execution.exec_status = ExecutionStatus.RUNNING
         execution.exec_worker = _DormantWorker(execution)  # type: ignore[assignment]
         machine.executions.append(execution)
+
+
+def close_dormant_execution(execution_arn: str, status: str, stopped_at: datetime.datetime) -> None:
+    """Scenario set-up: a dormant execution ends with `status` (SUCCEEDED or FAILED) at `stopped_at`."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    execution = _execution(execution_arn)
+    if execution is None:
+        raise RuntimeError(f"no execution {execution_arn}")
+    execution.exec_status = ExecutionStatus(status)
+    execution.stop_date = stopped_at
 
 
 # Bounds, not sleeps: other executions settle within milliseconds (none of the scenarios takes a second); the
@@ -352,8 +480,9 @@ def _abort_live_execution(execution: Any, error: Any, cause: Any, stopped_at: An
 
 
 # The calls this module answers instead of moto.
-HANDLERS: dict[str, Handler] = {
+ANSWERS: dict[str, Handler] = {
     "states:GetExecutionHistory": _get_execution_history,
     "states:StopExecution": _stop_execution,
     "states:ListExecutions": _list_executions,
 }
+HANDLERS: dict[str, Handler] = {api: _within_quota(api, ANSWERS.get(api)) for api in SFN_QUOTAS}
