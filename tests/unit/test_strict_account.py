@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -167,3 +168,28 @@ def test_a_dynamodb_page_token_is_a_key_not_a_string(account: LocalAccount) -> N
     # THEN its LastEvaluatedKey is a map of attribute values, as DynamoDB's always is, and reads back as ours
     assert (page["Items"], page["Count"], page["ScannedCount"]) == ([], 0, 0)
     assert page["LastEvaluatedKey"] == {pagination.KEY_PAGE_ATTRIBUTE: {"S": "local-page-0"}}
+
+
+def test_a_table_s_condition_query_walks_small_pages(account: LocalAccount) -> None:
+    # GIVEN three change records of one resource, and the circuit breaker's query made through a boto3 Table (its key
+    # condition an expression object, not a string) by its function with small pages on
+    import safety_controls
+    from shared.clock import iso as clock_iso
+
+    table = boto3.resource("dynamodb", region_name=account.region).Table(account.resources["ChangesTable"])
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    token = PRINCIPAL.set("operator")
+    try:
+        for n in range(3):
+            table.put_item(Item={"execution": f"run-{n}", "resource": "lambda-throttling#f", "at": clock_iso(at + timedelta(seconds=n))})
+    finally:
+        PRINCIPAL.reset(token)
+    account.settings.small_pages = True
+    token = PRINCIPAL.set("SafetyControlsFunction")
+    try:
+        found = safety_controls.earlier_changes(table, "lambda-throttling#f", at - timedelta(minutes=1))
+    finally:
+        PRINCIPAL.reset(token)
+        account.settings.small_pages = False
+    # THEN every record is found, page by page, as DynamoDB pages a Table's query
+    assert sorted(item["execution"] for item in found) == ["run-0", "run-1", "run-2"]

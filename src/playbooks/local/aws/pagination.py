@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import botocore.session
+from boto3.dynamodb.conditions import ConditionBase
+from boto3.dynamodb.transform import TransformationInjector
 from botocore import xform_name
 
 from ..recorder import Call, response
@@ -96,6 +98,8 @@ def small_pages(call: Call) -> Any:
         return response(_page(config, {}, [], _token(call.service, 0)))
     position = int(token.removeprefix(TOKEN_PREFIX))
     params = {key: value for key, value in call.params.items() if key not in (config["input_token"], config.get("limit_key"))}
+    if call.service == "dynamodb" and any(isinstance(value, ConditionBase) for value in params.values()):
+        params = _low_level(account.client("dynamodb"), call.operation, params)
     key = json.dumps([call.principal, call.api, params], sort_keys=True, default=str)
     if position == 0 or key not in _LISTINGS:  # one listing per walk through the pages, not one per page
         with listing_everything():
@@ -105,6 +109,17 @@ def small_pages(call: Call) -> Any:
     items = [(key, item) for key in config["result_keys"] if key not in COUNTS for item in everything.get(key, [])]
     more = position + 1 < len(items)
     return response(_page(config, everything, items[position : position + 1], _token(call.service, position + 1) if more else None))
+
+
+def _low_level(client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A boto3 Table's parameters (conditions and Python values) as the client takes them, as the Table's own
+    transformation makes them before the call: the listing is read with a plain client."""
+    model = client.meta.service_model.operation_model(operation)
+    injector = TransformationInjector()
+    plain = dict(params)
+    injector.inject_condition_expressions(plain, model)
+    injector.inject_attribute_value_input(plain, model)
+    return plain
 
 
 def _token(service: str, position: int) -> Any:
