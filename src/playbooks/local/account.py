@@ -154,6 +154,8 @@ class LocalAccount:
         self._env_before: dict[str, str | None] = {}
         # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
         self.scripts: dict[str, Callable[[Any], Any]] = {}
+        # Pipeline state machines a scenario creates whose calls are authorized like the stack's (name -> role ARN).
+        self.pipeline_principals: dict[str, str] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
