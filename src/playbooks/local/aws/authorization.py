@@ -56,6 +56,13 @@ RULES = [
         "IAM policies to allow access to a KMS key')",
     ),
     Rule(
+        "A role's inline policy or a key policy changed after the world was built governs authorization only once the "
+        "change has propagated (60 s on the account's clock; the previous policy until then), though it reads back at "
+        "once. A pipeline workflow a scenario deploys is authorized under its role like the stack's principals.",
+        "IAM User Guide, Troubleshoot IAM (Changes that I make are not always immediately visible); AWS KMS Developer "
+        "Guide, AWS KMS eventual consistency",
+    ),
+    Rule(
         "KMS PutKeyPolicy refuses (MalformedPolicyDocumentException) a policy that would not allow the caller a "
         "later PutKeyPolicy, unless BypassPolicyLockoutSafetyCheck is true.",
         "AWS KMS API Reference, PutKeyPolicy (Policy, BypassPolicyLockoutSafetyCheck)",

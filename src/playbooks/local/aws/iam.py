@@ -39,7 +39,7 @@ GAPS = [
         "IAM is eventually consistent: 'changes that I make are not always immediately visible'; a change 'may take "
         "time' to reach every endpoint, and AWS advises to verify that it has propagated before production workflows "
         "depend on it (IAM User Guide, Troubleshoot IAM: Changes that I make are not always immediately visible)",
-        f"applies a change at once: a role's inline policy written or deleted by a stack principal governs authorization "
+        f"applies a change at once: a role's inline policy written or deleted after the world is built governs authorization "
         f"only {POLICY_PROPAGATION_S:.0f} s later on the account's clock (until then the previous one does), while "
         "GetRolePolicy and the simulator read the new one at once. Changes by the scenario's world building are in effect "
         "from the start",

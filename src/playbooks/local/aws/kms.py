@@ -32,7 +32,7 @@ GAPS = [
         "the KMS API follows an eventual consistency model: a change 'typically takes less than a few seconds' to "
         "propagate 'but in some cases it can take several minutes' (AWS KMS Developer Guide, AWS KMS eventual "
         "consistency; PutKeyPolicy: Eventual consistency)",
-        f"applies a new key policy at once: a key policy a stack principal writes governs authorization only "
+        f"applies a new key policy at once: a key policy written after the world is built governs authorization only "
         f"{KEY_POLICY_PROPAGATION_S:.0f} s later on the account's clock (until then the previous one does), while "
         "GetKeyPolicy returns the new one at once. Changes by the scenario's world building are in effect from the start",
     ),
