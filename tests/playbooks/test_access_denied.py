@@ -41,6 +41,9 @@ def put_role_policy_documents() -> list[dict[str, Any]]:
         "key-policy-not-delegated",
         "unparseable-message",
         "protected-role",
+        "control-characters-in-message",
+        "inline-policy-quota",
+        "key-policy-too-large",
     ],
 )
 def test_scenario_meets_its_expectations(name: str) -> None:

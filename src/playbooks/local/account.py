@@ -476,7 +476,10 @@ class LocalAccount:
         before = executions()
         token = PRINCIPAL.set("notifier")
         try:
-            self.client("sns").publish(TopicArn=self.resources[topic_logical_id], Subject=subject, Message=message)
+            # A notification without a subject leaves Subject out: SNS refuses an empty one.
+            self.client("sns").publish(
+                TopicArn=self.resources[topic_logical_id], Message=message, **({"Subject": subject} if subject else {})
+            )
         finally:
             PRINCIPAL.reset(token)
         return sorted(executions() - before)
