@@ -31,6 +31,10 @@ DENIED_LINE = re.compile(r"AccessDenied|is not authorized to perform", re.IGNORE
 MAX_LOG_PAGES = 20
 # Never granted, whatever a message says: identity and account administration, and KMS key administration.
 FORBIDDEN_SERVICES = {"iam", "sts", "organizations", "account", "sso", "identitystore"}
+# IAM: a role's inline policies together may hold at most this many characters, white space not counted ("IAM and
+# AWS STS quotas"); KMS: a key policy is at most this many bytes ("Key policy format"). A change past either fails.
+ROLE_INLINE_POLICY_QUOTA = 10240
+KEY_POLICY_MAX_BYTES = 32768
 # KMS actions that use a key (the only ones the playbook grants); everything else of KMS administers keys.
 KMS_USE_ACTIONS = {
     "decrypt",
@@ -255,6 +259,16 @@ def enable_iam_statement(account_id: str) -> dict[str, Any]:
     }
 
 
+def policy_characters(document: Any) -> int:
+    """A policy's size as IAM's quota counts it: compact JSON, no white space between tokens."""
+    return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+
+
+def policy_text(document: Any) -> str:
+    """The exact text the playbook writes (PutRolePolicy, PutKeyPolicy) and records for rollback."""
+    return json.dumps(document, sort_keys=True)
+
+
 def identity_statement(action: str, resource: str) -> dict[str, Any]:
     """The least statement that allows `action` on `resource`; an S3 object becomes that bucket's objects."""
     if ":s3:::" in resource and "/" in resource:
@@ -407,7 +421,7 @@ def _simulation(findings: dict[str, Any]) -> tuple[str | None, list[dict[str, An
 def add_identity_statement(role: dict[str, Any], statement: dict[str, Any], policy_name: str) -> dict[str, Any]:
     before = role.get("fixPolicy")
     document = json.loads(json.dumps(before)) if before else {"Version": "2012-10-17", "Statement": []}
-    document["Statement"] = [*statements(document), statement]
+    document["Statement"] = [*statements(document)] + ([] if statement in statements(document) else [statement])
     rollback_api = "iam:PutRolePolicy" if before else "iam:DeleteRolePolicy"
     rollback_parameters: dict[str, Any] = {"RoleName": role["name"], "PolicyName": policy_name}
     if before:
@@ -438,10 +452,35 @@ def _key_admin_plan(case: str, why: str, statement: dict[str, Any], key_arn: str
     )
 
 
+def inline_quota_problem(role: dict[str, Any], action: dict[str, Any]) -> str | None:
+    """Why the role's inline policies could not take the planned fix policy (None when they can)."""
+    policy_name = action["after"]["policyName"]
+    others = sum(policy_characters(p["document"]) for p in role["inline"] if p["name"] != policy_name)
+    total = others + policy_characters(action["after"]["document"])
+    if total <= ROLE_INLINE_POLICY_QUOTA:
+        return None
+    return (
+        f"the inline policies of role {role['name']} would hold {total} characters (white space not counted), over IAM's "
+        f"quota of {ROLE_INLINE_POLICY_QUOTA} for all of a role's inline policies together, so PutRolePolicy would fail "
+        "with LimitExceeded"
+    )
+
+
+def key_policy_size_problem(action: dict[str, Any]) -> str | None:
+    """Why the key policy could not take the planned statement (None when it can)."""
+    size = len(policy_text(action["after"]["document"]).encode())
+    if size <= KEY_POLICY_MAX_BYTES:
+        return None
+    return (
+        f"the key policy of {action['target']} would be {size} bytes, over KMS's limit of {KEY_POLICY_MAX_BYTES} bytes, "
+        "so PutKeyPolicy would fail with LimitExceededException"
+    )
+
+
 def add_key_statement(key_arn: str, key_policy: Any, statement: dict[str, Any]) -> dict[str, Any]:
     before = json.loads(key_policy) if isinstance(key_policy, str) else key_policy
     document = json.loads(json.dumps(before))
-    document["Statement"] = [*statements(document), statement]
+    document["Statement"] = [*statements(document)] + ([] if statement in statements(document) else [statement])
     principal = statement["Principal"]["AWS"].rsplit("/", 1)[-1]
     return {
         "id": "add_key_policy_statement",
@@ -598,6 +637,17 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
                     evidence,
                 )
             action = add_key_statement(key_arn, resource_policy, statement)
+            too_large = key_policy_size_problem(action)
+            if too_large:
+                quoted = json.dumps(statement, sort_keys=True)
+                return _plan(
+                    "key-policy-too-large",
+                    "escalate",
+                    f"The playbook will not ask for a change that cannot be applied: {too_large}. Nothing was changed. A key "
+                    f"administrator should make room in the key policy of {key_arn} (merge statements, or give the role a "
+                    f"KMS grant instead) and add this statement: {quoted}",
+                    [*evidence, f"Statement for a key administrator to add to the key policy of {key_arn}: {quoted}"],
+                )
             return _plan(
                 "missing-kms-grant",
                 "remediate",
@@ -630,6 +680,17 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
             evidence,
         )
     action = add_identity_statement(role, statement, policy_name)
+    over_quota = inline_quota_problem(role, action)
+    if over_quota:
+        quoted = json.dumps(statement, sort_keys=True)
+        return _plan(
+            "inline-policy-quota",
+            "escalate",
+            f"The playbook will not ask for a change that cannot be applied: {over_quota}. Nothing was changed. A person "
+            f"should grant this statement to {role['name']} in a customer managed policy (managed policies have their own "
+            f"size quota) or make room in its inline policies: {quoted}",
+            [*evidence, f"Statement for a person to grant to {role['name']}: {quoted}"],
+        )
     return _plan(
         "missing-identity-permission",
         "remediate",
@@ -651,14 +712,14 @@ def merge(current: Any, action: dict[str, Any]) -> dict[str, Any]:
     _check_statement(statement)
     current_document = json.loads(current) if isinstance(current, str) else current
     if statement in statements(current_document):
-        return {"changed": False, "document": json.dumps(current_document, sort_keys=True)}
+        return {"changed": False, "document": policy_text(current_document)}
     if current_document != action["before"]["document"]:
         raise PlaybookError(
             f"the {action['before']['policyName']} policy changed since the plan was approved; nothing was written. Run the playbook again."
         )
     document = current_document or {"Version": "2012-10-17", "Statement": []}
     document = dict(document) | {"Statement": [*statements(document), statement]}
-    return {"changed": True, "document": json.dumps(document, sort_keys=True), "kind": action["id"]}
+    return {"changed": True, "document": policy_text(document), "kind": action["id"]}
 
 
 def current_policy(iam: Any, kms: Any, action: dict[str, Any]) -> Any:

@@ -22,6 +22,7 @@ logger = Logger()
 CONFIG_DEFAULTS: dict[str, Any] = {
     "approvalTimeoutSeconds": 3600,
     "verifyWaitSeconds": 300,
+    "grantPropagationSeconds": 300,
     "lockTtlSeconds": 7200,
     "lookbackMinutes": 60,
     "maxReservedConcurrency": 1000,

@@ -377,16 +377,20 @@ FAILING_WORKFLOW = {
 
 
 def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]], now: datetime) -> None:
-    """Pipeline executions that failed (the state machine is created if missing, with a workflow that fails)."""
+    """Pipeline executions that failed (the state machine is created if missing, with a workflow that fails, or with
+    the scenario's `definition`, whose calls are then authorized under the pipeline's role as AWS would)."""
     sfn = account.client("stepfunctions")
     machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     role_arn = f"arn:aws:iam::{account.account_id}:role/{PIPELINE_ROLE}"
     for execution in executions:
         name = execution.get("stateMachine", "etl-workflow")
         if name not in machines:
-            machines[name] = sfn.create_state_machine(name=name, definition=json.dumps(FAILING_WORKFLOW), roleArn=role_arn)[
-                "stateMachineArn"
-            ]
+            definition = json.dumps(FAILING_WORKFLOW)
+            if "definition" in execution:
+                definition = (project.ROOT / execution["definition"]).read_text().replace("${AccountId}", account.account_id)
+                definition = definition.replace("${Region}", account.region)
+                account.pipeline_principals[name] = role_arn
+            machines[name] = sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
         arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(execution.get("input", {})))[
             "executionArn"
         ]

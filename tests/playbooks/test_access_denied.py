@@ -41,6 +41,9 @@ def put_role_policy_documents() -> list[dict[str, Any]]:
         "key-policy-not-delegated",
         "unparseable-message",
         "protected-role",
+        "control-characters-in-message",
+        "inline-policy-quota",
+        "key-policy-too-large",
     ],
 )
 def test_scenario_meets_its_expectations(name: str) -> None:
@@ -165,3 +168,29 @@ def test_alarm_sample_reaches_the_playbook_through_the_templates_rule() -> None:
         # the alarm firing again starts another execution (EventBridge names each one afresh)
         again = account.put_event(event)
         assert len(again) == 1 and again != started
+
+
+def test_the_failed_run_is_restarted_only_once_the_grant_is_in_effect() -> None:
+    # GIVEN the pipeline's workflow as deployed (its calls authorized under lambda-execution-role), whose run failed on
+    # the denied PutItem, and an account where a policy change governs authorization only after it propagates
+    seen: dict[str, Any] = {}
+
+    def pipeline_runs(account: LocalAccount, result: simulate.Result) -> None:
+        sfn = account.client("stepfunctions")
+        machine = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:etl-workflow"
+        end = time.monotonic() + 30
+        while any(e["status"] == "RUNNING" for e in sfn.list_executions(stateMachineArn=machine)["executions"]):
+            assert time.monotonic() < end, "the restarted pipeline run did not finish in time"
+            time.sleep(0.01)
+        for execution in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            seen[execution["name"]] = sfn.describe_execution(executionArn=execution["executionArn"])
+        seen["recorded"] = account.client("dynamodb").scan(TableName="etl-metadata")["Items"]
+
+    # WHEN the playbook fixes the grant and restarts the run
+    result = run("restart-once-the-grant-is-in-effect", inspect=pipeline_runs)
+    # THEN the original run had failed on the denial, and the restart, started once the grant was in effect, succeeded
+    original, restarted = seen["3f9c2b1e-0d4a-4e8f-9b6c-2a1d0e9f8c7b"], seen["3f9c2b1e-0d4a-4e8f-9b6c-2a1d0e9f8c7b-retry"]
+    assert original["status"] == "FAILED"
+    assert restarted["status"] == "SUCCEEDED", restarted.get("cause")
+    assert [item["objectKey"]["S"] for item in seen["recorded"]] == ["in/2026/11/25/part-0007.csv"]
+    assert result.passed, result.expect_failures

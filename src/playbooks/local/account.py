@@ -159,6 +159,8 @@ class LocalAccount:
         self._env_before: dict[str, str | None] = {}
         # Scripted behaviour of pipeline functions a scenario creates (by name): event -> result.
         self.scripts: dict[str, Callable[[Any], Any]] = {}
+        # Pipeline state machines a scenario creates whose calls are authorized like the stack's (name -> role ARN).
+        self.pipeline_principals: dict[str, str] = {}
 
     # -------------------------------------------------------------------------------------- lifecycle
     def __enter__(self) -> LocalAccount:
@@ -485,7 +487,10 @@ class LocalAccount:
         before = executions()
         token = PRINCIPAL.set("notifier")
         try:
-            self.client("sns").publish(TopicArn=self.resources[topic_logical_id], Subject=subject, Message=message)
+            # A notification without a subject leaves Subject out: SNS refuses an empty one.
+            self.client("sns").publish(
+                TopicArn=self.resources[topic_logical_id], Message=message, **({"Subject": subject} if subject else {})
+            )
         finally:
             PRINCIPAL.reset(token)
         return sorted(executions() - before)

@@ -56,6 +56,13 @@ RULES = [
         "IAM policies to allow access to a KMS key')",
     ),
     Rule(
+        "A role's inline policy or a key policy changed after the world was built governs authorization only once the "
+        "change has propagated (60 s on the account's clock; the previous policy until then), though it reads back at "
+        "once. A pipeline workflow a scenario deploys is authorized under its role like the stack's principals.",
+        "IAM User Guide, Troubleshoot IAM (Changes that I make are not always immediately visible); AWS KMS Developer "
+        "Guide, AWS KMS eventual consistency",
+    ),
+    Rule(
         "KMS PutKeyPolicy refuses (MalformedPolicyDocumentException) a policy that would not allow the caller a "
         "later PutKeyPolicy, unless BypassPolicyLockoutSafetyCheck is true.",
         "AWS KMS API Reference, PutKeyPolicy (Policy, BypassPolicyLockoutSafetyCheck)",
@@ -446,8 +453,11 @@ def role_statements(account: LocalAccount, role_arn: str, managed: bool = True) 
     from moto.iam.aws_managed_policies import aws_managed_policies_data
     from moto.iam.models import iam_backends
 
+    from . import iam
+
     role = iam_backends[account.account_id]["aws"].get_role(role_arn.rsplit("/", 1)[-1])
-    found = [s for text in role.policies.values() for s in statements(text)]
+    # Inline policies as they govern authorization now: a change still propagating is not yet in effect.
+    found = [s for text in iam.inline_policies_in_effect(role) for s in statements(text)]
     for arn, policy in role.managed_policies.items() if managed else []:
         default = next((v.document for v in getattr(policy, "versions", []) if v.is_default), None)
         if default is None:
@@ -476,6 +486,8 @@ class Authorizer:
             role_arn, session = function.role_arn, function.name  # Lambda names the role session after the function
         elif state_machine is not None:
             role_arn, session = state_machine[0], state_machine[1].rsplit(":", 1)[-1]
+        elif logical_id in account.pipeline_principals:
+            role_arn, session = account.pipeline_principals[logical_id], logical_id
         else:
             return None  # not a principal of a stack
         role_name = role_arn.rsplit("/", 1)[-1]
@@ -486,6 +498,9 @@ class Authorizer:
         principal = self.principal(call.principal)
         if principal is None:
             return None
+        if call.principal in self.account.pipeline_principals:
+            # A pipeline role is what the playbooks change: its policies are read as they are in effect at each call.
+            principal.policies = role_statements(self.account, principal.role_arn)
         request = request_of(self.account, call, principal.role_arn)
         call.authorized = [(request.action, resource) for resource in request.resources]
         for resource in request.resources:
@@ -527,8 +542,10 @@ class Authorizer:
 
     def _resource_policy(self, action: str, resource: str) -> list[dict[str, Any]]:
         if action.startswith("kms:") and ":key/" in resource:
+            from . import kms
+
             key = _kms_key(self.account, resource)
-            return statements(key.policy) if key is not None else []
+            return statements(kms.policy_in_effect(key)) if key is not None else []
         if action.startswith("s3:") and resource.startswith("arn:aws:s3:::"):
             from moto.s3.models import s3_backends
 

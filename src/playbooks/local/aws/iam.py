@@ -1,4 +1,5 @@
-"""IAM: SimulatePrincipalPolicy over the roles moto holds."""
+"""IAM: SimulatePrincipalPolicy over the roles moto holds, the size quota of a role's inline policies, and policy
+changes that take a while to take effect."""
 
 from __future__ import annotations
 
@@ -6,17 +7,46 @@ import json
 import re
 from typing import Any
 
-from ..recorder import error_response, response
+from ..recorder import PRINCIPAL, error_response, response
 from .runtime import Gap, Handler, active
+
+MAX_ROLE_INLINE_CHARACTERS = 10240
+# How long after PutRolePolicy/DeleteRolePolicy the change governs authorization, on the account's clock.
+POLICY_PROPAGATION_S = 60.0
+# Changes made by these callers (the scenario's world building, the deployer) are in effect from the start.
+WORLD_CALLERS = ("operator", "deployer")
 
 GAPS = [
     Gap(
         "iam:SimulatePrincipalPolicy",
         "evaluates the role's identity policies (inline, attached, permissions boundary) and an optional resource policy for each action and resource",
         "not implemented: we evaluate the policies moto holds for the role (explicit deny > allow > implicit deny; Action/NotAction, "
-        "Resource/NotResource, * and ? wildcards; statements with conditions do not apply and their keys are reported missing, as without context entries)",
+        "Resource/NotResource, * and ? wildcards; statements with conditions do not apply and their keys are reported missing, as without context entries). "
+        "It reads the policies as stored, so a change shows at once (its effect on authorization may not yet)",
+    ),
+    Gap(
+        "iam:PutRolePolicy: inline policy size",
+        "the inline policies of a role share one quota: 'the total aggregate policy size (the sum size of all inline "
+        "policies) per entity' may not exceed 10,240 characters for a role, white space not counted; over it PutRolePolicy "
+        "fails with LimitExceeded, 'Maximum policy size of 10240 bytes exceeded for role <name>', HTTP 409 (IAM User "
+        "Guide, IAM and AWS STS quotas: IAM and STS character quotas)",
+        "takes inline policies of any size: we sum the role's inline policies with the new document, each counted as "
+        "compact JSON (no white space between tokens; white space inside strings counts, the stricter reading), and "
+        "refuse past 10,240 with AWS's error",
+    ),
+    Gap(
+        "iam:PutRolePolicy, iam:DeleteRolePolicy: eventual consistency",
+        "IAM is eventually consistent: 'changes that I make are not always immediately visible'; a change 'may take "
+        "time' to reach every endpoint, and AWS advises to verify that it has propagated before production workflows "
+        "depend on it (IAM User Guide, Troubleshoot IAM: Changes that I make are not always immediately visible)",
+        f"applies a change at once: a role's inline policy written or deleted after the world is built governs authorization "
+        f"only {POLICY_PROPAGATION_S:.0f} s later on the account's clock (until then the previous one does), while "
+        "GetRolePolicy and the simulator read the new one at once. Changes by the scenario's world building are in effect "
+        "from the start",
     ),
 ]
+# (role name, policy name) -> (account time the newest change takes effect, the document in effect until then or None)
+PENDING: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 # moto's own evaluator (moto/iam/access_control.py) was the first choice, but it does not fit the simulator: it treats a
@@ -120,7 +150,67 @@ def _simulate_principal_policy(params: dict[str, Any]) -> Any:
     return response({"EvaluationResults": results, "IsTruncated": False})
 
 
-# The calls this module answers instead of moto.
+def policy_characters(text: Any) -> int:
+    """A policy's size as IAM's quota counts it: compact JSON (white space inside strings counts)."""
+    return len(json.dumps(_document(text), separators=(",", ":"), ensure_ascii=False))
+
+
+def _role(name: str) -> Any:
+    from moto.iam.models import iam_backends
+
+    try:
+        return iam_backends[active().account_id]["aws"].get_role(name)
+    except Exception:  # noqa: BLE001 - a missing role is left to IAM's own NoSuchEntity
+        return None
+
+
+def _changing(role: Any, policy_name: str) -> None:
+    """Note a change of one inline policy: until it propagates, the document in effect stays the previous one."""
+    if PRINCIPAL.get() in WORLD_CALLERS:
+        return
+    now = active().clock.now()
+    effective_at, previous = PENDING.get((role.name, policy_name), (now, None))
+    current = role.policies.get(policy_name)
+    PENDING[(role.name, policy_name)] = (now + POLICY_PROPAGATION_S, previous if effective_at > now else current)
+
+
+def _put_role_policy(params: dict[str, Any]) -> Any:
+    role = _role(str(params.get("RoleName", "")))
+    if role is None:
+        return None
+    name = str(params.get("PolicyName", ""))
+    others = sum(policy_characters(text) for other, text in role.policies.items() if other != name)
+    if others + policy_characters(params.get("PolicyDocument", "{}")) > MAX_ROLE_INLINE_CHARACTERS:
+        return error_response(
+            "LimitExceeded", f"Maximum policy size of {MAX_ROLE_INLINE_CHARACTERS} bytes exceeded for role {role.name}", 409
+        )
+    _changing(role, name)
+    return None  # moto stores the policy
+
+
+def _delete_role_policy(params: dict[str, Any]) -> Any:
+    role = _role(str(params.get("RoleName", "")))
+    if role is not None and str(params.get("PolicyName", "")) in role.policies:
+        _changing(role, str(params["PolicyName"]))
+    return None  # moto deletes the policy
+
+
+def inline_policies_in_effect(role: Any) -> list[Any]:
+    """The role's inline policy documents that govern authorization now (a change still propagating is not yet)."""
+    now = active().clock.now()
+    documents = dict(role.policies)
+    for (role_name, policy_name), (effective_at, previous) in PENDING.items():
+        if role_name == role.name and effective_at > now:
+            if previous is None:
+                documents.pop(policy_name, None)
+            else:
+                documents[policy_name] = previous
+    return list(documents.values())
+
+
+# The calls this module answers instead of moto (None: moto answers).
 HANDLERS: dict[str, Handler] = {
     "iam:SimulatePrincipalPolicy": _simulate_principal_policy,
+    "iam:PutRolePolicy": _put_role_policy,
+    "iam:DeleteRolePolicy": _delete_role_policy,
 }

@@ -15,6 +15,7 @@ from . import (
     events,
     iam,
     integrations,
+    kms,
     lambda_,
     logs,
     pagination,
@@ -31,9 +32,11 @@ _patched = False
 def install(account: Account) -> None:
     activate(account)
     _patch_moto_once()
-    for module in (lambda_, servicequotas, sfn, ce, s3, iam, cloudtrail, events):
+    for module in (lambda_, servicequotas, sfn, ce, s3, iam, cloudtrail, events, sns, kms):
         RECORDER.gaps.update(module.HANDLERS)
     sfn.BUCKETS.clear()
+    iam.PENDING.clear()
+    kms.PENDING.clear()
     sfn.API_LATENCY_S["value"] = 0.0
     sfn.reset_quotas()
     clock.use_account_clock_in_handlers(account)

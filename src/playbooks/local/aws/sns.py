@@ -1,12 +1,14 @@
-"""SNS: notifications delivered to Lambda subscribers as real-shaped records."""
+"""SNS: notifications delivered to Lambda subscribers as real-shaped records; Publish's Subject rules."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import string
 from typing import Any
 
-from .runtime import Gap, active
+from ..recorder import error_response
+from .runtime import Gap, Handler, active
 
 GAPS = [
     Gap(
@@ -14,7 +16,43 @@ GAPS = [
         "invokes the function with the notification (real MessageId, TopicArn, Subject, attributes)",
         "invokes it outside our dispatch with a fixed sample record: we deliver the real-shaped record to the real handler",
     ),
+    Gap(
+        "sns:Publish Subject",
+        "a Subject must be ASCII text that begins with a letter, number or punctuation mark, with no line breaks or control "
+        "characters, and fewer than 100 characters; otherwise InvalidParameter 'Invalid parameter: Subject' (HTTP 400) "
+        "(Amazon SNS API Reference, Publish: Subject; the current page says 'UTF-8 text', earlier ones 'ASCII text': the "
+        "stricter reading is taken, as Amazon Managed Service for Prometheus' SNS receiver also treats control and "
+        "non-ASCII characters in a subject as invalid)",
+        "rejects only a subject over 100 characters: we refuse every subject AWS refuses",
+    ),
 ]
+# Printable ASCII; the first character may not be a space.
+_SUBJECT_CHARACTERS = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
+_SUBJECT_FIRST = frozenset(string.ascii_letters + string.digits + string.punctuation)
+MAX_SUBJECT_LENGTH = 99
+
+
+def subject_problem(subject: str) -> str | None:
+    """Why SNS refuses `subject` (None when it accepts it)."""
+    if not subject or subject[0] not in _SUBJECT_FIRST:
+        return "it must begin with a letter, number or punctuation mark"
+    if len(subject) > MAX_SUBJECT_LENGTH:
+        return f"it has {len(subject)} characters, fewer than 100 are allowed"
+    if any(char not in _SUBJECT_CHARACTERS for char in subject):
+        return "it holds a line break, a control character or a non-ASCII character"
+    return None
+
+
+def _publish(params: dict[str, Any]) -> Any:
+    if "Subject" in params and subject_problem(str(params["Subject"])) is not None:
+        return error_response("InvalidParameter", "Invalid parameter: Subject", 400)
+    return None  # moto publishes
+
+
+# The calls this module answers instead of moto.
+HANDLERS: dict[str, Handler] = {
+    "sns:Publish": _publish,
+}
 
 
 def _patch_sns_lambda_delivery() -> None:
