@@ -174,6 +174,7 @@ def test_a_table_s_condition_query_walks_small_pages(account: LocalAccount) -> N
     # GIVEN three change records of one resource, and the circuit breaker's query made through a boto3 Table (its key
     # condition an expression object, not a string) by its function with small pages on
     import safety_controls
+
     from shared.clock import iso as clock_iso
 
     table = boto3.resource("dynamodb", region_name=account.region).Table(account.resources["ChangesTable"])
