@@ -288,10 +288,11 @@ def bucket_size_bytes(cloudwatch: Any, bucket: str, now: datetime) -> float:
     return float(max((point["Maximum"] for point in points), default=0.0))
 
 
-def bucket_object_count(cloudwatch: Any, bucket: str, now: datetime) -> int:
+def bucket_object_count(cloudwatch: Any, bucket: str, now: datetime) -> int | None:
+    """The bucket's object count, or None when S3 has published none yet (its storage metrics come once a day)."""
     dimensions = {"BucketName": bucket, "StorageType": "AllStorageTypes"}
     points = metrics.datapoints(cloudwatch, "AWS/S3", "NumberOfObjects", dimensions, now - timedelta(days=3), now, 86400, ("Maximum",))
-    return int(max((point["Maximum"] for point in points), default=0.0))
+    return int(max(point["Maximum"] for point in points)) if points else None
 
 
 def lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
@@ -320,6 +321,10 @@ def s3_tiering_finding(s3: Any, cloudwatch: Any, bucket: str, config: dict[str, 
         return None
     size = bucket_size_bytes(cloudwatch, bucket, now)
     objects = bucket_object_count(cloudwatch, bucket, now)
+    if objects is None:
+        # Intelligent-Tiering's fee is per object: without the count the saving cannot be priced honestly
+        evidence = f"{bucket}: {size / GB:,.1f} GB in S3 Standard, but S3 has published no object count yet, so Intelligent-Tiering's monitoring fee cannot be priced."
+        return {"kind": "s3-tiering", "resource": bucket, "evidence": evidence, "monthlySaving": 0.0}
     storage = size / GB * S3_ASSUMED_COLD_SHARE * (S3_STANDARD_GB_MONTH - S3_INFREQUENT_TIER_GB_MONTH)
     monitoring = objects / 1000 * S3_TIERING_MONITORING_PER_1000
     transition = objects / 1000 * S3_TIERING_TRANSITION_PER_1000

@@ -157,3 +157,36 @@ def test_memory_is_not_resized_on_a_sample_of_the_report_lines() -> None:
     # THEN the peak of the part it read is reported, and no change is proposed on it
     assert finding is not None and "action" not in finding
     assert f"Only the first {cs.MAX_REPORT_EVENTS} REPORT lines were read" in finding["evidence"]
+
+
+class _S3Metrics:
+    """A bucket's daily storage metrics as CloudWatch answers them: only those S3 has published so far."""
+
+    def __init__(self, published: dict[str, float]):
+        self.published = published
+
+    def get_metric_statistics(self, **request: Any) -> dict[str, Any]:
+        value = self.published.get(request["MetricName"])
+        return {"Datapoints": [] if value is None else [{"Timestamp": request["StartTime"], "Maximum": value}]}
+
+
+class _NoLifecycle:
+    def get_bucket_lifecycle_configuration(self, **_: Any) -> dict[str, Any]:
+        return {"Rules": []}
+
+
+def test_tiering_is_not_priced_without_an_object_count() -> None:
+    # GIVEN a 2,000 GB bucket whose object count S3 has not published yet (storage metrics come once a day)
+    cloudwatch = _S3Metrics({"BucketSizeBytes": 2000 * cs.GB})
+    # WHEN the playbook looks for a saving
+    finding = cs.s3_tiering_finding(_NoLifecycle(), cloudwatch, "raw-data-bucket", CONFIG, datetime.now(UTC))
+    # THEN it proposes nothing: Intelligent-Tiering's fee is per object, so the saving cannot be priced
+    assert finding is not None and "action" not in finding and finding["monthlySaving"] == 0.0
+    assert "no object count" in finding["evidence"]
+
+
+def test_tiering_saving_is_less_the_monitoring_fee_per_object() -> None:
+    cloudwatch = _S3Metrics({"BucketSizeBytes": 2000 * cs.GB, "NumberOfObjects": 400_000})
+    finding = cs.s3_tiering_finding(_NoLifecycle(), cloudwatch, "raw-data-bucket", CONFIG, datetime.now(UTC))
+    storage = 2000 * cs.S3_ASSUMED_COLD_SHARE * (cs.S3_STANDARD_GB_MONTH - cs.S3_INFREQUENT_TIER_GB_MONTH)
+    assert finding is not None and finding["monthlySaving"] == round(storage - 400 * cs.S3_TIERING_MONITORING_PER_1000, 2)
