@@ -31,7 +31,7 @@ _patched = False
 def install(account: Account) -> None:
     activate(account)
     _patch_moto_once()
-    for module in (lambda_, servicequotas, sfn, ce, s3, iam, cloudtrail, events):
+    for module in (lambda_, servicequotas, sfn, ce, s3, iam, cloudtrail, events, dynamodb):
         RECORDER.gaps.update(module.HANDLERS)
     sfn.BUCKETS.clear()
     sfn.API_LATENCY_S["value"] = 0.0
