@@ -32,7 +32,7 @@ from shared.schemas import errors
 
 logger = Logger()
 
-CONFIG_DEFAULTS = {"approvalTimeoutSeconds": 3600, "lockTtlSeconds": 7200}
+CONFIG_DEFAULTS = {"approvalTimeoutSeconds": 3600, "lockTtlSeconds": 7200, "settlePollSeconds": 20, "settleTimeoutSeconds": 900}
 STOP_ERROR = "Undone"
 # Why an action has no inverse, by API.
 IRREVERSIBLE = {
@@ -41,6 +41,11 @@ IRREVERSIBLE = {
     "states:StopExecution": "A stopped execution cannot be resumed where it stopped; start a new one with its input if "
     "the work is still needed.",
 }
+
+
+class ResourceBusy(Exception):
+    """A resource is still being updated (Lambda LastUpdateStatus InProgress, DynamoDB table not ACTIVE): AWS would
+    refuse the inverse now (ResourceConflictException, ResourceInUseException). The state machine retries later."""
 
 
 # ------------------------------------------------------------------------------------------------ facets
@@ -58,6 +63,17 @@ def _facets_of(action: dict[str, Any]) -> list[dict[str, Any]]:
         return [facet("memory", before["memorySize"], after["memorySize"])]
     if api == "dynamodb:UpdateTable":
         return [facet("billing-mode", before, {"billingMode": after["billingMode"]})]
+    if api == "s3:PutBucketLifecycleConfiguration":
+        # compared by rule id (S3 may answer a rule in another shape); restored from the rules as they were
+        old_rules = before.get("lifecycleRules") or []
+        return [
+            facet(
+                "lifecycle-rules",
+                sorted(r.get("ID", "") for r in old_rules),
+                sorted(r.get("ID", "") for r in after.get("rules") or []),
+                rules=old_rules,
+            )
+        ]
     if api == "s3:PutBucketIntelligentTieringConfiguration":
         return [facet("tiering-configuration", False, True, id=after["id"])]
     if api == "logs:PutRetentionPolicy":
@@ -150,11 +166,18 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
         if mode == "PAY_PER_REQUEST":
             return {"billingMode": mode}
         throughput = described.get("ProvisionedThroughput") or {}
+        indexes = {
+            index["IndexName"]: {
+                "readCapacityUnits": (index.get("ProvisionedThroughput") or {}).get("ReadCapacityUnits"),
+                "writeCapacityUnits": (index.get("ProvisionedThroughput") or {}).get("WriteCapacityUnits"),
+            }
+            for index in described.get("GlobalSecondaryIndexes") or []
+        }
         return {
             "billingMode": mode,
             "readCapacityUnits": throughput.get("ReadCapacityUnits"),
             "writeCapacityUnits": throughput.get("WriteCapacityUnits"),
-        }
+        } | ({"indexes": indexes} if indexes else {})
     if kind == "tiering-configuration":
         try:
             aws("s3").get_bucket_intelligent_tiering_configuration(Bucket=target, Id=facet["id"])
@@ -163,6 +186,14 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
                 return False
             raise
         return True
+    if kind == "lifecycle-rules":
+        try:
+            rules = aws("s3").get_bucket_lifecycle_configuration(Bucket=target).get("Rules", [])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        return sorted(r.get("ID", "") for r in rules)
     if kind == "log-retention":
         groups = aws("logs").describe_log_groups(logGroupNamePrefix=target)["logGroups"]
         group = next((g for g in groups if g["logGroupName"] == target), None)
@@ -189,6 +220,15 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
     raise ValueError(f"unknown facet kind {kind!r}")
 
 
+def updating(facet: dict[str, Any], aws: Callable[[str], Any]) -> bool:
+    """Whether AWS is still making an earlier change to the facet's resource (the SDK waiters' retry states)."""
+    if facet["kind"] == "memory":
+        return aws("lambda").get_function_configuration(FunctionName=facet["target"]).get("LastUpdateStatus") == "InProgress"
+    if facet["kind"] == "billing-mode":
+        return aws("dynamodb").describe_table(TableName=facet["target"])["Table"]["TableStatus"] != "ACTIVE"
+    return False
+
+
 def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
@@ -204,6 +244,10 @@ DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{f['before'].get('writeCapacityUnits')} WCU); AWS limits how often a table may switch capacity mode"
     ),
     "tiering-configuration": lambda f: f"Delete the Intelligent-Tiering configuration {f['id']} of {f['target']}",
+    "lifecycle-rules": lambda f: (
+        f"Restore the lifecycle rules of {f['target']} to "
+        + (", ".join(f["before"]) if f["before"] else "none (delete the lifecycle configuration)")
+    ),
     "log-retention": lambda f: (
         f"Restore retention of {f['target']} from {f['after']} days to "
         + ("never expire (delete the retention policy)" if f["before"] is None else f"{f['before']} days")
@@ -225,6 +269,7 @@ INVERSE_API = {
     "memory": lambda f: "lambda:UpdateFunctionConfiguration",
     "billing-mode": lambda f: "dynamodb:UpdateTable",
     "tiering-configuration": lambda f: "s3:DeleteBucketIntelligentTieringConfiguration",
+    "lifecycle-rules": lambda f: "s3:PutBucketLifecycleConfiguration" if f["before"] else "s3:DeleteBucketLifecycle",
     "log-retention": lambda f: "logs:DeleteRetentionPolicy" if f["before"] is None else "logs:PutRetentionPolicy",
     "role-policy-statement": lambda f: "iam:PutRolePolicy",
     "key-policy-statement": lambda f: "kms:PutKeyPolicy",
@@ -315,13 +360,29 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
     elif kind == "memory":
         aws("lambda").update_function_configuration(FunctionName=target, MemorySize=before)
     elif kind == "billing-mode":
+        # Back to provisioned, every global secondary index needs its own throughput again.
+        indexes = [
+            {
+                "Update": {
+                    "IndexName": name,
+                    "ProvisionedThroughput": {"ReadCapacityUnits": units["readCapacityUnits"], "WriteCapacityUnits": units["writeCapacityUnits"]},
+                }
+            }
+            for name, units in (before.get("indexes") or {}).items()
+        ]
         aws("dynamodb").update_table(
             TableName=target,
             BillingMode="PROVISIONED",
             ProvisionedThroughput={"ReadCapacityUnits": before["readCapacityUnits"], "WriteCapacityUnits": before["writeCapacityUnits"]},
+            **({"GlobalSecondaryIndexUpdates": indexes} if indexes else {}),
         )
     elif kind == "tiering-configuration":
         aws("s3").delete_bucket_intelligent_tiering_configuration(Bucket=target, Id=facet["id"])
+    elif kind == "lifecycle-rules":
+        if facet["rules"]:
+            aws("s3").put_bucket_lifecycle_configuration(Bucket=target, LifecycleConfiguration={"Rules": facet["rules"]})
+        else:
+            aws("s3").delete_bucket_lifecycle(Bucket=target)
     elif kind == "log-retention":
         if before is None:
             aws("logs").delete_retention_policy(logGroupName=target)
@@ -362,6 +423,11 @@ LIMIT_ERRORS = {"LimitExceededException", "ValidationException"}
 
 
 def apply_approved(plan: dict[str, Any], approved: list[str], aws: Callable[[str], Any]) -> dict[str, Any]:
+    """Apply the approved inverses; none while a resource is still being updated (the state machine retries), so a
+    retry never applies one inverse twice."""
+    busy = [a["target"] for a in plan["actions"] if a["id"] in approved and updating(a["facet"], aws)]
+    if busy:
+        raise ResourceBusy(f"still being updated by AWS: {', '.join(busy)}")
     applied: dict[str, Any] = {}
     refused: dict[str, str] = {}
     for action in plan["actions"]:
@@ -385,14 +451,24 @@ def is_restored(facet: dict[str, Any], now: Any) -> bool:
     return _same(now, facet["before"])
 
 
-def verify(plan: dict[str, Any], approved: list[str], aws: Callable[[str], Any]) -> dict[str, Any]:
+def verify(
+    plan: dict[str, Any], approved: list[str], applied: dict[str, Any], config: dict[str, Any], aws: Callable[[str], Any]
+) -> dict[str, Any]:
+    """Whether every approved facet is back; an inverse AWS is still making counts only once it finished, and while
+    one is being made (until settleTimeoutSeconds after the inverses were applied) `settling` asks to check again."""
     checks = []
     for action in plan["actions"]:
         if action["id"] not in approved:
             continue
         now = read(action["facet"], aws)
-        checks.append({"action": action["id"], "target": action["target"], "restored": is_restored(action["facet"], now), "now": now})
-    return {"restored": bool(checks) and all(c["restored"] for c in checks), "checks": checks}
+        busy = updating(action["facet"], aws)
+        restored = is_restored(action["facet"], now) and not busy
+        checks.append({"action": action["id"], "target": action["target"], "restored": restored, "updating": busy, "now": now})
+    started = [clock.parse(item["at"]) for item in applied.values() if isinstance(item, dict) and item.get("at")]
+    deadline = min(started) + timedelta(seconds=config["settleTimeoutSeconds"]) if started else clock.now()
+    restored = bool(checks) and all(c["restored"] for c in checks)
+    settling = not restored and any(c["updating"] for c in checks) and clock.now() < deadline
+    return {"restored": restored, "settling": settling, "checks": checks}
 
 
 # ------------------------------------------------------------------------------------------------ handlers
@@ -454,7 +530,9 @@ def read_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @logger.inject_lambda_context
 def inspect_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("phase") == "verify":
-        return verify(event["plan"], list(event.get("approved") or []), client)
+        return verify(
+            event["plan"], list(event.get("approved") or []), event.get("applied") or {}, CONFIG_DEFAULTS | (event.get("config") or {}), client
+        )
     return inverse_plan(event["record"], client)
 
 
