@@ -252,7 +252,10 @@ def index_updates(indexes: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
         {
             "Update": {
                 "IndexName": name,
-                "ProvisionedThroughput": {"ReadCapacityUnits": units["readCapacityUnits"], "WriteCapacityUnits": units["writeCapacityUnits"]},
+                "ProvisionedThroughput": {
+                    "ReadCapacityUnits": units["readCapacityUnits"],
+                    "WriteCapacityUnits": units["writeCapacityUnits"],
+                },
             }
         }
         for name, units in indexes.items()
@@ -296,7 +299,8 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
         "target": table_name,
         "description": f"Switch {table_name} from provisioned ({rcu} RCU / {wcu} WCU{index_text}) to on-demand capacity, about {money(saving)}/month. The switch takes several minutes; AWS allows a table "
         f"{ON_DEMAND_SWITCHES_PER_DAY} switches to on-demand in any 24 hours, and switching back to provisioned (the rollback) at any time.",
-        "before": {"billingMode": "PROVISIONED", "readCapacityUnits": rcu, "writeCapacityUnits": wcu} | ({"indexes": indexes} if indexes else {}),
+        "before": {"billingMode": "PROVISIONED", "readCapacityUnits": rcu, "writeCapacityUnits": wcu}
+        | ({"indexes": indexes} if indexes else {}),
         "after": {"billingMode": "PAY_PER_REQUEST"},
         "rollback": {
             "api": "dynamodb:UpdateTable",
@@ -537,7 +541,10 @@ def current_value(clients: dict[str, Any], action: dict[str, Any]) -> dict[str, 
         return {"memorySize": configuration["MemorySize"], "lastUpdateStatus": configuration.get("LastUpdateStatus", "Successful")}
     if action["kind"] == "dynamodb-capacity":
         table = clients["dynamodb"].describe_table(TableName=target)["Table"]
-        return {"billingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"), "tableStatus": table["TableStatus"]}
+        return {
+            "billingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
+            "tableStatus": table["TableStatus"],
+        }
     if action["kind"] == "s3-tiering":
         return {"lifecycleRules": lifecycle_rules(clients["s3"], target)}
     group: dict[str, Any] = log_group(clients["logs"], target) or {}

@@ -131,7 +131,9 @@ def _raise_reservation(function_name: str, reserved: int, account: dict[str, Any
     }
 
 
-def _restore_reservation(function_name: str, account: dict[str, Any], measured: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+def _restore_reservation(
+    function_name: str, account: dict[str, Any], measured: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any] | None:
     """A reservation of 0 throttles every call (the console's "Throttle" button sets it), so there is nothing to double.
     With every call throttled, Throttles counts every attempt: by Little's law the concurrency that serves the busiest
     5 minutes' attempts, each running at most the function's timeout, is rate x timeout. That upper bound, capped like
@@ -219,7 +221,8 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
         return {
             "case": "quota-request-open",
             "summary": f"{exhausted}; a concurrency quota increase to {opened['desiredValue']} is already requested "
-            f"(request {opened['id']}, {opened['status']}" + (f", support case {opened['caseId']}" if opened.get("caseId") else "")
+            f"(request {opened['id']}, {opened['status']}"
+            + (f", support case {opened['caseId']}" if opened.get("caseId") else "")
             + "): follow that request in the Service Quotas console; nothing new is requested.",
             "actions": [],
             "evidence": evidence,

@@ -365,7 +365,10 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
             {
                 "Update": {
                     "IndexName": name,
-                    "ProvisionedThroughput": {"ReadCapacityUnits": units["readCapacityUnits"], "WriteCapacityUnits": units["writeCapacityUnits"]},
+                    "ProvisionedThroughput": {
+                        "ReadCapacityUnits": units["readCapacityUnits"],
+                        "WriteCapacityUnits": units["writeCapacityUnits"],
+                    },
                 }
             }
             for name, units in (before.get("indexes") or {}).items()
@@ -531,7 +534,11 @@ def read_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 def inspect_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("phase") == "verify":
         return verify(
-            event["plan"], list(event.get("approved") or []), event.get("applied") or {}, CONFIG_DEFAULTS | (event.get("config") or {}), client
+            event["plan"],
+            list(event.get("approved") or []),
+            event.get("applied") or {},
+            CONFIG_DEFAULTS | (event.get("config") or {}),
+            client,
         )
     return inverse_plan(event["record"], client)
 

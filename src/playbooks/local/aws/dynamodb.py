@@ -74,7 +74,9 @@ def _update_table(params: dict[str, Any]) -> Any:
     account = active()
     now = account.clock.now()
     if _updating_until(table) > now:
-        return error_response("ResourceInUseException", f"Attempt to change a resource which is still in use: Table is being updated: {table.name}")
+        return error_response(
+            "ResourceInUseException", f"Attempt to change a resource which is still in use: Table is being updated: {table.name}"
+        )
     mode = params.get("BillingMode")
     if mode == "PAY_PER_REQUEST" and table.billing_mode != "PAY_PER_REQUEST":
         day_ago = account.clock.utc_now() - datetime.timedelta(hours=24)
@@ -109,7 +111,8 @@ def _patch_table_status() -> None:
 
     def describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
         described = original(self, base_key)
-        if _updating_until(self) > active().clock.now():
+        until = _updating_until(self)  # set only by an UpdateTable in a running local account
+        if until and until > active().clock.now():
             described[base_key]["TableStatus"] = "UPDATING"
         return described
 

@@ -117,7 +117,8 @@ def _patch_last_update_status() -> None:
 
     def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
         config = original(self, on_create)
-        if "LastUpdateStatus" in config and _update_in_progress_until(self) > active().clock.now():
+        until = _update_in_progress_until(self)  # set only by an update in a running local account
+        if "LastUpdateStatus" in config and until and until > active().clock.now():
             config["LastUpdateStatus"] = "InProgress"
             config["LastUpdateStatusReason"] = "The function is being updated."
             config["LastUpdateStatusReasonCode"] = "Updating"

@@ -78,7 +78,7 @@ def put_account_retention_policy(name: str, retention: int | str, prefix: str = 
     from moto.logs.models import logs_backends
 
     account = active()
-    backend = logs_backends[account.account_id][account.region]
+    backend: Any = logs_backends[account.account_id][account.region]
     policies = getattr(backend, "local_retention_policies", [])
     backend.local_retention_policies = [*policies, {"name": name, "retention": retention, "prefix": prefix}]
 

@@ -85,7 +85,8 @@ def _request_quota_increase(params: dict[str, Any]) -> Any:
     current = _current_value(service, quota)
     if current is not None and desired <= current:
         return error_response(
-            "IllegalArgumentException", f"Invalid input was provided: DesiredValue {desired:g} must be greater than the current value {current:g}."
+            "IllegalArgumentException",
+            f"Invalid input was provided: DesiredValue {desired:g} must be greater than the current value {current:g}.",
         )
     return response({"RequestedQuota": _public(open_request(service, quota, desired))})
 
