@@ -1,7 +1,7 @@
 """What the pipeline's resources hold, as their AWS APIs answer, so an undo can be checked byte for byte.
 
 Only what the playbooks may change is read (the stack's own resources are left out): reserved concurrency and
-memory of functions, tables' capacity, buckets' Intelligent-Tiering configurations, log retention, roles' inline
+memory of functions, tables' capacity, buckets' Intelligent-Tiering configurations and lifecycle rules, log retention, roles' inline
 policies, key policies, rules' patterns and states, alarms. Policies and patterns are kept as the API returns
 their text (not re-serialised), so formatting differences count.
 """
@@ -74,7 +74,16 @@ def _buckets(account: LocalAccount) -> dict[str, Any]:
         configurations = s3.list_bucket_intelligent_tiering_configurations(Bucket=bucket["Name"]).get(
             "IntelligentTieringConfigurationList", []
         )
-        found[bucket["Name"]] = sorted(json.dumps(c, sort_keys=True, default=str) for c in configurations)
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket["Name"]).get("Rules", [])
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        # cost-spike's tiering is a lifecycle rule: the rules' ids are part of what undo must put back
+        found[bucket["Name"]] = sorted(json.dumps(c, sort_keys=True, default=str) for c in configurations) + sorted(
+            f"lifecycle rule {rule.get('ID', '')}" for rule in rules
+        )
     return found
 
 
