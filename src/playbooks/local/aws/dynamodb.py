@@ -17,19 +17,20 @@ ON_DEMAND_SWITCHES_PER_DAY = 4
 GAPS: list[Gap] = [
     Gap(
         "dynamodb:UpdateTable",
-        "leaves the table UPDATING while the change is made (a capacity-mode switch 'can take several minutes'); "
-        "another UpdateTable meanwhile fails with ResourceInUseException. Sources: DynamoDB developer guide, "
-        "'Considerations when switching capacity modes in DynamoDB'; DynamoDB API Reference, 'UpdateTable' (Errors: "
-        "ResourceInUseException) and 'TableDescription' (TableStatus); botocore's TableExists waiter (ACTIVE)",
+        "is asynchronous: the table is UPDATING while the change is made (a capacity-mode switch 'can take several "
+        "minutes') and 'while it's UPDATING, you can't issue another UpdateTable request' (ResourceInUseException). "
+        "Sources: DynamoDB API Reference, 'UpdateTable' (description; Errors); DynamoDB developer guide, "
+        "'Considerations when switching capacity modes in DynamoDB'; botocore's TableExists waiter (ACTIVE)",
         f"applies it at once and says ACTIVE: on the account's clock the table is UPDATING for {int(UPDATE_SECONDS)} s "
         "after each UpdateTable, and a second one meanwhile is refused",
     ),
     Gap(
         "dynamodb:UpdateTable capacity mode",
         "a table may switch from provisioned to on-demand up to four times in a 24-hour rolling window, and from "
-        "on-demand back to provisioned at any time; a table with global secondary indexes switched to provisioned needs "
-        "each index's ProvisionedThroughput (GlobalSecondaryIndexUpdates). Source: DynamoDB developer guide, "
-        "'Considerations when switching capacity modes in DynamoDB'",
+        "on-demand back to provisioned at any time (developer guide, 'Considerations when switching capacity modes in "
+        "DynamoDB'); switching to provisioned, 'initial provisioned capacity values must be set' (API Reference, "
+        "'UpdateTable', BillingMode) - we take the stricter reading that each global secondary index needs its own "
+        "ProvisionedThroughput in GlobalSecondaryIndexUpdates",
         "switches without limit and without the indexes' throughput: we refuse a fifth switch to on-demand within 24 "
         "hours (LimitExceededException) and a switch to provisioned that leaves an index without throughput "
         "(ValidationException)",
