@@ -43,6 +43,8 @@ HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30
 GB = 1024**3
 
+# DynamoDB's switching limit ("Considerations when switching capacity modes"): to on-demand at most this often a day.
+ON_DEMAND_SWITCHES_PER_DAY = 4
 MEMORY_STEP_MB = 64
 MIN_MEMORY_MB = 128
 # A bound on REPORT lines read, not on pages: AWS chooses the page size and may answer small or empty pages. The page
@@ -234,6 +236,32 @@ def _metric_sum(cloudwatch: Any, namespace: str, metric: str, dimensions: dict[s
     return float(sum(point["Sum"] for point in points))
 
 
+def index_throughput(table: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Each global secondary index's provisioned throughput: a switch back to provisioned must give every index its own."""
+    return {
+        index["IndexName"]: {
+            "readCapacityUnits": int((index.get("ProvisionedThroughput") or {}).get("ReadCapacityUnits", 0)),
+            "writeCapacityUnits": int((index.get("ProvisionedThroughput") or {}).get("WriteCapacityUnits", 0)),
+        }
+        for index in table.get("GlobalSecondaryIndexes") or []
+    }
+
+
+def index_updates(indexes: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Update": {
+                "IndexName": name,
+                "ProvisionedThroughput": {
+                    "ReadCapacityUnits": units["readCapacityUnits"],
+                    "WriteCapacityUnits": units["writeCapacityUnits"],
+                },
+            }
+        }
+        for name, units in indexes.items()
+    ]
+
+
 def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     try:
         table = dynamodb.describe_table(TableName=table_name)["Table"]
@@ -244,6 +272,9 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
     rcu, wcu = int(throughput.get("ReadCapacityUnits", 0)), int(throughput.get("WriteCapacityUnits", 0))
     if mode == "PAY_PER_REQUEST" or not (rcu or wcu):
         return None
+    indexes = index_throughput(table)
+    index_rcu = sum(i["readCapacityUnits"] for i in indexes.values())
+    index_wcu = sum(i["writeCapacityUnits"] for i in indexes.values())
     hours = config["usageLookbackHours"]
     start = now - timedelta(hours=hours)
     reads = _metric_sum(cloudwatch, "AWS/DynamoDB", "ConsumedReadCapacityUnits", {"TableName": table_name}, start, now)
@@ -251,7 +282,7 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
     seconds = hours * 3600
     read_use = reads / seconds / rcu if rcu else 0.0
     write_use = writes / seconds / wcu if wcu else 0.0
-    provisioned = (rcu * DYNAMODB_RCU_HOUR + wcu * DYNAMODB_WCU_HOUR) * HOURS_PER_MONTH
+    provisioned = ((rcu + index_rcu) * DYNAMODB_RCU_HOUR + (wcu + index_wcu) * DYNAMODB_WCU_HOUR) * HOURS_PER_MONTH
     on_demand = (reads * DYNAMODB_READ_REQUEST_UNIT + writes * DYNAMODB_WRITE_REQUEST_UNIT) * DAYS_PER_MONTH * 24 / hours
     saving = provisioned - on_demand
     evidence = (
@@ -260,14 +291,16 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
     )
     if max(read_use, write_use) >= UNDERUSED_UTILISATION or saving <= 0:
         return {"kind": "dynamodb-capacity", "resource": table_name, "evidence": evidence, "monthlySaving": 0.0}
+    index_text = "".join(f"; index {name} {units['readCapacityUnits']} / {units['writeCapacityUnits']}" for name, units in indexes.items())
     action = {
         "id": f"switch_to_on_demand_{slug(table_name)}",
         "kind": "dynamodb-capacity",
         "api": "dynamodb:UpdateTable",
         "target": table_name,
-        "description": f"Switch {table_name} from provisioned ({rcu} RCU / {wcu} WCU) to on-demand capacity, about {money(saving)}/month "
-        "(AWS limits how often a table may switch capacity mode, which bounds a quick rollback).",
-        "before": {"billingMode": "PROVISIONED", "readCapacityUnits": rcu, "writeCapacityUnits": wcu},
+        "description": f"Switch {table_name} from provisioned ({rcu} RCU / {wcu} WCU{index_text}) to on-demand capacity, about {money(saving)}/month. The switch takes several minutes; AWS allows a table "
+        f"{ON_DEMAND_SWITCHES_PER_DAY} switches to on-demand in any 24 hours, and switching back to provisioned (the rollback) at any time.",
+        "before": {"billingMode": "PROVISIONED", "readCapacityUnits": rcu, "writeCapacityUnits": wcu}
+        | ({"indexes": indexes} if indexes else {}),
         "after": {"billingMode": "PAY_PER_REQUEST"},
         "rollback": {
             "api": "dynamodb:UpdateTable",
@@ -275,7 +308,8 @@ def dynamodb_finding(dynamodb: Any, cloudwatch: Any, table_name: str, config: di
                 "TableName": table_name,
                 "BillingMode": "PROVISIONED",
                 "ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu},
-            },
+            }
+            | ({"GlobalSecondaryIndexUpdates": index_updates(indexes)} if indexes else {}),
         },
         "monthlySaving": round(saving, 2),
     }
@@ -365,6 +399,7 @@ def log_retention_finding(logs: Any, group_name: str, config: dict[str, Any], no
     if group is None:
         return None
     wanted = config["logRetentionDays"]
+    # Under an account-level retention policy DescribeLogGroups answers the policy's retention (none: never expire).
     retention = group.get("retentionInDays")
     if retention is not None and retention <= wanted:
         return None
@@ -374,6 +409,20 @@ def log_retention_finding(logs: Any, group_name: str, config: dict[str, Any], no
     saving = stored / GB * LOGS_STORED_GB_MONTH * max(1 - wanted / kept_days, 0.0) if kept_days else 0.0
     current = f"{retention} days" if retention else "never expire"
     evidence = f"{group_name}: retention {current}, {stored / GB:,.1f} GB stored."
+    policy = group.get("retentionPolicyName")
+    if policy:
+        # PutRetentionPolicy would succeed and change nothing: the account-level policy decides the retention.
+        return {
+            "kind": "log-retention",
+            "resource": group_name,
+            "evidence": f"{evidence} The retention comes from the account-level retention policy {policy}, which overrides "
+            "the log group's own setting.",
+            "monthlySaving": 0.0,
+            "recommendation": f"{group_name} keeps logs {current} because of the account-level retention policy {policy}; "
+            "setting the group's own retention would change nothing. Ask the account's CloudWatch Logs administrator to "
+            f"narrow {policy}'s selection so it no longer covers the group (an account-level policy keeps at least 30 "
+            f"days), then run cost-spike again to set {wanted} days (about {money(saving)}/month).",
+        }
     action = {
         "id": f"set_log_retention_{slug(group_name)}",
         "kind": "log-retention",
@@ -497,7 +546,10 @@ def current_value(clients: dict[str, Any], action: dict[str, Any]) -> dict[str, 
         return {"memorySize": configuration["MemorySize"], "lastUpdateStatus": configuration.get("LastUpdateStatus", "Successful")}
     if action["kind"] == "dynamodb-capacity":
         table = clients["dynamodb"].describe_table(TableName=target)["Table"]
-        return {"billingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")}
+        return {
+            "billingMode": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
+            "tableStatus": table["TableStatus"],
+        }
     if action["kind"] == "s3-tiering":
         return {"lifecycleRules": lifecycle_rules(clients["s3"], target)}
     group: dict[str, Any] = log_group(clients["logs"], target) or {}
@@ -514,14 +566,30 @@ def still_as_planned(clients: dict[str, Any], action: dict[str, Any]) -> dict[st
     current = current_value(clients, action)
     if action["kind"] == "lambda-memory":
         planned = current["memorySize"] == action["before"]["memorySize"] and current["lastUpdateStatus"] != "InProgress"
+    elif action["kind"] == "dynamodb-capacity":
+        # a table being updated refuses another UpdateTable: someone else is changing it
+        planned = current["billingMode"] == action["before"]["billingMode"] and current["tableStatus"] == "ACTIVE"
     else:
         planned = all(current.get(key) == value for key, value in action["before"].items() if key in current)
     return {"asPlanned": planned, "current": current}
 
 
-def in_place(action: dict[str, Any], current: dict[str, Any]) -> bool:
+def still_updating(action: dict[str, Any], current: dict[str, Any]) -> bool:
+    """The change was accepted but AWS is still making it (Lambda's LastUpdateStatus, DynamoDB's TableStatus)."""
     if action["kind"] == "lambda-memory":
-        return bool(current["memorySize"] == action["after"]["memorySize"] and current["lastUpdateStatus"] != "Failed")
+        return current["lastUpdateStatus"] == "InProgress"
+    if action["kind"] == "dynamodb-capacity":
+        return current["tableStatus"] != "ACTIVE"
+    return False
+
+
+def in_place(action: dict[str, Any], current: dict[str, Any]) -> bool:
+    """The new configuration is in effect: for an asynchronous update, only once AWS says it finished (the SDK
+    waiters' success: LastUpdateStatus Successful, TableStatus ACTIVE)."""
+    if action["kind"] == "lambda-memory":
+        return bool(current["memorySize"] == action["after"]["memorySize"] and current["lastUpdateStatus"] == "Successful")
+    if action["kind"] == "dynamodb-capacity":
+        return bool(current["billingMode"] == action["after"]["billingMode"] and current["tableStatus"] == "ACTIVE")
     if action["kind"] == "s3-tiering":
         # ours is in place and every rule the bucket had before is still there
         rules = current.get("lifecycleRules", [])
@@ -530,7 +598,11 @@ def in_place(action: dict[str, Any], current: dict[str, Any]) -> bool:
     return all(current.get(key) == value for key, value in action["after"].items())
 
 
-def verify(clients: dict[str, Any], plan_: dict[str, Any], applied: list[dict[str, Any]]) -> dict[str, Any]:
+def verify(
+    clients: dict[str, Any], plan_: dict[str, Any], applied: list[dict[str, Any]], config: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Whether every applied change is in effect; `settling` while an update AWS accepted is still being made and the
+    deadline (settleTimeoutSeconds after the first change) has not passed, so the state machine polls again."""
     done = {item["id"] for item in applied if item.get("applied")}
     checks = []
     for action in plan_["actions"]:
@@ -544,12 +616,16 @@ def verify(clients: dict[str, Any], plan_: dict[str, Any], applied: list[dict[st
                 "expected": action["after"],
                 "actual": current,
                 "ok": in_place(action, current),
+                "updating": still_updating(action, current),
             }
         )
     failed = [item["id"] for item in applied if item.get("error")]
     changed = [item["id"] for item in applied if item.get("skipped")]
     verified = bool(checks) and not failed and not changed and all(check["ok"] for check in checks)
-    return {"checks": checks, "failed": failed, "changedSincePlan": changed, "verified": verified}
+    started = [clock.parse(item["appliedAt"]) for item in applied if item.get("appliedAt")]
+    deadline = min(started) + timedelta(seconds=config["settleTimeoutSeconds"]) if started else now
+    settling = not verified and any(check["updating"] for check in checks) and now < deadline
+    return {"checks": checks, "failed": failed, "changedSincePlan": changed, "verified": verified, "settling": settling}
 
 
 # ------------------------------------------------------------------------------------------------ trigger
@@ -656,6 +732,6 @@ def precheck_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 @logger.inject_lambda_context
 def verify_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = verify(_clients(), event["plan"], event["applied"])
+    result = verify(_clients(), event["plan"], event["applied"], event["config"], clock.now())
     logger.info("verified", extra={"verified": result["verified"], "checks": len(result["checks"])})
     return result

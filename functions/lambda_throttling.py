@@ -23,6 +23,9 @@ logger = Logger()
 # AWS keeps at least this much of the account's concurrency unreserved; PutFunctionConcurrency refuses to go lower.
 MIN_UNRESERVED_CONCURRENCY = 100
 LAMBDA_CONCURRENCY_QUOTA_CODE = "L-B99A9384"
+# Service Quotas statuses of a request AWS is still handling: only one may be open per quota.
+OPEN_REQUEST_STATUSES = ("PENDING", "CASE_OPENED")
+MAX_REQUEST_PAGES = 100
 INSIGHTS_QUERY = "stats count() by bin(5m)"
 INSIGHTS_POLL_SECONDS = 1.0
 INSIGHTS_DEADLINE_SECONDS = 30.0
@@ -70,6 +73,27 @@ def insights_bins(logs: Any, function_name: str, start: datetime, end: datetime)
     return {"status": result["status"], "bins": sorted(bins, key=lambda item: item["bin"] or "")}
 
 
+def open_quota_request(quotas: Any) -> dict[str, Any] | None:
+    """The account's open request for Lambda's concurrency quota, if any: AWS allows one open request per quota, and
+    a second RequestServiceQuotaIncrease fails with ResourceAlreadyExistsException."""
+    request: dict[str, Any] = {"ServiceCode": "lambda", "QuotaCode": LAMBDA_CONCURRENCY_QUOTA_CODE}
+    for _ in range(MAX_REQUEST_PAGES):
+        page = quotas.list_requested_service_quota_change_history_by_quota(**request)
+        for item in page.get("RequestedQuotas", []):
+            if item.get("Status") in OPEN_REQUEST_STATUSES:
+                return {
+                    "id": item["Id"],
+                    "status": item["Status"],
+                    "caseId": item.get("CaseId"),
+                    "desiredValue": int(item.get("DesiredValue", 0)),
+                    "created": clock.iso(item["Created"]) if isinstance(item.get("Created"), datetime) else item.get("Created"),
+                }
+        if not page.get("NextToken"):
+            return None
+        request["NextToken"] = page["NextToken"]
+    return None
+
+
 def diagnose(cloudwatch: Any, logs: Any, function_name: str, lookback_minutes: int, end: datetime) -> dict[str, Any]:
     start = end - timedelta(minutes=lookback_minutes)
     throttles = metric_sum(cloudwatch, "Throttles", function_name, start, end, 300)
@@ -79,6 +103,7 @@ def diagnose(cloudwatch: Any, logs: Any, function_name: str, lookback_minutes: i
     return {
         "window": {"start": clock.iso(start), "end": clock.iso(end)},
         "throttles": int(sum(point["Sum"] for point in throttles)),
+        "peakThrottlesPer5Minutes": int(max((point["Sum"] for point in throttles), default=0)),
         "peakConcurrency": int(peak),
         "bins": [{"start": clock.iso(point["Timestamp"]), "invocations": int(point["Sum"])} for point in invocations],
         "insights": insights_bins(logs, function_name, start, end),
@@ -102,6 +127,35 @@ def _raise_reservation(function_name: str, reserved: int, account: dict[str, Any
         "rollback": {
             "api": "lambda:PutFunctionConcurrency",
             "parameters": {"FunctionName": function_name, "ReservedConcurrentExecutions": reserved},
+        },
+    }
+
+
+def _restore_reservation(
+    function_name: str, account: dict[str, Any], measured: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A reservation of 0 throttles every call (the console's "Throttle" button sets it), so there is nothing to double.
+    With every call throttled, Throttles counts every attempt: by Little's law the concurrency that serves the busiest
+    5 minutes' attempts, each running at most the function's timeout, is rate x timeout. That upper bound, capped like
+    any raise and never leaving less than AWS's unreserved minimum, is the reservation to restore."""
+    rate = measured.get("peakThrottlesPer5Minutes", 0) / 300
+    wanted = max(1, math.ceil(rate * measured.get("timeoutSeconds", 900)))
+    headroom = account["unreservedConcurrentExecutions"] - MIN_UNRESERVED_CONCURRENCY
+    proposed = min(wanted, config["maxReservedConcurrency"], max(headroom, 0))
+    if proposed <= 0:
+        return None
+    return {
+        "id": "raise_reserved_concurrency",
+        "api": "lambda:PutFunctionConcurrency",
+        "target": function_name,
+        "description": f"Raise reserved concurrency of {function_name} from 0 (every call throttled) to {proposed}: the busiest "
+        f"5 minutes' {measured.get('peakThrottlesPer5Minutes', 0)} throttled calls, each running at most "
+        f"{measured.get('timeoutSeconds', 900)} s.",
+        "before": {"reservedConcurrentExecutions": 0},
+        "after": {"reservedConcurrentExecutions": proposed},
+        "rollback": {
+            "api": "lambda:PutFunctionConcurrency",
+            "parameters": {"FunctionName": function_name, "ReservedConcurrentExecutions": 0},
         },
     }
 
@@ -144,7 +198,11 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
             "evidence": evidence,
             "recommendations": [],
         }
-    action = _raise_reservation(function_name, reserved, account, config) if reserved is not None else None
+    if reserved == 0:
+        evidence.append("A reservation of 0 throttles every call: someone throttled the function on purpose, or by mistake.")
+        action = _restore_reservation(function_name, account, measured, config)
+    else:
+        action = _raise_reservation(function_name, reserved, account, config) if reserved is not None else None
     if action is not None:
         return {
             "case": "function-level",
@@ -153,10 +211,27 @@ def plan(target: dict[str, Any], findings: dict[str, Any], config: dict[str, Any
             "evidence": evidence,
             "recommendations": RECOMMENDATIONS,
         }
+    exhausted = (
+        f"{function_name} is throttled because the account's concurrency is exhausted "
+        f"(limit {account['concurrentExecutions']}, unreserved {account['unreservedConcurrentExecutions']})"
+    )
+    opened = measured.get("openQuotaRequest")
+    if opened:
+        # One open request per quota: a second one would fail, so the run follows the open one instead.
+        return {
+            "case": "quota-request-open",
+            "summary": f"{exhausted}; a concurrency quota increase to {opened['desiredValue']} is already requested "
+            f"(request {opened['id']}, {opened['status']}"
+            + (f", support case {opened['caseId']}" if opened.get("caseId") else "")
+            + "): follow that request in the Service Quotas console; nothing new is requested.",
+            "actions": [],
+            "evidence": evidence,
+            "recommendations": RECOMMENDATIONS,
+        }
     return {
         "case": "account-level",
-        "summary": f"{function_name} is throttled because the account's concurrency is exhausted "
-        f"(limit {account['concurrentExecutions']}, unreserved {account['unreservedConcurrentExecutions']}).",
+        "summary": exhausted + ". AWS reviews a quota increase, often through a support case: the run ends escalated "
+        "with the request to follow unless AWS grants it at once.",
         "actions": [_quota_increase(account)],
         "evidence": evidence,
         "recommendations": RECOMMENDATIONS,
@@ -183,6 +258,8 @@ def verify(cloudwatch: Any, function_name: str, since: datetime, end: datetime) 
 @logger.inject_lambda_context
 def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = diagnose(client("cloudwatch"), client("logs"), event["functionName"], event["config"]["lookbackMinutes"], clock.now())
+    result["timeoutSeconds"] = int(client("lambda").get_function_configuration(FunctionName=event["functionName"])["Timeout"])
+    result["openQuotaRequest"] = open_quota_request(client("service-quotas"))
     logger.info("measured throttling", extra={"functionName": event["functionName"], "throttles": result["throttles"]})
     return result
 

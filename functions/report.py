@@ -33,6 +33,8 @@ HEADLINES = {
 }
 # A playbook may escalate before changing anything (e.g. a deny it must not touch): nothing to roll back then.
 ESCALATED_UNCHANGED = "Escalated: a person has to decide; nothing changed"
+# A quota increase AWS has not granted yet (PENDING or CASE_OPENED): requested, not remediated.
+ESCALATED_REQUESTED = "Escalated: the increase is requested and AWS has not granted it yet; follow the request"
 PAUSED_AFTER_CHANGES = "Paused: the brake was engaged after part of the plan was applied; nothing more was changed"
 RECORD_TTL_DAYS = 400  # a change stays undoable (and counts for the circuit breaker) well past any incident review
 
@@ -80,7 +82,9 @@ def build(execution: str, state: dict[str, Any], playbook: str | None = None) ->
     rollback = [a["rollback"] for a in applied_actions if a.get("rollback")] if outcome in ("escalated", "failed") else []
     safety = state.get("safety") or {}
     headline = HEADLINES.get(outcome, outcome)
-    if outcome == "escalated" and not applied_actions:
+    if outcome == "escalated" and (state.get("verification") or {}).get("caseToFollow"):
+        headline = ESCALATED_REQUESTED
+    elif outcome == "escalated" and not applied_actions:
         headline = ESCALATED_UNCHANGED
     elif outcome == "paused" and applied_actions:
         headline = PAUSED_AFTER_CHANGES

@@ -32,7 +32,7 @@ from shared.schemas import errors
 
 logger = Logger()
 
-CONFIG_DEFAULTS = {"approvalTimeoutSeconds": 3600, "lockTtlSeconds": 7200}
+CONFIG_DEFAULTS = {"approvalTimeoutSeconds": 3600, "lockTtlSeconds": 7200, "settlePollSeconds": 20, "settleTimeoutSeconds": 900}
 STOP_ERROR = "Undone"
 # Why an action has no inverse, by API.
 IRREVERSIBLE = {
@@ -41,6 +41,11 @@ IRREVERSIBLE = {
     "states:StopExecution": "A stopped execution cannot be resumed where it stopped; start a new one with its input if "
     "the work is still needed.",
 }
+
+
+class ResourceBusy(Exception):
+    """A resource is still being updated (Lambda LastUpdateStatus InProgress, DynamoDB table not ACTIVE): AWS would
+    refuse the inverse now (ResourceConflictException, ResourceInUseException). The state machine retries later."""
 
 
 # ------------------------------------------------------------------------------------------------ facets
@@ -151,11 +156,18 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
         if mode == "PAY_PER_REQUEST":
             return {"billingMode": mode}
         throughput = described.get("ProvisionedThroughput") or {}
+        indexes = {
+            index["IndexName"]: {
+                "readCapacityUnits": (index.get("ProvisionedThroughput") or {}).get("ReadCapacityUnits"),
+                "writeCapacityUnits": (index.get("ProvisionedThroughput") or {}).get("WriteCapacityUnits"),
+            }
+            for index in described.get("GlobalSecondaryIndexes") or []
+        }
         return {
             "billingMode": mode,
             "readCapacityUnits": throughput.get("ReadCapacityUnits"),
             "writeCapacityUnits": throughput.get("WriteCapacityUnits"),
-        }
+        } | ({"indexes": indexes} if indexes else {})
     if kind == "lifecycle-rules":
         try:
             return aws("s3").get_bucket_lifecycle_configuration(Bucket=target).get("Rules", [])
@@ -187,6 +199,15 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
                 return "not started"
             raise
     raise ValueError(f"unknown facet kind {kind!r}")
+
+
+def updating(facet: dict[str, Any], aws: Callable[[str], Any]) -> bool:
+    """Whether AWS is still making an earlier change to the facet's resource (the SDK waiters' retry states)."""
+    if facet["kind"] == "memory":
+        return aws("lambda").get_function_configuration(FunctionName=facet["target"]).get("LastUpdateStatus") == "InProgress"
+    if facet["kind"] == "billing-mode":
+        return aws("dynamodb").describe_table(TableName=facet["target"])["Table"]["TableStatus"] != "ACTIVE"
+    return False
 
 
 def _show(value: Any) -> str:
@@ -321,10 +342,24 @@ def apply_inverse(facet: dict[str, Any], aws: Callable[[str], Any]) -> dict[str,
     elif kind == "memory":
         aws("lambda").update_function_configuration(FunctionName=target, MemorySize=before)
     elif kind == "billing-mode":
+        # Back to provisioned, every global secondary index needs its own throughput again.
+        indexes = [
+            {
+                "Update": {
+                    "IndexName": name,
+                    "ProvisionedThroughput": {
+                        "ReadCapacityUnits": units["readCapacityUnits"],
+                        "WriteCapacityUnits": units["writeCapacityUnits"],
+                    },
+                }
+            }
+            for name, units in (before.get("indexes") or {}).items()
+        ]
         aws("dynamodb").update_table(
             TableName=target,
             BillingMode="PROVISIONED",
             ProvisionedThroughput={"ReadCapacityUnits": before["readCapacityUnits"], "WriteCapacityUnits": before["writeCapacityUnits"]},
+            **({"GlobalSecondaryIndexUpdates": indexes} if indexes else {}),
         )
     elif kind == "lifecycle-rules":
         if before:
@@ -371,6 +406,11 @@ LIMIT_ERRORS = {"LimitExceededException", "ValidationException"}
 
 
 def apply_approved(plan: dict[str, Any], approved: list[str], aws: Callable[[str], Any]) -> dict[str, Any]:
+    """Apply the approved inverses; none while a resource is still being updated (the state machine retries), so a
+    retry never applies one inverse twice."""
+    busy = [a["target"] for a in plan["actions"] if a["id"] in approved and updating(a["facet"], aws)]
+    if busy:
+        raise ResourceBusy(f"still being updated by AWS: {', '.join(busy)}")
     applied: dict[str, Any] = {}
     refused: dict[str, str] = {}
     for action in plan["actions"]:
@@ -394,14 +434,24 @@ def is_restored(facet: dict[str, Any], now: Any) -> bool:
     return _same(now, facet["before"])
 
 
-def verify(plan: dict[str, Any], approved: list[str], aws: Callable[[str], Any]) -> dict[str, Any]:
+def verify(
+    plan: dict[str, Any], approved: list[str], applied: dict[str, Any], config: dict[str, Any], aws: Callable[[str], Any]
+) -> dict[str, Any]:
+    """Whether every approved facet is back; an inverse AWS is still making counts only once it finished, and while
+    one is being made (until settleTimeoutSeconds after the inverses were applied) `settling` asks to check again."""
     checks = []
     for action in plan["actions"]:
         if action["id"] not in approved:
             continue
         now = read(action["facet"], aws)
-        checks.append({"action": action["id"], "target": action["target"], "restored": is_restored(action["facet"], now), "now": now})
-    return {"restored": bool(checks) and all(c["restored"] for c in checks), "checks": checks}
+        busy = updating(action["facet"], aws)
+        restored = is_restored(action["facet"], now) and not busy
+        checks.append({"action": action["id"], "target": action["target"], "restored": restored, "updating": busy, "now": now})
+    started = [clock.parse(item["at"]) for item in applied.values() if isinstance(item, dict) and item.get("at")]
+    deadline = min(started) + timedelta(seconds=config["settleTimeoutSeconds"]) if started else clock.now()
+    restored = bool(checks) and all(c["restored"] for c in checks)
+    settling = not restored and any(c["updating"] for c in checks) and clock.now() < deadline
+    return {"restored": restored, "settling": settling, "checks": checks}
 
 
 # ------------------------------------------------------------------------------------------------ handlers
@@ -463,7 +513,13 @@ def read_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @logger.inject_lambda_context
 def inspect_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("phase") == "verify":
-        return verify(event["plan"], list(event.get("approved") or []), client)
+        return verify(
+            event["plan"],
+            list(event.get("approved") or []),
+            event.get("applied") or {},
+            CONFIG_DEFAULTS | (event.get("config") or {}),
+            client,
+        )
     return inverse_plan(event["record"], client)
 
 

@@ -23,6 +23,9 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "approvalTimeoutSeconds": 3600,
     "verifyWaitSeconds": 300,
     "grantPropagationSeconds": 300,
+    # Asynchronous updates (Lambda configuration, DynamoDB UpdateTable): poll this often, give up after this long.
+    "settlePollSeconds": 20,
+    "settleTimeoutSeconds": 900,
     "lockTtlSeconds": 7200,
     "lookbackMinutes": 60,
     "maxReservedConcurrency": 1000,

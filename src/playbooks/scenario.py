@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from . import etl_world, project
 from .local.account import LocalAccount, Settings
 from .local.aws import logs as aws_logs
+from .local.aws import servicequotas as aws_servicequotas
 from .local.aws import sfn as aws_sfn
 from .local.recorder import PRINCIPAL, RECORDER, Call, Fault
 
@@ -236,11 +237,26 @@ def put_tables(account: LocalAccount, tables: list[dict[str, Any]], now: datetim
                 "ProvisionedThroughput": {"ReadCapacityUnits": int(table["read"]), "WriteCapacityUnits": int(table["write"])},
             }
         )
+        indexes = [
+            {
+                "IndexName": index["name"],
+                "KeySchema": [{"AttributeName": index["key"], "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            | (
+                {"ProvisionedThroughput": {"ReadCapacityUnits": int(index["read"]), "WriteCapacityUnits": int(index["write"])}}
+                if capacity["BillingMode"] == "PROVISIONED"
+                else {}
+            )
+            for index in table.get("indexes", [])
+        ]
+        attributes = {key} | {index["key"] for index in table.get("indexes", [])}
         dynamodb.create_table(
             TableName=table["name"],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in sorted(attributes)],
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
             **capacity,
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
 
 
@@ -467,6 +483,22 @@ def delete_alarms(account: LocalAccount, names: list[str], now: datetime) -> Non
     account.client("cloudwatch").delete_alarms(AlarmNames=names)
 
 
+def put_log_retention_policies(account: LocalAccount, policies: list[dict[str, Any]], now: datetime) -> None:
+    for policy in policies:
+        aws_logs.put_account_retention_policy(policy["name"], policy["retentionDays"], policy.get("prefix", ""))
+
+
+def put_quota_requests(account: LocalAccount, requests: list[dict[str, Any]], now: datetime) -> None:
+    for request in requests:
+        aws_servicequotas.open_request(
+            request.get("serviceCode", "lambda"),
+            request["quotaCode"],
+            request["desiredValue"],
+            request.get("status", "PENDING"),
+            request.get("caseId", ""),
+        )
+
+
 WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "functions": put_functions,
     "metrics": put_metrics,
@@ -479,6 +511,8 @@ WORLD_BUILDERS: dict[str, Callable[[LocalAccount, Any, datetime], None]] = {
     "buckets": put_buckets,
     "tables": put_tables,
     "logGroups": put_log_groups,
+    "logRetentionPolicies": put_log_retention_policies,
+    "quotaRequests": put_quota_requests,
 }
 
 # ------ execution-stuck: scripted functions, the pipeline's workflow and its executions (in this order)

@@ -28,7 +28,17 @@ def run(name: str, **kwargs: Any) -> simulate.Result:
     return simulate.run(scenario.load(PLAYBOOK, name), **kwargs)
 
 
-@pytest.mark.parametrize("name", ["overprovisioned-memory", "idle-provisioned-table", "log-retention", "nothing-to-save"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "overprovisioned-memory",
+        "idle-provisioned-table",
+        "log-retention",
+        "nothing-to-save",
+        "account-retention-policy",
+        "updates-still-in-progress",
+    ],
+)
 def test_scenario_meets_its_expectations(name: str) -> None:
     result = run(name)
     assert result.passed, result.expect_failures

@@ -17,7 +17,7 @@ def run(name: str, **kwargs: object) -> simulate.Result:
     return simulate.run(scenario.load(PLAYBOOK, name), **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["throttled", "account-limit", "false-alarm", "self-throttled"])
+@pytest.mark.parametrize("name", ["throttled", "account-limit", "false-alarm", "self-throttled", "quota-request-open", "zero-reservation"])
 def test_scenario_meets_its_expectations(name: str) -> None:
     # WHEN the scenario runs with its own decision
     result = run(name)

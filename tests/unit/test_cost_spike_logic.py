@@ -190,3 +190,58 @@ def test_tiering_saving_is_less_the_monitoring_fee_per_object() -> None:
     finding = cs.s3_tiering_finding(_NoLifecycle(), cloudwatch, "raw-data-bucket", CONFIG, datetime.now(UTC))
     storage = 2000 * cs.S3_ASSUMED_COLD_SHARE * (cs.S3_STANDARD_GB_MONTH - cs.S3_INFREQUENT_TIER_GB_MONTH)
     assert finding is not None and finding["monthlySaving"] == round(storage - 400 * cs.S3_TIERING_MONITORING_PER_1000, 2)
+
+
+class _Pages:
+    def __init__(self, groups: list[dict[str, Any]]):
+        self._groups = groups
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        return [{"logGroups": []}, {"logGroups": self._groups}]
+
+
+class _Logs:
+    def __init__(self, group: dict[str, Any]):
+        self._group = group
+
+    def get_paginator(self, name: str) -> _Pages:
+        return _Pages([self._group])
+
+
+def test_retention_under_an_account_level_policy_is_recommended_not_proposed() -> None:
+    # GIVEN DescribeLogGroups answers the account-level policy's 90 days (PutRetentionPolicy would change nothing)
+    group = {"logGroupName": "/aws/lambda/f", "retentionInDays": 90, "retentionPolicyName": "org-90", "storedBytes": 400 * cs.GB}
+    finding = cs.log_retention_finding(_Logs(group), "/aws/lambda/f", {"logRetentionDays": 7}, datetime(2026, 1, 1, tzinfo=UTC))
+    # THEN there is no action, and the recommendation names the policy
+    assert finding is not None and "action" not in finding
+    assert "account-level retention policy org-90" in finding["recommendation"]
+
+
+class _Table:
+    def describe_table(self, TableName: str) -> dict[str, Any]:
+        return {
+            "Table": {
+                "BillingModeSummary": {"BillingMode": "PROVISIONED"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 200, "WriteCapacityUnits": 100},
+                "GlobalSecondaryIndexes": [
+                    {"IndexName": "by-status", "ProvisionedThroughput": {"ReadCapacityUnits": 50, "WriteCapacityUnits": 40}}
+                ],
+            }
+        }
+
+
+class _NoUse:
+    def get_metric_statistics(self, **_: Any) -> dict[str, Any]:
+        return {"Datapoints": []}
+
+
+def test_capacity_switch_rollback_gives_every_index_its_throughput_back() -> None:
+    config = {"usageLookbackHours": 24}
+    finding = cs.dynamodb_finding(_Table(), _NoUse(), "t", config, datetime(2026, 1, 1, tzinfo=UTC))
+    assert finding is not None
+    action = finding["action"]
+    assert action["before"]["indexes"] == {"by-status": {"readCapacityUnits": 50, "writeCapacityUnits": 40}}
+    assert action["rollback"]["parameters"]["GlobalSecondaryIndexUpdates"] == [
+        {"Update": {"IndexName": "by-status", "ProvisionedThroughput": {"ReadCapacityUnits": 50, "WriteCapacityUnits": 40}}}
+    ]
+    assert "switching back to provisioned (the rollback) at any time" in action["description"]

@@ -69,3 +69,29 @@ def test_proposed_reservation_is_always_safe(reserved: int, limit: int, others: 
             proposed = action["after"]["reservedConcurrentExecutions"]
             assert reserved < proposed <= cap
             assert unreserved - (proposed - reserved) >= lt.MIN_UNRESERVED_CONCURRENCY
+
+
+def test_a_reservation_of_zero_is_restored_from_the_throttled_calls() -> None:
+    # GIVEN every call throttled by a reservation of 0: the busiest 5 minutes had 300 attempts, the timeout is 60 s
+    data = findings(600, 0)
+    data["measured"]["metrics"] |= {"peakThrottlesPer5Minutes": 300, "timeoutSeconds": 60}
+    # WHEN the plan is made
+    plan = lt.plan({"functionName": "ingest-handler"}, data, CONFIG)
+    # THEN it restores a reservation (1 attempt/s x 60 s), not an account quota request, with 0 as the rollback
+    [action] = plan["actions"]
+    assert (plan["case"], action["api"], action["after"]) == (
+        "function-level",
+        "lambda:PutFunctionConcurrency",
+        {"reservedConcurrentExecutions": 60},
+    )
+    assert action["rollback"]["parameters"]["ReservedConcurrentExecutions"] == 0
+
+
+def test_an_open_quota_request_is_followed_not_repeated() -> None:
+    # GIVEN the account is exhausted and an increase is already requested (AWS allows one open request per quota)
+    data = findings(120, None, unreserved=100)
+    data["measured"]["metrics"]["openQuotaRequest"] = {"id": "r-1", "status": "CASE_OPENED", "caseId": "170", "desiredValue": 2000}
+    plan = lt.plan({"functionName": "ingest-handler"}, data, CONFIG)
+    # THEN nothing new is proposed and the summary names the request and its case
+    assert (plan["case"], plan["actions"]) == ("quota-request-open", [])
+    assert "request r-1, CASE_OPENED, support case 170" in plan["summary"]

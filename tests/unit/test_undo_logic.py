@@ -73,9 +73,9 @@ def test_an_execution_the_run_started_and_still_running_is_stopped_and_counts_as
     plan = undo.inverse_plan(record, aws)
     [inverse] = plan["actions"]
     assert inverse["api"] == "states:StopExecution"
-    undo.apply_approved(plan, [inverse["id"]], aws)
+    applied = undo.apply_approved(plan, [inverse["id"]], aws)
     # THEN the execution is stopped, with the undo's error, and verification accepts that as the way back
-    assert undo.verify(plan, [inverse["id"]], aws)["restored"] is True
+    assert undo.verify(plan, [inverse["id"]], applied["applied"], undo.CONFIG_DEFAULTS, aws)["restored"] is True
     described = sfn.describe_execution(executionArn=inverse["target"])
     assert described["status"] == "ABORTED"
 
@@ -92,11 +92,11 @@ def test_only_the_playbook_s_statement_is_removed_and_later_statements_stay(aws:
     put = action("iam:PutRolePolicy", "pipeline", {"policyName": "fix", "document": None}, {"policyName": "fix"}, statement=ours)
     plan = undo.inverse_plan({"execution": "arn:x:run", "playbook": "access-denied", "actions": [put]}, aws)
     [inverse] = plan["actions"]
-    undo.apply_approved(plan, [inverse["id"]], aws)
+    applied = undo.apply_approved(plan, [inverse["id"]], aws)
     # THEN only the playbook's statement is gone; the policy stays for the other one
     document = iam.get_role_policy(RoleName="pipeline", PolicyName="fix")["PolicyDocument"]
     assert document["Statement"] == [theirs]
-    assert undo.verify(plan, [inverse["id"]], aws)["restored"] is True
+    assert undo.verify(plan, [inverse["id"]], applied["applied"], undo.CONFIG_DEFAULTS, aws)["restored"] is True
 
 
 def test_a_reservation_created_by_the_run_is_deleted(aws: Callable[[str], Any]) -> None:
@@ -166,3 +166,38 @@ def test_a_lifecycle_rule_added_since_the_run_leaves_the_bucket_alone(aws: Calla
     # THEN deleting the configuration would drop their rule: nothing is proposed, and the plan says what it holds
     assert plan["actions"] == []
     assert "expire-scratch" in plan["drifted"][0]
+
+
+class _StillUpdating:
+    """A Lambda client whose function is still being updated (LastUpdateStatus InProgress), as right after a change."""
+
+    def __init__(self, lam: Any):
+        self._lam = lam
+
+    def get_function_configuration(self, **kwargs: Any) -> dict[str, Any]:
+        return dict(self._lam.get_function_configuration(**kwargs)) | {"LastUpdateStatus": "InProgress"}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lam, name)
+
+
+def test_an_inverse_waits_while_aws_is_still_updating_and_counts_only_when_finished(aws: Callable[[str], Any]) -> None:
+    lam = aws("lambda")
+    role = aws("iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(ROLE_TRUST))["Role"]["Arn"]
+    lam.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="a.h", Code={"ZipFile": b"x"}, MemorySize=448)
+    change = action("lambda:UpdateFunctionConfiguration", "f", {"memorySize": 1024}, {"memorySize": 448})
+    plan = undo.inverse_plan({"execution": "arn:x:run", "playbook": "cost-spike", "actions": [change]}, aws)
+    [inverse] = plan["actions"]
+
+    def updating(service: str) -> Any:
+        return _StillUpdating(lam) if service == "lambda" else aws(service)
+
+    # WHEN the function is still being updated: the inverse is not applied (AWS would refuse it) and the step retries
+    with pytest.raises(undo.ResourceBusy):
+        undo.apply_approved(plan, [inverse["id"]], updating)
+    assert lam.get_function_configuration(FunctionName="f")["MemorySize"] == 448
+    # THEN once applied, a memory already back but still InProgress is not restored yet: the undo polls again
+    applied = undo.apply_approved(plan, [inverse["id"]], aws)["applied"]
+    result = undo.verify(plan, [inverse["id"]], applied, undo.CONFIG_DEFAULTS, updating)
+    assert (result["restored"], result["settling"]) == (False, True)
+    assert undo.verify(plan, [inverse["id"]], applied, undo.CONFIG_DEFAULTS, aws)["restored"] is True

@@ -10,6 +10,9 @@ from typing import Any
 from ..recorder import error_response, response
 from .runtime import Gap, Handler, active
 
+# How long a configuration update stays InProgress on the account's clock.
+UPDATE_SECONDS = 30.0
+
 GAPS = [
     Gap(
         "lambda:Invoke",
@@ -37,6 +40,16 @@ GAPS = [
         "lambda:PutFunctionConcurrency",
         "refuses to leave less than 100 unreserved concurrency",
         "enforces it only with an environment variable: we enforce it against the scenario's account limit",
+    ),
+    Gap(
+        "lambda:UpdateFunctionConfiguration",
+        "returns at once with LastUpdateStatus InProgress; the update finishes later (Successful or Failed), and "
+        "meanwhile another UpdateFunctionConfiguration fails with ResourceConflictException ('The operation cannot be "
+        "performed at this time. An update is in progress for resource: <arn>'). Sources: Lambda developer guide, "
+        "'Lambda function states' (function states during updates); botocore's FunctionUpdatedV2 waiter (polls "
+        "GetFunction until LastUpdateStatus is Successful)",
+        f"applies it at once and always says Successful: on the account's clock LastUpdateStatus is InProgress for "
+        f"{int(UPDATE_SECONDS)} s after each update, and a second update meanwhile is refused",
     ),
 ]
 
@@ -88,6 +101,44 @@ def _put_function_concurrency(params: dict[str, Any]) -> Any:
     return None  # moto applies it
 
 
+def _update_in_progress_until(function: Any) -> float:
+    return float(getattr(function, "local_update_until", 0.0))
+
+
+def _update_function_configuration(params: dict[str, Any]) -> Any:
+    name = str(params.get("FunctionName", "")).rsplit(":", 1)[-1]
+    try:
+        function = _lambda_backend().get_function(name)
+    except Exception:  # noqa: BLE001 - an unknown function: moto answers with its own error
+        return None
+    now = active().clock.now()
+    if _update_in_progress_until(function) > now:
+        return error_response(
+            "ResourceConflictException",
+            f"The operation cannot be performed at this time. An update is in progress for resource: {function.function_arn}",
+            409,
+        )
+    function.local_update_until = now + UPDATE_SECONDS
+    return None  # moto applies it; its configuration reads InProgress until the update ends
+
+
+def _patch_last_update_status() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.get_configuration
+
+    def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
+        config = original(self, on_create)
+        until = _update_in_progress_until(self)  # set only by an update in a running local account
+        if "LastUpdateStatus" in config and until and until > active().clock.now():
+            config["LastUpdateStatus"] = "InProgress"
+            config["LastUpdateStatusReason"] = "The function is being updated."
+            config["LastUpdateStatusReasonCode"] = "Updating"
+        return config
+
+    LambdaFunction.get_configuration = get_configuration  # type: ignore[method-assign]
+
+
 def _patch_lambda_invoke() -> None:
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -133,8 +184,10 @@ def decode_payload(body: Any) -> Any:
 HANDLERS: dict[str, Handler] = {
     "lambda:GetAccountSettings": _get_account_settings,
     "lambda:PutFunctionConcurrency": _put_function_concurrency,
+    "lambda:UpdateFunctionConfiguration": _update_function_configuration,
 }
 
 
 def patch_moto() -> None:
     _patch_lambda_invoke()
+    _patch_last_update_status()

@@ -1,4 +1,5 @@
-"""CloudWatch Logs: Insights' count-by-bin queries and the history a log group holds from before the scenario."""
+"""CloudWatch Logs: Insights' count-by-bin queries, the history a log group holds from before the scenario, and
+account-level retention policies."""
 
 from __future__ import annotations
 
@@ -17,7 +18,19 @@ GAPS = [
         "count everything a log group has stored since it was created",
         "count only the events put in this session and date the group now: scenarios declare the stored bytes and age of older data",
     ),
+    Gap(
+        "account-level retention policies (PutAccountPolicy, policyType RETENTION_POLICY)",
+        "override the retention set on a log group: PutRetentionPolicy still succeeds and saves its value, but "
+        "DescribeLogGroups answers the policy's retentionInDays (none for NEVER_EXPIRE) and names it in "
+        "retentionPolicyName; of several matching policies the longest retention wins. Sources: CloudWatch Logs API "
+        "Reference, 'PutRetentionPolicy', 'PutAccountPolicy' (Retention policy; conflict resolution) and 'LogGroup' "
+        "(retentionPolicyName)",
+        "has no retention policies: scenarios declare them (all log groups, or a name prefix), in force since before the "
+        "incident, and DescribeLogGroups answers as AWS does",
+    ),
 ]
+
+NEVER_EXPIRE = "NEVER_EXPIRE"
 
 
 _BIN_QUERY = re.compile(r"^\s*stats\s+count\(\*?\)\s+by\s+bin\((\d+)([smh])\)\s*$")
@@ -60,5 +73,46 @@ def set_log_group_history(group_name: str, stored_bytes: int, age_days: int) -> 
     group.creation_time = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(days=age_days)
 
 
+def put_account_retention_policy(name: str, retention: int | str, prefix: str = "") -> None:
+    """An account-level retention policy in force (for every log group, or those whose name starts with `prefix`)."""
+    from moto.logs.models import logs_backends
+
+    account = active()
+    backend: Any = logs_backends[account.account_id][account.region]
+    policies = getattr(backend, "local_retention_policies", [])
+    backend.local_retention_policies = [*policies, {"name": name, "retention": retention, "prefix": prefix}]
+
+
+def _governing_policy(group: Any) -> dict[str, Any] | None:
+    """The policy that sets this group's retention: the longest of those that match (NEVER_EXPIRE is longest; on a tie
+    the first created)."""
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[group.account_id][group.region]
+    matching = [p for p in getattr(backend, "local_retention_policies", []) if group.name.startswith(p["prefix"])]
+    if not matching:
+        return None
+    return max(matching, key=lambda p: float("inf") if p["retention"] == NEVER_EXPIRE else int(p["retention"]))
+
+
+def _patch_account_retention() -> None:
+    from moto.logs.models import LogGroup
+
+    original = LogGroup.to_describe_dict
+
+    def to_describe_dict(self: Any) -> dict[str, Any]:
+        described = original(self)
+        policy = _governing_policy(self)
+        if policy is not None:
+            described.pop("retentionInDays", None)
+            if policy["retention"] != NEVER_EXPIRE:
+                described["retentionInDays"] = int(policy["retention"])
+            described["retentionPolicyName"] = policy["name"]
+        return described
+
+    LogGroup.to_describe_dict = to_describe_dict  # type: ignore[method-assign]
+
+
 def patch_moto() -> None:
     _patch_logs_insights()
+    _patch_account_retention()

@@ -32,7 +32,7 @@ _patched = False
 def install(account: Account) -> None:
     activate(account)
     _patch_moto_once()
-    for module in (lambda_, servicequotas, sfn, ce, s3, iam, cloudtrail, events, sns, kms):
+    for module in (lambda_, servicequotas, sfn, ce, s3, iam, cloudtrail, events, sns, kms, dynamodb):
         RECORDER.gaps.update(module.HANDLERS)
     sfn.BUCKETS.clear()
     iam.PENDING.clear()
