@@ -138,13 +138,13 @@ def test_lifecycle_rules_go_back_exactly_or_the_configuration_is_deleted(aws: Ca
         ("s3:PutBucketLifecycleConfiguration", "kept"),
         ("s3:DeleteBucketLifecycle", "bare"),
     ]
-    undo.apply_approved(plan, [a["id"] for a in plan["actions"]], aws)
+    applied = undo.apply_approved(plan, [a["id"] for a in plan["actions"]], aws)
     # THEN the first holds exactly its one rule again and the second has no lifecycle configuration at all
     assert s3.get_bucket_lifecycle_configuration(Bucket="kept")["Rules"] == [theirs]
     with pytest.raises(ClientError) as raised:
         s3.get_bucket_lifecycle_configuration(Bucket="bare")
     assert raised.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
-    assert undo.verify(plan, [a["id"] for a in plan["actions"]], aws)["restored"] is True
+    assert undo.verify(plan, [a["id"] for a in plan["actions"]], applied["applied"], undo.CONFIG_DEFAULTS, aws)["restored"] is True
     # a second undo finds both back and proposes nothing
     assert undo.inverse_plan(record, aws)["actions"] == []
 
