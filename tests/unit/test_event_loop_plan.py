@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import event_loop
 import pytest
 from test_event_loop_logic import CONFIG, LOOSE, PIPELINE, TARGET, findings, ids
-
-import event_loop
 
 FIXED = {
     "source": ["aws.s3"],
