@@ -11,7 +11,11 @@ would then never find the mutant under test and every mutant would pass as "no t
 
 from __future__ import annotations
 
+import ast
+import difflib
+import hashlib
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -100,6 +104,18 @@ TARGETS = [
 ]
 
 
+# The quick guard (`make test`): a fixed sample of the gate proof's and the change classification's mutants, run over
+# the tests that reach them, must all be killed.
+GUARD_TARGETS = [target for target in TARGETS if target.module in ("playbooks.validate", "playbooks.safety")]
+GUARD_TESTS = (
+    "tests/static/test_gate_proof.py",
+    "tests/static/test_function_changes.py",
+    "tests/static/test_validate.py",
+    "tests/unit/test_safety.py",
+)
+GUARD_SAMPLE = 50
+
+
 # Survivors that are equivalent: the mutated line (as `mutmut show` prints it, after "+ ") -> why no behaviour changes.
 ONE_COLON = "a recorded api is '<service>:<Operation>', with one colon"
 TASK_HAS_RESOURCE = "every Task state has a Resource (the ASL parser refuses one without), so the default is never used"
@@ -152,8 +168,9 @@ EQUIVALENT = {
 }
 
 
-def _launch() -> None:
-    """Run mutmut's CLI with mutants of functions/ named as the tests import them (see the module's docstring)."""
+def _launch(guard: bool = False) -> None:
+    """Run mutmut's CLI with mutants of functions/ named as the tests import them (see the module's docstring); with
+    `guard`, run the quick guard's sample instead (see `guard`)."""
     import mutmut.utils.format_utils as format_utils
 
     by_path = format_utils.get_mutant_name
@@ -165,10 +182,40 @@ def _launch() -> None:
     # This launcher was imported from the original package: forget it, so that tests import the mutated copy.
     for name in [name for name in sys.modules if name == "playbooks" or name.startswith("playbooks.")]:
         del sys.modules[name]
+    if guard:
+        _run_guard_sample()
+        return
     from mutmut.__main__ import cli
 
     sys.argv[0] = "mutmut"
     cli()
+
+
+def _run_guard_sample() -> None:
+    """In mutmut's process: mutate only the guard's files, pick the sample from what mutmut generated, run it, and
+    print each sampled mutant's status and mutated line."""
+    import mutmut.__main__ as mutmut_main
+    from mutmut.configuration import config
+    from mutmut.stats import status_by_exit_code
+
+    settings = config()
+    settings.only_mutate = [target.path for target in GUARD_TARGETS]
+    settings.pytest_add_cli_args_test_selection = list(GUARD_TESTS)
+    Path("mutants").mkdir(exist_ok=True)
+    mutmut_main.copy_src_dir()
+    mutmut_main.copy_also_copy_files()
+    mutmut_main.setup_source_paths()
+    mutmut_main.create_mutants(2)
+    lines: dict[str, str] = {}
+    for target in GUARD_TARGETS:
+        lines |= {name: line for name, line in mutated_lines(target).items() if counted(target, name)}
+    chosen = sample(lines)
+    mutmut_main._run(chosen, 2)
+    statuses: dict[str, str] = {}
+    for data, name, _ in mutmut_main.collect_source_file_mutation_data(mutant_names=chosen)[0]:
+        statuses[name] = status_by_exit_code[data.exit_code_by_key[name]]
+    for name in chosen:
+        print(f"GUARD {statuses.get(name, 'not run')} {name} {lines[name]}")
 
 
 def _mutmut(*args: str, capture: bool = True) -> str:
@@ -245,9 +292,72 @@ def main() -> int:
     return 1 if "NOT JUSTIFIED" in text or any(share < MINIMUM_KILLED for share in shares(text)) else 0
 
 
+def mutated_lines(target: Target) -> dict[str, str]:
+    """Each generated mutant of the target's file and its mutated line, read from mutmut's mutated copy (one parse,
+    no `mutmut show` per mutant)."""
+    source = (ROOT / "mutants" / target.path).read_text()
+    functions = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    found: dict[str, str] = {}
+    for name, node in functions.items():
+        original = functions.get(re.sub(r"__mutmut_\d+$", "__mutmut_orig", name))
+        if original is None or not re.search(r"__mutmut_\d+$", name):
+            continue
+        before = (ast.get_source_segment(source, original) or "").splitlines()[1:]
+        after = (ast.get_source_segment(source, node) or "").splitlines()[1:]
+        added = [line[2:].strip() for line in difflib.ndiff(before, after) if line.startswith("+ ")]
+        found[f"{target.module}.{name}"] = added[0] if added else ""
+    return found
+
+
+def sample(lines: dict[str, str], size: int = GUARD_SAMPLE) -> list[str]:
+    """The guard's fixed sample: the mutants that can be killed (not in EQUIVALENT), ordered by a digest of their
+    function and mutated line, so the choice does not move when mutmut renumbers a function's mutants."""
+
+    def key(name: str) -> str:
+        function = name.rsplit(".x_", 1)[-1].split("__mutmut_")[0]
+        return hashlib.sha256(f"{function}|{lines[name]}|{name}".encode()).hexdigest()
+
+    return sorted((name for name, line in lines.items() if line not in EQUIVALENT), key=key)[:size]
+
+
+GUARD_LINE = re.compile(r"^GUARD (\S+(?: \S+)?) (\S+__mutmut_\d+) (.*)$")
+
+
+def guard() -> int:
+    """The quick guard `make test` runs: a fixed sample of the gate proof's and the change classification's mutants
+    must all be killed (seconds, not the minutes of `make mutate`)."""
+    started = time.monotonic()
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    output = _mutmut_guard()
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    results = [match.groups() for line in output.splitlines() if (match := GUARD_LINE.match(line))]
+    alive = [(status, name, line) for status, name, line in results if status != "killed"]
+    for status, name, line in alive:
+        print(f"mutation guard: {name} {status}: {line}")
+    seconds = time.monotonic() - started
+    if len(results) != GUARD_SAMPLE or alive:
+        print(f"mutation guard: FAILED, {len(results) - len(alive)} of {GUARD_SAMPLE} sampled mutants killed ({seconds:.0f} s)")
+        return 1
+    print(f"mutation guard: all {GUARD_SAMPLE} sampled mutants of the gate proof and the change classification killed ({seconds:.0f} s)")
+    return 0
+
+
+def _mutmut_guard() -> str:
+    command = [sys.executable, "-m", "playbooks.mutation", "--mutmut-guard"]
+    done = subprocess.run(command, cwd=ROOT, text=True, capture_output=True)  # noqa: S603 - our own interpreter
+    if done.returncode != 0:
+        print(done.stdout[-5000:], done.stderr[-5000:], sep="\n")
+    return done.stdout
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--mutmut"]:
         sys.argv = sys.argv[:1] + sys.argv[2:]
         _launch()
+    elif sys.argv[1:2] == ["--mutmut-guard"]:
+        sys.argv = sys.argv[:1]
+        _launch(guard=True)
+    elif sys.argv[1:2] == ["--guard"]:
+        sys.exit(guard())
     else:
         sys.exit(main())
