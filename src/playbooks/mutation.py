@@ -2,7 +2,8 @@
 
 Runs in its own venv (.venv-mutate: mutmut needs a newer click than aws-sam-cli pins). Only the functions that decide
 what is approved, applied, gated or refused are counted: the approval service, the approval-gate proof and the
-definition of a change, and each playbook's plan and bound functions.
+definition of a change, and each playbook's plan and bound functions. `--guard` is the quick guard `make test` runs:
+a fixed sample of the gate proof's and the change classification's mutants, which must all be killed.
 
 One adaptation of mutmut, in `_launch`: the Lambda code in functions/ is imported as top-level modules (`approvals`,
 as Lambda imports it), while mutmut names a mutant after its file path (`functions.approvals...`); the trampoline
