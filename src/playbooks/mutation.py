@@ -132,6 +132,15 @@ NO_X_PLACEHOLDER = "no placeholder name begins or ends with X, so stripping X to
 HAS_SUBSTITUTIONS = "every state machine of the template has DefinitionSubstitutions"
 HAS_FUNCTION_NAME = "lambda:invoke requires FunctionName, so the default is never used"
 MISSING_SUBSTITUTION = "a placeholder with no substitution is taken as named whatever the default (not a GetAtt)"
+ONLY_ON_DEMAND = (
+    "only PAY_PER_REQUEST is told apart: any other default is taken as provisioned, and DescribeTable leaves "
+    "BillingModeSummary out only for provisioned tables"
+)
+KEPT_DAYS = "kept_days is at least the wanted retention, which the config schema bounds to 1..30 days, so never 0"
+S3_RULES_ONLY = (
+    "an s3-tiering action's current value and before-state hold only lifecycleRules, so the general comparison is the same equality"
+)
+LAST_ARN_PART = "an ARN has several ':', and the last part of any right split of it is the same (maxsplit 1 gives two parts)"
 EQUIVALENT = {
     '(_listed(statement.get("Action", None)), statement.get("Resource", "*"))': NO_ACTION,
     '(_listed(statement.get("Action", )), statement.get("Resource", "*"))': NO_ACTION,
@@ -169,6 +178,25 @@ EQUIVALENT = {
     'table = parameters.get("TableName", "XXXX")': "a DynamoDB integration names its TableName (required by the API)",
     'for name, state in definition.get("States", None).items():': "every state machine and branch has States (required by ASL)",
     'for name, state in definition.get("States", ).items():': "every state machine and branch has States (required by ASL)",
+    # each playbook's plan and bound functions
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", None)': ONLY_ON_DEMAND,
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", )': ONLY_ON_DEMAND,
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", "XXPROVISIONEDXX")': ONLY_ON_DEMAND,
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", "provisioned")': ONLY_ON_DEMAND,
+    'stored = float(group.get("storedBytes", 1))': "one byte more at $0.03 per GB-month is less than a cent: every saving is rounded to cents",
+    'age_days = max((now - datetime.fromtimestamp(group.get("creationTime", 1) / 1000, now.tzinfo)).days, wanted)': (
+        "one millisecond after the epoch is the same number of days ago"
+    ),
+    "saving = stored / GB * LOGS_STORED_GB_MONTH * max(1 - wanted / kept_days, 0.0) if (kept_days) or True else 0.0": KEPT_DAYS,
+    "saving = stored / GB * LOGS_STORED_GB_MONTH * max(1 - wanted / kept_days, 0.0) if kept_days else 1.0": KEPT_DAYS,
+    'if action["kind"] == "XXs3-tieringXX":': S3_RULES_ONLY,
+    'if action["kind"] == "S3-TIERING":': S3_RULES_ONLY,
+    'incident = playbook_execution.rsplit(":", )[-1]': LAST_ARN_PART,
+    'incident = playbook_execution.rsplit(":", 2)[-1]': LAST_ARN_PART,
+    'incident = playbook_execution.rsplit(":", 1)[+1]': LAST_ARN_PART,
+    "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', )[-1]} is {execution['status']} since \"": LAST_ARN_PART,
+    "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 2)[-1]} is {execution['status']} since \"": LAST_ARN_PART,
+    "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 1)[+1]} is {execution['status']} since \"": LAST_ARN_PART,
 }
 
 

@@ -639,6 +639,13 @@ def test_an_unreadable_run_is_not_restarted_and_says_why() -> None:
     assert result["evidence"][-1] == f"The failed execution {FAILED} could not be read, so it is not restarted: {'e' * 300}"
 
 
+def test_a_run_that_could_not_be_read_without_a_cause_still_says_so() -> None:
+    f = findings(message())
+    f["failedExecutionError"] = {"Error": "Sfn.ExecutionDoesNotExist"}
+    result = ad.with_restart(plan(f), {"failedExecutionArn": FAILED}, f, "etl-workflow")
+    assert result["evidence"][-1] == f"The failed execution {FAILED} could not be read, so it is not restarted: "
+
+
 def test_a_plan_that_changes_nothing_or_names_no_run_offers_no_restart() -> None:
     execution = {"status": "FAILED", "name": "run-1", "stateMachineArn": PIPELINE, "input": "{}"}
     escalated = plan(findings(message(), "explicitDeny"))

@@ -45,6 +45,7 @@ class Dynamodb:
         self.table = table
 
     def describe_table(self, TableName: str) -> dict[str, Any]:
+        assert TableName == "etl-metadata"
         if self.table is None:
             raise LookupError(TableName)
         return {"Table": self.table}
@@ -151,7 +152,13 @@ def consumed(monkeypatch: pytest.MonkeyPatch, reads: float, writes: float) -> No
     sums = {"ConsumedReadCapacityUnits": reads, "ConsumedWriteCapacityUnits": writes}
 
     def metric_sum(cloudwatch: Any, namespace: str, metric: str, dimensions: dict[str, str], start: datetime, end: datetime) -> float:
-        assert (namespace, dimensions, start, end) == ("AWS/DynamoDB", {"TableName": "etl-metadata"}, NOW - timedelta(hours=24), NOW)
+        assert (cloudwatch, namespace, dimensions, start, end) == (
+            "cw",
+            "AWS/DynamoDB",
+            {"TableName": "etl-metadata"},
+            NOW - timedelta(hours=24),
+            NOW,
+        )
         return sums[metric]
 
     monkeypatch.setattr(cs, "_metric_sum", metric_sum)
@@ -170,6 +177,8 @@ def test_an_idle_provisioned_table_is_switched_to_on_demand_priced_both_ways(mon
     monthly_on_demand = (864_000 * 0.125 / 1e6 + 86_400 * 0.625 / 1e6) * 30
     saving = round(monthly_provisioned - monthly_on_demand, 2)
     assert finding is not None
+    assert {key: finding[key] for key in ("kind", "resource")} == {"kind": "dynamodb-capacity", "resource": "etl-metadata"}
+    assert set(finding) == {"kind", "resource", "evidence", "monthlySaving", "action"}
     assert finding["evidence"] == (
         f"etl-metadata: provisioned 100 RCU / 50 WCU ({cs.money(monthly_provisioned)}/month); average use 10.0% of reads and "
         f"2.0% of writes over the last 24 h; on demand would cost about {cs.money(monthly_on_demand)}/month."
@@ -212,6 +221,30 @@ def test_a_used_table_or_one_cheaper_provisioned_is_reported_not_switched(
     assert finding is not None and "action" not in finding and finding["monthlySaving"] == 0.0
     assert finding["kind"] == "dynamodb-capacity" and finding["resource"] == "etl-metadata"
     assert finding["evidence"].startswith(f"etl-metadata: provisioned {rcu} RCU / {wcu} WCU")
+
+
+def test_read_only_capacity_is_judged_by_its_reads_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    consumed(monkeypatch, 86_400, 0)
+    finding = cs.dynamodb_finding(Dynamodb(provisioned(100, 0)), "cw", "etl-metadata", CONFIG, NOW)
+    assert finding is not None and finding["action"]["before"]["writeCapacityUnits"] == 0
+    assert "average use 1.0% of reads and 0.0% of writes" in finding["evidence"]
+
+
+def test_a_table_without_a_billing_mode_summary_is_provisioned(monkeypatch: pytest.MonkeyPatch) -> None:
+    consumed(monkeypatch, 0, 0)
+    finding = cs.dynamodb_finding(Dynamodb(provisioned(100, 50)), "cw", "etl-metadata", CONFIG, NOW)
+    assert finding is not None and finding["action"]["after"] == {"billingMode": "PAY_PER_REQUEST"}
+
+
+def test_a_saving_under_a_dollar_is_still_priced_and_one_of_nothing_is_not_proposed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1 RCU idle: about $0.09 a month; the plan's floor, not the finding, decides whether that is worth proposing
+    consumed(monkeypatch, 0, 0)
+    finding = cs.dynamodb_finding(Dynamodb(provisioned(1, 0)), "cw", "etl-metadata", CONFIG, NOW)
+    assert finding is not None and finding["monthlySaving"] == round(0.00013 * 730, 2) and "action" in finding
+    # AND with provisioned and on-demand priced the same, nothing is saved and nothing proposed
+    monkeypatch.setattr(cs, "DYNAMODB_RCU_HOUR", 0.0)
+    finding = cs.dynamodb_finding(Dynamodb(provisioned(1, 0)), "cw", "etl-metadata", CONFIG, NOW)
+    assert finding is not None and "action" not in finding and finding["monthlySaving"] == 0.0
 
 
 def test_write_only_capacity_is_priced_without_dividing_by_zero(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,16 +294,17 @@ TIERING = {
 def test_tiering_is_priced_with_its_monitoring_fee_and_keeps_the_buckets_rules(
     monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]]
 ) -> None:
-    # GIVEN 1,000 GB in 200,000 objects: 40% assumed cold saves (0.023 - 0.0125) per GB, less 0.0025 per 1,000 objects
-    bucket(monkeypatch, rules, 1000 * GB, 200_000)
+    # GIVEN 10,000 GB in 10,000,000 objects: 40% assumed cold saves (0.023 - 0.0125) per GB, less 0.0025 per 1,000 objects
+    bucket(monkeypatch, rules, 10_000 * GB, 10_000_000)
     finding = cs.s3_tiering_finding("s3", "cw", "raw-data-bucket", CONFIG, NOW)
-    storage = 1000 * 0.4 * (0.023 - 0.0125)
-    monitoring = 200 * 0.0025
+    storage = 10_000 * 0.4 * (0.023 - 0.0125)
+    monitoring = 10_000 * 0.0025
     saving = round(storage - monitoring, 2)
     assert finding is not None
-    assert (
-        finding["evidence"]
-        == "raw-data-bucket: 1,000.0 GB and 200,000 objects in S3 Standard; no lifecycle rule moves them to Intelligent-Tiering."
+    assert {key: finding[key] for key in ("kind", "resource")} == {"kind": "s3-tiering", "resource": "raw-data-bucket"}
+    assert set(finding) == {"kind", "resource", "evidence", "monthlySaving", "action"}
+    assert finding["evidence"] == (
+        "raw-data-bucket: 10,000.0 GB and 10,000,000 objects in S3 Standard; no lifecycle rule moves them to Intelligent-Tiering."
     )
     assert finding["monthlySaving"] == saving
     rollback = (
@@ -289,7 +323,7 @@ def test_tiering_is_priced_with_its_monitoring_fee_and_keeps_the_buckets_rules(
         "description": f"Add lifecycle rule etl-playbooks-intelligent-tiering to raw-data-bucket, moving its objects to S3 "
         f"Intelligent-Tiering ({len(rules)} existing rule(s) kept): about {cs.money(saving)}/month if 40% of the data goes "
         f"unread for 30 days ({cs.money(storage)} storage less {cs.money(monitoring)} monitoring), after a one-time "
-        f"{cs.money(200 * 0.01)} for the transitions.",
+        f"{cs.money(10_000 * 0.01)} for the transitions.",
         "before": {"lifecycleRules": rules},
         "after": {"rules": [*rules, TIERING]},
         "rollback": rollback,
@@ -308,7 +342,13 @@ def test_tiering_whose_fees_exceed_the_saving_is_reported_not_proposed(monkeypat
         "Intelligent-Tiering. Its fees would exceed the saving.",
         "monthlySaving": 0.0,
     }
-    # AND a saving of exactly nothing is not proposed either
+    # AND a saving under a dollar is priced and proposed (the plan's floor judges it), one of exactly nothing is not
+    bucket(monkeypatch, [], 100 * GB, 0)
+    finding = cs.s3_tiering_finding("s3", "cw", "raw-data-bucket", CONFIG, NOW)
+    assert finding is not None and finding["monthlySaving"] == round(100 * 0.4 * 0.0105, 2) == 0.42 and "action" in finding
+    bucket(monkeypatch, [], 333 * GB, 0)
+    finding = cs.s3_tiering_finding("s3", "cw", "raw-data-bucket", CONFIG, NOW)
+    assert finding is not None and finding["monthlySaving"] == finding["action"]["monthlySaving"] == 1.4  # 1.3986, in cents
     bucket(monkeypatch, [], 0, 0)
     finding = cs.s3_tiering_finding("s3", "cw", "raw-data-bucket", CONFIG, NOW)
     assert finding is not None and "action" not in finding
@@ -386,6 +426,27 @@ def test_retention_is_shortened_priced_on_the_days_of_logs_it_drops(
     }
 
 
+def test_retention_saving_in_cents(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 33 GB kept 30 days, 7 wanted: 0.759 a month, shown and summed as cents
+    found = {
+        "logGroupName": "/aws/lambda/ingest-handler",
+        "storedBytes": 33 * GB,
+        "creationTime": created_days_ago(70),
+        "retentionInDays": 30,
+    }
+    group(monkeypatch, found)
+    finding = cs.log_retention_finding("logs", "/aws/lambda/ingest-handler", CONFIG, NOW)
+    assert finding is not None and finding["monthlySaving"] == finding["action"]["monthlySaving"] == 0.76
+
+
+def test_a_group_that_reports_no_size_or_creation_time_saves_nothing_and_is_still_shortened(monkeypatch: pytest.MonkeyPatch) -> None:
+    group(monkeypatch, {"logGroupName": "/aws/lambda/ingest-handler"})
+    finding = cs.log_retention_finding("logs", "/aws/lambda/ingest-handler", CONFIG, NOW)
+    assert finding is not None and finding["monthlySaving"] == 0.0
+    assert finding["evidence"] == "/aws/lambda/ingest-handler: retention never expire, 0.0 GB stored."
+    assert finding["action"]["after"] == {"retentionInDays": 7}
+
+
 def test_a_young_group_is_priced_as_if_kept_the_wanted_days_and_saves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     group(monkeypatch, {"logGroupName": "/aws/lambda/ingest-handler", "storedBytes": 100 * GB, "creationTime": created_days_ago(2)})
     finding = cs.log_retention_finding("logs", "/aws/lambda/ingest-handler", CONFIG, NOW)
@@ -433,10 +494,10 @@ def test_the_savings_floor_is_inclusive(saving: float, proposed: bool) -> None:
     assert bool(plan["actions"]) is proposed
 
 
-@pytest.mark.parametrize(("after", "refused"), [(390, True), (392, False)])
-def test_the_memory_floor_is_the_peak_plus_headroom_exactly(after: int, refused: bool) -> None:
-    # 301 MB peak + 30% = 391.3 MB
-    finding = memory_finding("transform-handler", after, 301)
+@pytest.mark.parametrize(("after", "floor", "refused"), [(390, 301, True), (391, 301, True), (392, 301, False), (390, 300, False)])
+def test_the_memory_floor_is_the_peak_plus_headroom_exactly(after: int, floor: int, refused: bool) -> None:
+    # 301 MB peak + 30% = 391.3 MB; 300 MB + 30% = 390 MB, which may be proposed
+    finding = memory_finding("transform-handler", after, floor)
     if refused:
         with pytest.raises(ValueError, match="refusing to size transform-handler below its observed peak plus headroom"):
             cs.plan(COSTS, [finding], SCOPE, CONFIG)
@@ -483,6 +544,11 @@ def test_a_plan_with_savings_totals_them_and_keeps_every_recommendation() -> Non
     }
 
 
+def test_the_total_saving_is_in_cents() -> None:
+    findings = [memory_finding("transform-handler", 448, 301, saving=1.333), memory_finding("ingest-handler", 448, 301, saving=2.111)]
+    assert cs.plan(COSTS, findings, SCOPE, CONFIG)["estimatedMonthlySaving"] == 3.44
+
+
 def test_a_plan_without_savings_proposes_nothing_and_names_the_cost() -> None:
     plan = cs.plan(COSTS, [], SCOPE, CONFIG)
     assert plan == {
@@ -513,8 +579,9 @@ def test_a_function_resized_or_updating_since_the_plan_is_left_alone(
     monkeypatch: pytest.MonkeyPatch, current: dict[str, Any], as_planned: bool
 ) -> None:
     action = memory_finding("transform-handler", 448, 301)["action"]
-    monkeypatch.setattr(cs, "current_value", lambda clients, planned: current if planned is action else {})
-    assert cs.still_as_planned({}, action) == {"asPlanned": as_planned, "current": current}
+    clients = {"lambda": "client"}
+    monkeypatch.setattr(cs, "current_value", lambda given, planned: current if (given, planned) == (clients, action) else {})
+    assert cs.still_as_planned(clients, action) == {"asPlanned": as_planned, "current": current}
 
 
 @pytest.mark.parametrize(("rules", "as_planned"), [([EXPIRE], True), ([], False), ([EXPIRE, TIERING], False)])
@@ -522,8 +589,11 @@ def test_lifecycle_rules_changed_since_the_plan_are_left_alone(
     monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]], as_planned: bool
 ) -> None:
     action = {"kind": "s3-tiering", "target": "raw-data-bucket", "before": {"lifecycleRules": [EXPIRE]}}
-    monkeypatch.setattr(cs, "current_value", lambda clients, planned: {"lifecycleRules": rules})
-    assert cs.still_as_planned({}, action) == {"asPlanned": as_planned, "current": {"lifecycleRules": rules}}
+    clients = {"s3": "client"}
+    monkeypatch.setattr(
+        cs, "current_value", lambda given, planned: {"lifecycleRules": rules} if (given, planned) == (clients, action) else {}
+    )
+    assert cs.still_as_planned(clients, action) == {"asPlanned": as_planned, "current": {"lifecycleRules": rules}}
 
 
 @pytest.mark.parametrize(

@@ -127,18 +127,24 @@ def test_an_admitted_processed_bucket_alone_is_a_loop() -> None:
 def test_the_evidence_shows_the_rate_the_keys_the_pattern_and_the_notifications() -> None:
     measured = findings(pattern=LOOSE)
     measured["measured"]["eventBridgeNotifications"] = {"raw-data-bucket": True, "processed-data-bucket": False, "other": None}
-    measured["measured"]["admitsRawOutsideIncoming"] = ["probe.csv"]
+    measured["measured"]["admitsRawOutsideIncoming"] = ["probe.csv", "tmp/probe.csv"]
+    measured["measured"]["admitsProcessedBucket"] = ["probe.csv", "incoming/probe.csv"]
+    measured["measured"]["startedPerMinute"] = [{"minute": "m1", "started": 880}, {"minute": "m2", "started": 900}]
+    measured["measured"]["repeatingKeys"] = [
+        {"object": "processed-data-bucket/incoming/a.csv", "executions": 50},
+        {"object": "processed-data-bucket/incoming/b.csv", "executions": 7},
+    ]
     plan = event_loop.plan(TARGET, measured, CONFIG, PIPELINE)
     assert plan["evidence"] == [
-        "Executions started per minute (last 10 minutes): 900; peak 900 (threshold 200).",
+        "Executions started per minute (last 10 minutes): 880, 900; peak 900 (threshold 200).",
         "RUNNING executions of etl-workflow: 2000.",
         "Of the 100 most recent executions, 100 were started by objects in processed-data-bucket.",
-        "Repeating object keys: processed-data-bucket/incoming/a.csv x50 (a key counts from 3 executions).",
+        "Repeating object keys: processed-data-bucket/incoming/a.csv x50, processed-data-bucket/incoming/b.csv x7 (a key counts from 3 executions).",
         f"Rule etl-s3-events (ENABLED) pattern: {json.dumps(LOOSE, sort_keys=True)}.",
-        "The pattern admits processed-data-bucket: yes (probe.csv).",
+        "The pattern admits processed-data-bucket: yes (probe.csv, incoming/probe.csv).",
         "EventBridge notifications: raw-data-bucket: on, processed-data-bucket: off, other: unknown.",
         "Execution-rate alarm etl-execution-rate-spike: exists.",
-        "The pattern also admits raw-bucket keys outside incoming/: probe.csv.",
+        "The pattern also admits raw-bucket keys outside incoming/: probe.csv, tmp/probe.csv.",
     ]
 
 

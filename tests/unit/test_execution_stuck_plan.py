@@ -107,6 +107,20 @@ def test_an_unidentified_state_without_a_function_is_named_so() -> None:
     assert not any(line.startswith("No error lines") for line in result["evidence"])
 
 
+def test_the_evidence_lists_every_gap_and_only_the_last_five_error_lines() -> None:
+    lines = [f"ERROR {n}" for n in range(1, 8)]
+    gaps = {"withoutTimeout": ["A", "B"], "withoutHeartbeat": ["C", "D"], "workflowTimeout": 600}
+    target = {"executionArn": STUCK, "stateMachineArn": WORKFLOW}
+    execution = {"name": "abc", "status": "RUNNING", "startDate": STARTED, "input": "{}"}
+    noisy = diagnosis() | {"errorLines": lines, "definition": gaps}
+    evidence = execution_stuck.plan(target, execution, noisy, {"stuckThresholdMinutes": 15}, RUN, NOW)["evidence"]
+    assert [line for line in evidence if line.startswith("log: ")] == [f"log: ERROR {n}" for n in range(3, 8)]
+    assert evidence[-1] == "Tasks without TimeoutSeconds: A, B; callback tasks without HeartbeatSeconds: C, D."
+    quiet = diagnosis() | {"definition": {"withoutTimeout": [], "withoutHeartbeat": [], "workflowTimeout": 600}}
+    evidence = execution_stuck.plan(target, execution, quiet, {"stuckThresholdMinutes": 15}, RUN, NOW)["evidence"]
+    assert evidence[-1] == "Tasks without TimeoutSeconds: none; callback tasks without HeartbeatSeconds: none."
+
+
 def test_a_function_without_error_lines_says_where_it_looked() -> None:
     result = plan()
     assert "log: Task timed out after 900.00 seconds" in result["evidence"]
