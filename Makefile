@@ -16,7 +16,7 @@ ASL_VALIDATOR_VERSION := 4.0.0
 # mutmut has its own venv too: it needs a newer click than aws-sam-cli pins.
 MUTATE_VENV := .venv-mutate
 
-.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build asl-lint pytest mutate clean
+.PHONY: demo test static bench assure docs diagrams scan lint typecheck sam-validate sam-build asl-lint pytest mutate mutate-guard clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,8 @@ demo: $(STAMP)
 # `playbooks assure` checks; `make scan` shows their own output.
 # The static checks (one core each, about a minute and a half) run beside pytest rather than before it; pytest
 # finishes last, so its summary is the last line.
-test: $(STAMP) $(SCAN_VENV)/.installed
+# The mutation guard runs first (under a minute): a sample of the safety mutants that must all be killed.
+test: $(STAMP) $(SCAN_VENV)/.installed mutate-guard
 	$(MAKE) --no-print-directory -j2 --output-sync=target static pytest
 
 static: lint typecheck sam-validate sam-build asl-lint
@@ -107,6 +108,11 @@ $(MUTATE_VENV)/.installed: pyproject.toml
 mutate: $(MUTATE_VENV)/.installed
 	rm -rf mutants
 	$(MUTATE_VENV)/bin/python -m playbooks.mutation
+
+# The quick guard `make test` runs: 50 mutants of the approval-gate proof and the change classification, a fixed sample
+# (a digest of each mutant's function and mutated line), must all be killed by the tests that reach them.
+mutate-guard: $(MUTATE_VENV)/.installed
+	$(MUTATE_VENV)/bin/python -m playbooks.mutation --guard
 
 sam-build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build --cached >/dev/null

@@ -2,7 +2,8 @@
 
 Runs in its own venv (.venv-mutate: mutmut needs a newer click than aws-sam-cli pins). Only the functions that decide
 what is approved, applied, gated or refused are counted: the approval service, the approval-gate proof and the
-definition of a change, and each playbook's plan and bound functions.
+definition of a change, and each playbook's plan and bound functions. `--guard` is the quick guard `make test` runs:
+a fixed sample of the gate proof's and the change classification's mutants, which must all be killed.
 
 One adaptation of mutmut, in `_launch`: the Lambda code in functions/ is imported as top-level modules (`approvals`,
 as Lambda imports it), while mutmut names a mutant after its file path (`functions.approvals...`); the trampoline
@@ -11,7 +12,11 @@ would then never find the mutant under test and every mutant would pass as "no t
 
 from __future__ import annotations
 
+import ast
+import difflib
+import hashlib
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -49,7 +54,70 @@ TARGETS = [
         ("plan", "_raise_reservation", "_quota_increase"),
         "the reservation's raise, cap and floor",
     ),
+    Target(
+        "functions/access_denied.py",
+        "access_denied",
+        (
+            "action_refusal",
+            "resource_refusal",
+            "role_refusal",
+            "_glob",
+            "statement_covers",
+            "principal_values",
+            "names_principal",
+            "names_account",
+            "resource_policy_denies",
+            "key_policy_grant",
+            "enables_iam_policies",
+            "identity_statement",
+            "key_statement",
+            "_check_statement",
+            "add_identity_statement",
+            "add_key_statement",
+            "with_restart",
+            "plan",
+            "merge",
+        ),
+        "the least permission it grants, the key-policy decision, what it refuses",
+    ),
+    Target(
+        "functions/cost_spike.py",
+        "cost_spike",
+        (
+            "proposed_memory",
+            "lambda_memory_finding",
+            "dynamodb_finding",
+            "s3_tiering_finding",
+            "log_retention_finding",
+            "in_scope",
+            "plan",
+            "still_as_planned",
+        ),
+        "each saving's price, the memory and savings floors, the scope",
+    ),
+    Target("functions/event_loop.py", "event_loop", ("fixed_pattern", "plan"), "the containment and the restricted pattern"),
+    Target(
+        "functions/execution_stuck.py",
+        "execution_stuck",
+        ("retry_name", "source_object", "plan"),
+        "the stop and the reprocessing run",
+    ),
 ]
+
+
+# The quick guard (`make test`): a fixed sample of the gate proof's and the change classification's mutants, run over
+# the tests that reach them, must all be killed.
+GUARD_TARGETS = [target for target in TARGETS if target.module in ("playbooks.validate", "playbooks.safety")]
+# (Not the whole-project validation: half a minute of cfn-lint and schemas, and the crafted graphs already kill these.)
+GUARD_TESTS = (
+    "tests/static/test_gate_proof.py",
+    "tests/static/test_function_changes.py",
+    "tests/static/test_validate.py",
+    "tests/unit/test_safety.py",
+    "--deselect=tests/static/test_validate.py::test_validate_passes_on_the_project",
+    "--deselect=tests/static/test_validate.py::test_fidelity_rules_reject_jsonata_and_missing_timeout",
+)
+GUARD_SAMPLE = 50
 
 
 # Survivors that are equivalent: the mutated line (as `mutmut show` prints it, after "+ ") -> why no behaviour changes.
@@ -64,6 +132,15 @@ NO_X_PLACEHOLDER = "no placeholder name begins or ends with X, so stripping X to
 HAS_SUBSTITUTIONS = "every state machine of the template has DefinitionSubstitutions"
 HAS_FUNCTION_NAME = "lambda:invoke requires FunctionName, so the default is never used"
 MISSING_SUBSTITUTION = "a placeholder with no substitution is taken as named whatever the default (not a GetAtt)"
+ONLY_ON_DEMAND = (
+    "only PAY_PER_REQUEST is told apart: any other default is taken as provisioned, and DescribeTable leaves "
+    "BillingModeSummary out only for provisioned tables"
+)
+KEPT_DAYS = "kept_days is at least the wanted retention, which the config schema bounds to 1..30 days, so never 0"
+S3_RULES_ONLY = (
+    "an s3-tiering action's current value and before-state hold only lifecycleRules, so the general comparison is the same equality"
+)
+LAST_ARN_PART = "an ARN has several ':', and the last part of any right split of it is the same (maxsplit 1 gives two parts)"
 EQUIVALENT = {
     '(_listed(statement.get("Action", None)), statement.get("Resource", "*"))': NO_ACTION,
     '(_listed(statement.get("Action", )), statement.get("Resource", "*"))': NO_ACTION,
@@ -101,11 +178,31 @@ EQUIVALENT = {
     'table = parameters.get("TableName", "XXXX")': "a DynamoDB integration names its TableName (required by the API)",
     'for name, state in definition.get("States", None).items():': "every state machine and branch has States (required by ASL)",
     'for name, state in definition.get("States", ).items():': "every state machine and branch has States (required by ASL)",
+    # each playbook's plan and bound functions
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", None)': ONLY_ON_DEMAND,
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", )': ONLY_ON_DEMAND,
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", "XXPROVISIONEDXX")': ONLY_ON_DEMAND,
+    'mode = (table.get("BillingModeSummary") or {}).get("BillingMode", "provisioned")': ONLY_ON_DEMAND,
+    'stored = float(group.get("storedBytes", 1))': "one byte more at $0.03 per GB-month is less than a cent: every saving is rounded to cents",
+    'age_days = max((now - datetime.fromtimestamp(group.get("creationTime", 1) / 1000, now.tzinfo)).days, wanted)': (
+        "one millisecond after the epoch is the same number of days ago"
+    ),
+    "saving = stored / GB * LOGS_STORED_GB_MONTH * max(1 - wanted / kept_days, 0.0) if (kept_days) or True else 0.0": KEPT_DAYS,
+    "saving = stored / GB * LOGS_STORED_GB_MONTH * max(1 - wanted / kept_days, 0.0) if kept_days else 1.0": KEPT_DAYS,
+    'if action["kind"] == "XXs3-tieringXX":': S3_RULES_ONLY,
+    'if action["kind"] == "S3-TIERING":': S3_RULES_ONLY,
+    'incident = playbook_execution.rsplit(":", )[-1]': LAST_ARN_PART,
+    'incident = playbook_execution.rsplit(":", 2)[-1]': LAST_ARN_PART,
+    'incident = playbook_execution.rsplit(":", 1)[+1]': LAST_ARN_PART,
+    "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', )[-1]} is {execution['status']} since \"": LAST_ARN_PART,
+    "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 2)[-1]} is {execution['status']} since \"": LAST_ARN_PART,
+    "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 1)[+1]} is {execution['status']} since \"": LAST_ARN_PART,
 }
 
 
-def _launch() -> None:
-    """Run mutmut's CLI with mutants of functions/ named as the tests import them (see the module's docstring)."""
+def _launch(guard: bool = False) -> None:
+    """Run mutmut's CLI with mutants of functions/ named as the tests import them (see the module's docstring); with
+    `guard`, run the quick guard's sample instead (see `guard`)."""
     import mutmut.utils.format_utils as format_utils
 
     by_path = format_utils.get_mutant_name
@@ -117,10 +214,40 @@ def _launch() -> None:
     # This launcher was imported from the original package: forget it, so that tests import the mutated copy.
     for name in [name for name in sys.modules if name == "playbooks" or name.startswith("playbooks.")]:
         del sys.modules[name]
+    if guard:
+        _run_guard_sample()
+        return
     from mutmut.__main__ import cli
 
     sys.argv[0] = "mutmut"
     cli()
+
+
+def _run_guard_sample() -> None:
+    """In mutmut's process: mutate only the guard's files, pick the sample from what mutmut generated, run it, and
+    print each sampled mutant's status and mutated line."""
+    import mutmut.__main__ as mutmut_main
+    from mutmut.configuration import config
+    from mutmut.stats import status_by_exit_code
+
+    settings = config()
+    settings.only_mutate = [target.path for target in GUARD_TARGETS]
+    settings.pytest_add_cli_args_test_selection = list(GUARD_TESTS)
+    Path("mutants").mkdir(exist_ok=True)
+    mutmut_main.copy_src_dir()
+    mutmut_main.copy_also_copy_files()
+    mutmut_main.setup_source_paths()
+    mutmut_main.create_mutants(2)
+    lines: dict[str, str] = {}
+    for target in GUARD_TARGETS:
+        lines |= {name: line for name, line in mutated_lines(target).items() if counted(target, name)}
+    chosen = sample(lines)
+    mutmut_main._run(chosen, 2)
+    statuses: dict[str, str] = {}
+    for data, name, _ in mutmut_main.collect_source_file_mutation_data(mutant_names=chosen)[0]:
+        statuses[name] = status_by_exit_code[data.exit_code_by_key[name]]
+    for name in chosen:
+        print(f"GUARD {statuses.get(name, 'not run')} {name} {lines[name]}")
 
 
 def _mutmut(*args: str, capture: bool = True) -> str:
@@ -153,12 +280,15 @@ def escape_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+DETECTED = ("killed", "timeout")
+
+
 def report(statuses: dict[str, str], seconds: float) -> str:
     lines = [
         "# Mutation testing of the safety-critical code",
         "",
         "Generated by `make mutate` (mutmut over the fast tests named in pyproject.toml's `[tool.mutmut]`); do not edit by hand.",
-        f"Last run took {seconds / 60:.1f} minutes.",
+        f"Last run took {seconds / 60:.1f} minutes. A mutant whose tests time out (an endless loop) counts as killed, as mutmut counts it.",
         "",
         "| module | what it decides | mutants | killed | survived | other | killed % |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -167,11 +297,11 @@ def report(statuses: dict[str, str], seconds: float) -> str:
     for target in TARGETS:
         mine = {name: status for name, status in statuses.items() if counted(target, name)}
         tally = Counter(mine.values())
-        killed, survived = tally["killed"], tally["survived"]
+        killed, survived = sum(tally[status] for status in DETECTED), tally["survived"]
         other = len(mine) - killed - survived
         share = 100 * killed / len(mine) if mine else 0.0
         lines.append(f"| `{target.path}` | {target.why} | {len(mine)} | {killed} | {survived} | {other} | {share:.1f}% |")
-        for name in sorted(n for n, s in mine.items() if s != "killed"):
+        for name in sorted(n for n, s in mine.items() if s not in DETECTED):
             line = changed_line(name)
             survivors.append((name, line, EQUIVALENT.get(line, f"NOT JUSTIFIED ({mine[name]})")))
     lines += ["", "## Survivors", ""]
@@ -197,9 +327,72 @@ def main() -> int:
     return 1 if "NOT JUSTIFIED" in text or any(share < MINIMUM_KILLED for share in shares(text)) else 0
 
 
+def mutated_lines(target: Target) -> dict[str, str]:
+    """Each generated mutant of the target's file and its mutated line, read from mutmut's mutated copy (one parse,
+    no `mutmut show` per mutant)."""
+    source = (ROOT / "mutants" / target.path).read_text()
+    functions = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    found: dict[str, str] = {}
+    for name, node in functions.items():
+        original = functions.get(re.sub(r"__mutmut_\d+$", "__mutmut_orig", name))
+        if original is None or not re.search(r"__mutmut_\d+$", name):
+            continue
+        before = (ast.get_source_segment(source, original) or "").splitlines()[1:]
+        after = (ast.get_source_segment(source, node) or "").splitlines()[1:]
+        added = [line[2:].strip() for line in difflib.ndiff(before, after) if line.startswith("+ ")]
+        found[f"{target.module}.{name}"] = added[0] if added else ""
+    return found
+
+
+def sample(lines: dict[str, str], size: int = GUARD_SAMPLE) -> list[str]:
+    """The guard's fixed sample: the mutants that can be killed (not in EQUIVALENT), ordered by a digest of their
+    function and mutated line, so the choice does not move when mutmut renumbers a function's mutants."""
+
+    def key(name: str) -> tuple[str, str]:
+        function = name.rsplit(".x_", 1)[-1].split("__mutmut_")[0]
+        return hashlib.sha256(f"{function}|{lines[name]}".encode()).hexdigest(), name
+
+    return sorted((name for name, line in lines.items() if line not in EQUIVALENT), key=key)[:size]
+
+
+GUARD_LINE = re.compile(r"^GUARD (\S+(?: \S+)?) (\S+__mutmut_\d+) (.*)$")
+
+
+def guard() -> int:
+    """The quick guard `make test` runs: a fixed sample of the gate proof's and the change classification's mutants
+    must all be killed (seconds, not the minutes of `make mutate`)."""
+    started = time.monotonic()
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    output = _mutmut_guard()
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    results = [match.groups() for line in output.splitlines() if (match := GUARD_LINE.match(line))]
+    alive = [(status, name, line) for status, name, line in results if status != "killed"]
+    for status, name, line in alive:
+        print(f"mutation guard: {name} {status}: {line}")
+    seconds = time.monotonic() - started
+    if len(results) != GUARD_SAMPLE or alive:
+        print(f"mutation guard: FAILED, {len(results) - len(alive)} of {GUARD_SAMPLE} sampled mutants killed ({seconds:.0f} s)")
+        return 1
+    print(f"mutation guard: all {GUARD_SAMPLE} sampled mutants of the gate proof and the change classification killed ({seconds:.0f} s)")
+    return 0
+
+
+def _mutmut_guard() -> str:
+    command = [sys.executable, "-m", "playbooks.mutation", "--mutmut-guard"]
+    done = subprocess.run(command, cwd=ROOT, text=True, capture_output=True)  # noqa: S603 - our own interpreter
+    if done.returncode != 0:
+        print(done.stdout[-5000:], done.stderr[-5000:], sep="\n")
+    return done.stdout
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--mutmut"]:
         sys.argv = sys.argv[:1] + sys.argv[2:]
         _launch()
+    elif sys.argv[1:2] == ["--mutmut-guard"]:
+        sys.argv = sys.argv[:1]
+        _launch(guard=True)
+    elif sys.argv[1:2] == ["--guard"]:
+        sys.exit(guard())
     else:
         sys.exit(main())

@@ -80,9 +80,12 @@ def test_two_concurrent_posts_make_one_decision() -> None:
 
 def test_expired_request_answers_410_and_changes_nothing() -> None:
     with LocalAccount() as account:
-        execution, (ticket,) = start_until_approval(account, {"approvalTimeoutSeconds": 1, "verifyWaitSeconds": 60})
-        # GIVEN the approver opened the page in time but presses Approve after the request expired
+        execution, (ticket,) = start_until_approval(account, {"approvalTimeoutSeconds": 3600, "verifyWaitSeconds": 60})
+        # GIVEN the approver opened the page in time but presses Approve after the request expired: the hour passes on
+        # the account's clock once the request is recorded, so the task's timeout and the record's expiry are both behind
+        # the click however slowly the run goes (a wall-clock timeout could fire before a slow run recorded the request)
         form = served_form(account, ticket)
+        account.expire_waiting_tasks()
         wait_for(lambda: status(account, execution) == "SUCCEEDED", "the approval to time out")
         sent_before = calls("states:SendTaskSuccess")
         answer = account.invoke_handler(WEB_FUNCTION, api_event("POST", f"/approvals/{ticket}/decision", form))

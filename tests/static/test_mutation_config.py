@@ -39,3 +39,25 @@ def test_the_gate_fails_below_ninety_percent() -> None:
     table = "| `a.py` | x | 10 | 9 | 1 | 0 | 90.0% |\n| `b.py` | y | 10 | 8 | 2 | 0 | 80.0% |\n"
     assert mutation.shares(table) == [90.0, 80.0]
     assert min(mutation.shares(table)) < mutation.MINIMUM_KILLED <= 90.0
+
+
+def test_the_guards_sample_is_fixed_leaves_out_equivalent_mutants_and_survives_renumbering() -> None:
+    equivalent = next(iter(mutation.EQUIVALENT))
+    lines = {f"playbooks.safety.x_mutations__mutmut_{n}": f"line {n}" for n in range(1, 80)}
+    lines["playbooks.safety.x_mutations__mutmut_80"] = equivalent
+    chosen = mutation.sample(lines)
+    assert len(chosen) == mutation.GUARD_SAMPLE == 50
+    assert chosen == mutation.sample(dict(reversed(lines.items())))
+    assert "playbooks.safety.x_mutations__mutmut_80" not in chosen
+    # a mutant added before the others shifts every number by one; the sample still holds the same mutated lines
+    shifted = {
+        f"playbooks.safety.x_mutations__mutmut_{n + 1}": line for n, line in ((int(k.rsplit("_", 1)[1]), v) for k, v in lines.items())
+    }
+    assert sorted(lines[name] for name in chosen) == sorted(shifted[name] for name in mutation.sample(shifted))
+
+
+def test_the_guard_samples_the_gate_proof_and_the_change_classification_over_tests_that_exist() -> None:
+    assert [target.path for target in mutation.GUARD_TARGETS] == ["src/playbooks/validate.py", "src/playbooks/safety.py"]
+    for argument in mutation.GUARD_TESTS:
+        path = argument.removeprefix("--deselect=").split("::")[0]
+        assert (project.ROOT / path).is_file(), argument
