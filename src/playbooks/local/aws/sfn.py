@@ -44,6 +44,14 @@ GAPS = [
         "ignores both and returns every event oldest first: we order, page and cut the events as AWS does",
     ),
     Gap(
+        "states:GetExecutionHistory includeExecutionData",
+        "returns each event's input and output unless includeExecutionData is false (it defaults to true): with "
+        "false, only metadata (Step Functions API reference, GetExecutionHistory; AWS Compute Blog, 'Introducing "
+        "larger state payloads for AWS Step Functions')",
+        "ignores the flag and always returns the data: we drop input, output and a task's parameters (the stricter "
+        "reading: parameters are the data sent to the resource) with their details when it is false",
+    ),
+    Gap(
         "states:StopExecution",
         "aborts a running execution at once, even one waiting for a task token, and DescribeExecution shows the given error and cause",
         "leaves an execution that waits for a task token RUNNING forever and drops error and cause: we abort it, release the waiting task and keep error and cause",
@@ -329,6 +337,8 @@ def _get_execution_history(params: dict[str, Any]) -> Any:
     if execution is None:
         return None  # moto answers ExecutionDoesNotExist / InvalidArn as AWS does
     events = list(execution.to_history_output()["events"])
+    if params.get("includeExecutionData") is False:
+        events = [_without_data(event) for event in events]
     if params.get("reverseOrder"):
         events.reverse()
     start = int(params.get("nextToken") or 0)
@@ -337,6 +347,17 @@ def _get_execution_history(params: dict[str, Any]) -> Any:
     if start + size < len(events):
         page["nextToken"] = str(start + size)
     return response(page)
+
+
+EXECUTION_DATA = ("input", "inputDetails", "output", "outputDetails", "parameters")
+
+
+def _without_data(event: dict[str, Any]) -> dict[str, Any]:
+    """A history event as GetExecutionHistory answers it with includeExecutionData false: metadata only."""
+    return {
+        key: {k: v for k, v in value.items() if k not in EXECUTION_DATA} if key.endswith("EventDetails") and isinstance(value, dict) else value
+        for key, value in event.items()
+    }
 
 
 def _abort_live_execution(execution: Any, error: Any, cause: Any, stopped_at: Any) -> None:
