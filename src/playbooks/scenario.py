@@ -387,7 +387,7 @@ def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]
             machines[name] = sfn.create_state_machine(name=name, definition=json.dumps(FAILING_WORKFLOW), roleArn=role_arn)[
                 "stateMachineArn"
             ]
-        arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(execution.get("input", {})))[
+        arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(etl_world.execution_input(execution)))[
             "executionArn"
         ]
         deadline = time.monotonic() + 10

@@ -30,7 +30,9 @@ def run_with_calls(name: str, decision: str | None = None, dry_run: bool = False
     if key not in _runs:
         result = simulate.run(scenario.load(PLAYBOOK, name), decision=decision, dry_run=dry_run)
         calls = [
-            {"api": c.api, "params": c.params} for c in RECORDER.calls if c.principal == "ExecutionStuckStateMachine" and c.error is None
+            {"api": c.api, "params": c.params}
+            for c in RECORDER.calls
+            if c.principal in ("ExecutionStuckStateMachine", "StuckExecutionReprocessFunction") and c.error is None
         ]
         _runs[key] = (result, calls)
     return _runs[key]
@@ -46,6 +48,7 @@ def run_with_calls(name: str, decision: str | None = None, dry_run: bool = False
         "watchdog-alarm",
         "retry-writes-nothing",
         "processed-object-unreadable",
+        "large-input",
     ],
 )
 def test_scenario_meets_its_expectations(name: str) -> None:
@@ -145,3 +148,19 @@ def test_alarm_delivered_twice_starts_no_duplicate_and_the_lock_stops_a_second_r
         manual = account.start(PLAYBOOK, {"executionArn": inputs[0]["executionArn"]})
         wait_for(lambda: account.describe(manual)["status"] in TERMINAL, "the console run to end")
         assert json.loads(account.describe(manual)["output"])["outcome"] == "already-running"
+
+
+def test_the_playbook_carries_none_of_the_pipelines_data() -> None:
+    # GIVEN a stuck execution whose input is about 200 KB (the workflow passes its data between states)
+    seen: dict[str, Any] = {}
+
+    def inspect(account: Any, result: simulate.Result) -> None:
+        history = account.client("stepfunctions").get_execution_history(executionArn=result.executions[0], maxResults=1000)["events"]
+        details = [v for e in history for k, v in e.items() if k.endswith("EventDetails") and isinstance(v, dict)]
+        seen["largest"] = max(len(str(d.get(field, ""))) for d in details for field in ("input", "output", "parameters"))
+
+    # WHEN the playbook handles it
+    result = simulate.run(scenario.load(PLAYBOOK, "large-input"), inspect=inspect)
+    # THEN it is reprocessed, and no state of the playbook, no task's parameters and no result held the input
+    assert (result.status, result.outcome) == ("SUCCEEDED", "remediated")
+    assert seen["largest"] < 32 * 1024

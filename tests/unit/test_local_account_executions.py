@@ -77,3 +77,12 @@ def test_history_without_execution_data_carries_metadata_only(account: LocalAcco
         details = [v for k, v in event.items() if k.endswith("EventDetails")]
         assert not any({"input", "output", "parameters"} & set(d) for d in details)
     assert [e["stateEnteredEventDetails"]["name"] for e in bare if "stateEnteredEventDetails" in e]
+
+
+def test_describe_execution_metadata_only_leaves_the_input_out(account: LocalAccount) -> None:
+    sfn = account.client("stepfunctions")
+    full = sfn.describe_execution(executionArn=STUCK)
+    bare = sfn.describe_execution(executionArn=STUCK, includedData="METADATA_ONLY")
+    assert "input" in full
+    assert "input" not in bare
+    assert {k: bare[k] for k in ("executionArn", "name", "status", "startDate")} == {k: full[k] for k in ("executionArn", "name", "status", "startDate")}
