@@ -187,10 +187,14 @@ def test_retry_names_differ_per_execution_within_one_second() -> None:
 
 def test_watchdog_run_name_is_stable_short_and_valid() -> None:
     arn = f"{WORKFLOW.replace(':stateMachine:', ':execution:')}:{'x' * 80}"
-    name = execution_watchdog.run_name(arn)
-    assert name == execution_watchdog.run_name(arn)
+    event = "6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+    name = execution_watchdog.run_name(arn, event)
+    assert name == execution_watchdog.run_name(arn, event)
     assert len(name) <= 80
     assert re.fullmatch(r"[A-Za-z0-9_-]+", name)
+    # AND another alarm event, or another execution, is another run
+    assert execution_watchdog.run_name(arn, "another-event") != name
+    assert execution_watchdog.run_name(arn[:-1] + "y", event) != name
 
 
 class FakeSfn:
