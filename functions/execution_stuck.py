@@ -468,7 +468,9 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 @logger.inject_lambda_context
 def reprocess_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = reprocess(client("stepfunctions"), stuck_arn=event["stuckExecutionArn"], state_machine_arn=event["stateMachineArn"], name=event["name"])
+    result = reprocess(
+        client("stepfunctions"), stuck_arn=event["stuckExecutionArn"], state_machine_arn=event["stateMachineArn"], name=event["name"]
+    )
     logger.info("started the retry", extra={"execution": result["executionArn"]})
     return result
 

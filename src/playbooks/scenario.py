@@ -387,9 +387,9 @@ def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]
             machines[name] = sfn.create_state_machine(name=name, definition=json.dumps(FAILING_WORKFLOW), roleArn=role_arn)[
                 "stateMachineArn"
             ]
-        arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(etl_world.execution_input(execution)))[
-            "executionArn"
-        ]
+        arn = sfn.start_execution(
+            stateMachineArn=machines[name], name=execution["name"], input=json.dumps(etl_world.execution_input(execution))
+        )["executionArn"]
         deadline = time.monotonic() + 10
         while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             if time.monotonic() > deadline:

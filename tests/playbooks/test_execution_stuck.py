@@ -158,7 +158,9 @@ def test_a_later_alarm_starts_a_fresh_run_once_the_earlier_one_ended() -> None:
         # GIVEN the watchdog's run for the stuck execution ended without a change (its plan was rejected)
         first = account.put_event(account.alarm_event("EtlExecutionStuckAlarm"))
         assert len(first) == 1
-        tickets = wait_for(lambda: [t for e in simulate.emails(RECORDER.calls) for t in simulate.LINK.findall(e.body)], "the approval e-mail")
+        tickets = wait_for(
+            lambda: [t for e in simulate.emails(RECORDER.calls) for t in simulate.LINK.findall(e.body)], "the approval e-mail"
+        )
         click(account, tickets[0], "reject")
         wait_for(lambda: account.describe(first[0])["status"] in TERMINAL, "the first run to end")
         assert json.loads(account.describe(first[0])["output"])["outcome"] == "rejected"

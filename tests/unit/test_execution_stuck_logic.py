@@ -85,12 +85,20 @@ def test_stuck_state_is_the_newest_entered_state_and_its_scheduled_function() ->
 def test_without_execution_data_the_function_comes_from_the_definition() -> None:
     # GIVEN history read with includeExecutionData false: the scheduled task carries no parameters
     events = history(
-        {"Id": 4, "Type": "TaskScheduled", "Timestamp": "2026-11-25T01:00:02.000Z", "TaskScheduledEventDetails": {"ResourceType": "lambda"}},
+        {
+            "Id": 4,
+            "Type": "TaskScheduled",
+            "Timestamp": "2026-11-25T01:00:02.000Z",
+            "TaskScheduledEventDetails": {"ResourceType": "lambda"},
+        },
         {"Id": 3, "Type": "TaskStateEntered", "Timestamp": "2026-11-25T01:00:01.000Z", "StateEnteredEventDetails": {"Name": "Transform"}},
     )
     invoke = "arn:aws:states:::lambda:invoke.waitForTaskToken"
     function = "arn:aws:lambda:us-east-1:123456789012:function:transform-handler:live"
-    definition = {"StartAt": "Transform", "States": {"Transform": {"Type": "Task", "Resource": invoke, "Parameters": {"FunctionName": function}}}}
+    definition: dict[str, Any] = {
+        "StartAt": "Transform",
+        "States": {"Transform": {"Type": "Task", "Resource": invoke, "Parameters": {"FunctionName": function}}},
+    }
     assert execution_stuck.stuck_state(events, definition)["functionName"] == "transform-handler"
     # AND a legacy Lambda task is its Resource; a name known only at run time, or no Lambda at all, is no function
     definition["States"]["Transform"] = {"Type": "Task", "Resource": function}

@@ -85,4 +85,6 @@ def test_describe_execution_metadata_only_leaves_the_input_out(account: LocalAcc
     bare = sfn.describe_execution(executionArn=STUCK, includedData="METADATA_ONLY")
     assert "input" in full
     assert "input" not in bare
-    assert {k: bare[k] for k in ("executionArn", "name", "status", "startDate")} == {k: full[k] for k in ("executionArn", "name", "status", "startDate")}
+    assert {k: bare[k] for k in ("executionArn", "name", "status", "startDate")} == {
+        k: full[k] for k in ("executionArn", "name", "status", "startDate")
+    }

@@ -225,16 +225,17 @@ def _keep_failure_events(base: type) -> None:
     a States error such as DataLimitExceeded as it is."""
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 
-    for cls in base.__subclasses__():
-        _keep_failure_events(cls)
-        if "_from_error" not in vars(cls):
+    subclass: type
+    for subclass in base.__subclasses__():
+        _keep_failure_events(subclass)
+        if "_from_error" not in vars(subclass):
             continue
-        original = vars(cls)["_from_error"]
+        original = vars(subclass)["_from_error"]
 
         def from_error(self: Any, env: Any, ex: Exception, original: Any = original) -> Any:
             return ex.failure_event if isinstance(ex, FailureEventException) else original(self, env, ex)
 
-        cls._from_error = from_error  # type: ignore[attr-defined]
+        subclass._from_error = from_error  # type: ignore[attr-defined]
 
 
 def _is_data_limit(error_name: Any) -> bool:

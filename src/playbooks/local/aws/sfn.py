@@ -376,7 +376,9 @@ EXECUTION_DATA = ("input", "inputDetails", "output", "outputDetails", "parameter
 def _without_data(event: dict[str, Any]) -> dict[str, Any]:
     """A history event as GetExecutionHistory answers it with includeExecutionData false: metadata only."""
     return {
-        key: {k: v for k, v in value.items() if k not in EXECUTION_DATA} if key.endswith("EventDetails") and isinstance(value, dict) else value
+        key: {k: v for k, v in value.items() if k not in EXECUTION_DATA}
+        if key.endswith("EventDetails") and isinstance(value, dict)
+        else value
         for key, value in event.items()
     }
 
