@@ -266,15 +266,27 @@ def with_large_inputs(loaded: scenario.Scenario) -> scenario.Scenario:
     return scenario.Scenario(loaded.playbook, loaded.name, loaded.path, data)
 
 
+# Playbooks whose large-payload runs are known to fail and are not run yet, with what fails: listed on the page.
+LARGE_PAYLOAD_PENDING = {
+    "access-denied": "its plan carries the failed execution's input to restart it; with a 200 KB input a state exceeds the "
+    "256 KiB quota (States.DataLimitExceeded), the run ends without a report and holds its lock (issue 17, access-denied)",
+}
+
+
 def large_payload_jobs(jobs: list[tuple[str, str, str, str | None, list[Fault]]]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
     """Every scenario (undo runs included) whose world has pipeline executions a playbook reads, again with large inputs."""
     chosen = []
     for playbook_id, name, *_ in jobs:
         owner, own_name = name.split("/", 1) if playbook_id == UNDO else (playbook_id, name)
         world = scenario.load(owner, own_name).data.get("world", {})
-        if world.get("executions") or world.get("failedExecutions"):
+        if (world.get("executions") or world.get("failedExecutions")) and owner not in LARGE_PAYLOAD_PENDING:
             chosen.append((playbook_id, name, LARGE_PAYLOAD, None, []))
     return chosen
+
+
+def _timeless(mutations: list[str]) -> list[str]:
+    """Changes with the unix times in names (retry-<seconds>-...) masked: a run a few seconds later names them anew."""
+    return sorted(re.sub(r"\b\d{10}\b", "<time>", m) for m in mutations)
 
 
 def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
@@ -317,7 +329,7 @@ def judge(runs: list[Run]) -> None:
             run.problems.append(
                 f"small and empty pages changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
             )
-        if run.kind == LARGE_PAYLOAD and (run.outcome, sorted(run.mutations)) != (clean.outcome, sorted(clean.mutations)):
+        if run.kind == LARGE_PAYLOAD and (run.outcome, _timeless(run.mutations)) != (clean.outcome, _timeless(clean.mutations)):
             why = f" ({run.error}: {(run.cause or '')[:200]})" if run.error else ""
             run.problems.append(
                 f"large inputs changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}{why}"
@@ -703,7 +715,8 @@ def large_payload_lines(runs: list[Run]) -> list[str]:
             f"{sum(1 for r in mine if not r.problems)} with the baseline's outcome and changes, reported, lock released"
         )
         lines += [f"  - {r.scenario}: {p}" for r in mine for p in r.problems]
-    return lines or ["- no scenario has pipeline executions"]
+    lines += [f"- {playbook_id}: not run yet: {why}" for playbook_id, why in LARGE_PAYLOAD_PENDING.items()]
+    return lines
 
 
 def render(results: dict[str, Any]) -> str:

@@ -236,3 +236,19 @@ def test_large_inputs_pad_every_pipeline_execution_of_the_scenario() -> None:
         [("execution-stuck", "lambda-timeout", "baseline", None, []), ("lambda-throttling", "throttled", "baseline", None, [])]
     )
     assert jobs == [("execution-stuck", "lambda-timeout", assure.LARGE_PAYLOAD, None, [])]
+
+
+def test_large_payload_runs_compare_changes_without_the_retry_times() -> None:
+    stop = "sfn:StopExecution arn:aws:states:us-east-1:123456789012:execution:etl-workflow:retry-{}-ddc4d028"
+    baseline = run("execution-stuck", "retry-hangs", mutations=[stop.format(1796138860)])
+    later = run("execution-stuck", "retry-hangs", assure.LARGE_PAYLOAD, mutations=[stop.format(1796138975)])
+    other = run("execution-stuck", "retry-hangs", assure.LARGE_PAYLOAD, mutations=[])
+    assure.judge([baseline, later, other])
+    assert later.problems == []
+    assert other.problems and other.problems[0].startswith("large inputs changed the result")
+
+
+def test_a_playbook_pending_the_large_payload_fix_is_listed_not_passed() -> None:
+    jobs = assure.large_payload_jobs([("access-denied", "missing-dynamodb-put", "baseline", None, [])])
+    assert jobs == []
+    assert f"- access-denied: not run yet: {assure.LARGE_PAYLOAD_PENDING['access-denied']}" in assure.render(clean())
