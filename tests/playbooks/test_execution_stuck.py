@@ -50,6 +50,7 @@ def run_with_calls(name: str, decision: str | None = None, dry_run: bool = False
         "retry-writes-nothing",
         "processed-object-unreadable",
         "large-input",
+        "watchdog-large-input",
     ],
 )
 def test_scenario_meets_its_expectations(name: str) -> None:
