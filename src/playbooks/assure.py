@@ -275,7 +275,7 @@ LARGE_PAYLOAD_PENDING = {
 
 def large_payload_jobs(jobs: list[tuple[str, str, str, str | None, list[Fault]]]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
     """Every scenario (undo runs included) whose world has pipeline executions a playbook reads, again with large inputs."""
-    chosen = []
+    chosen: list[tuple[str, str, str, str | None, list[Fault]]] = []
     for playbook_id, name, *_ in jobs:
         owner, own_name = name.split("/", 1) if playbook_id == UNDO else (playbook_id, name)
         world = scenario.load(owner, own_name).data.get("world", {})
