@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from playbooks import dashboard, project, scenario, simulate
-from playbooks.local.aws import emf
 from playbooks.local.account import LocalAccount
+from playbooks.local.aws import emf
 
 run_metrics = project.import_function_module("shared.run_metrics")
 
