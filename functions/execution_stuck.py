@@ -1,9 +1,14 @@
 """Step Functions execution stuck playbook: diagnose, plan and verify (runbook "Step Functions Execution Stuck (Timeout)").
 
-The reads that are one API call (DescribeExecution, GetExecutionHistory, DescribeStateMachineForExecution) and the
-changes (StopExecution, StartExecution) are direct AWS SDK tasks in the state machine; this module holds the logic:
-which state is stuck and which function is behind it, that function's error lines and the likely cause, the
-workflow's missing timeouts and heartbeats, the plan, and whether the retry really processed the object.
+The reads whose answer is small (DescribeExecution without its input, GetExecutionHistory without execution data)
+and the stop are direct AWS SDK tasks in the state machine; this module holds the logic: which state is stuck and
+which function is behind it, that function's error lines and the likely cause, the workflow's missing timeouts and
+heartbeats, the plan, the retry, and whether the retry really processed the object.
+
+No state of the playbook carries the pipeline's data: a workflow may pass up to 256 KiB between its states, which is
+also Step Functions' quota for one state of the playbook, and exceeding it is States.DataLimitExceeded, which no
+States.ALL catcher catches (the run would die without a report, its lock held). So the workflow's definition (up to
+1 MB) and the stuck execution's input are read here and only what the plan needs goes back into the state.
 """
 
 from __future__ import annotations
@@ -56,10 +61,12 @@ def _moment(value: Any) -> datetime:
     return clock.parse(str(value))
 
 
-def stuck_state(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The state the execution is in (its newest StateEntered event) and the resource its task scheduled.
+def stuck_state(events: list[dict[str, Any]], definition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The state the execution is in (its newest StateEntered event), the resource its task scheduled and the
+    function behind it.
 
-    `events` are GetExecutionHistory's events, newest first, as the SDK integration returns them (PascalCase).
+    `events` are GetExecutionHistory's events, newest first, as the SDK integration returns them (PascalCase). Read
+    without execution data they carry no task parameters: the function is then the one the state's definition names.
     """
     state: dict[str, Any] = {"name": None, "enteredAt": None, "resource": None, "resourceType": None, "functionName": None}
     for event in events:
@@ -67,13 +74,26 @@ def stuck_state(events: list[dict[str, Any]]) -> dict[str, Any]:
             details = event["TaskScheduledEventDetails"]
             state["resource"], state["resourceType"] = details.get("Resource"), details.get("ResourceType")
             parameters = _json(details.get("Parameters"))
-            function = parameters.get("FunctionName") if isinstance(parameters, dict) else None
-            state["functionName"] = str(function).rsplit(":function:", 1)[-1].split(":")[0] if function else None
+            state["functionName"] = _function_name(parameters.get("FunctionName") if isinstance(parameters, dict) else None)
         if "StateEnteredEventDetails" in event:
             state["name"] = event["StateEnteredEventDetails"].get("Name")
             state["enteredAt"] = clock.iso(_moment(event["Timestamp"]))
             break
+    if state["functionName"] is None and state["name"] and definition:
+        declared = dict(_states(definition)).get(state["name"], {})
+        resource = str(declared.get("Resource", ""))
+        # an optimized lambda:invoke names it in Parameters (a path, FunctionName.$, is known only at run time);
+        # a legacy Lambda task's Resource is the function's ARN
+        lambda_invoke = resource.startswith("arn:aws:states:::lambda:")
+        state["functionName"] = _function_name((declared.get("Parameters") or {}).get("FunctionName") if lambda_invoke else resource)
     return state
+
+
+def _function_name(reference: Any) -> str | None:
+    """A function's name from its name, ARN or partial ARN (with or without a version or alias)."""
+    if not reference or not isinstance(reference, str) or reference.startswith("arn:aws:states:"):
+        return None
+    return reference.rsplit(":function:", 1)[-1].split(":")[0]
 
 
 def _json(value: Any) -> Any:
@@ -83,9 +103,8 @@ def _json(value: Any) -> Any:
         return None
 
 
-def definition_gaps(definition: str) -> dict[str, Any]:
+def definition_gaps(document: dict[str, Any]) -> dict[str, Any]:
     """Task states without TimeoutSeconds, callback/activity tasks without HeartbeatSeconds, and a missing workflow timeout."""
-    document = json.loads(definition)
     no_timeout, no_heartbeat = [], []
     for name, state in _states(document):
         if state.get("Type") != "Task":
@@ -159,11 +178,23 @@ def function_settings(lam: Any, function_name: str) -> dict[str, Any] | None:
     return {"timeoutSeconds": config.get("Timeout"), "memoryMb": config.get("MemorySize")}
 
 
+def read_workflow(sfn: Any, execution_arn: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The stuck execution's workflow definition and the S3 object its input names: both stay in this function."""
+    definition = json.loads(sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"])
+    return definition, source_object(sfn.describe_execution(executionArn=execution_arn).get("input", "{}"))
+
+
 def diagnose(
-    logs: Any, lam: Any, execution: dict[str, Any], events: list[dict[str, Any]], definition: str, now: datetime
+    logs: Any,
+    lam: Any,
+    execution: dict[str, Any],
+    events: list[dict[str, Any]],
+    definition: dict[str, Any],
+    obj: dict[str, str] | None,
+    now: datetime,
 ) -> dict[str, Any]:
     started = _moment(execution["startDate"])
-    state = stuck_state(events)
+    state = stuck_state(events, definition)
     entered = clock.parse(state["enteredAt"]) if state["enteredAt"] else started
     function = state["functionName"]
     settings = function_settings(lam, function) if function else None
@@ -177,6 +208,7 @@ def diagnose(
         "errorLines": lines,
         "cause": classify(lines, (settings or {}).get("memoryMb")),
         "definition": definition_gaps(definition),
+        "object": obj,
     }
 
 
@@ -279,7 +311,7 @@ def plan(
         f"Manual intervention: execution timeout (execution-stuck playbook, incident {incident}): stuck in {where} "
         f"for {diagnosis['stuckMinutes']} minutes [{diagnosis['cause']}]; reprocessed as {name}."
     )
-    obj = source_object(execution["input"])
+    obj = diagnosis.get("object")
     stop = {
         "id": "stop_execution",
         "api": "states:StopExecution",
@@ -297,7 +329,8 @@ def plan(
         + (f" (s3://{obj['bucket']}/{obj['key']})" if obj else "")
         + "; only after the stop.",
         "before": {"execution": None},
-        "after": {"name": name, "executionArn": retry_arn, "input": execution["input"], "object": obj},
+        # the input itself stays in the stuck execution: the function that starts the retry reads it there
+        "after": {"name": name, "executionArn": retry_arn, "inputOf": arn, "object": obj},
         "rollback": {"api": "states:StopExecution", "parameters": {"ExecutionArn": retry_arn}},
     }
     return {
@@ -309,6 +342,24 @@ def plan(
         "evidence": evidence,
         "recommendations": recommendations(diagnosis, config),
     }
+
+
+# ---------------------------------------------------------------------------------------------- reprocess
+def reprocess(sfn: Any, *, stuck_arn: str, state_machine_arn: str, name: str) -> dict[str, Any]:
+    """Start the retry with the stuck execution's input, read here so that it never passes through the playbook's
+    state. Started again after a lost answer (a Lambda retry), the same name finds the retry it started."""
+    payload = sfn.describe_execution(executionArn=stuck_arn)["input"]
+    try:
+        started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        existing = sfn.describe_execution(executionArn=arn)
+        if existing.get("input") != payload:
+            raise
+        started = {"executionArn": arn, "startDate": existing["startDate"]}
+    return {"executionArn": started["executionArn"], "startDate": clock.iso(started["startDate"])}
 
 
 # ---------------------------------------------------------------------------------------------- verify
@@ -394,7 +445,8 @@ def _recorded_since(dynamodb: Any, table: str, key_attribute: str, key: str, exe
 # ---------------------------------------------------------------------------------------------- handlers
 @logger.inject_lambda_context
 def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = diagnose(client("logs"), client("lambda"), event["execution"], event["history"], event["definition"], clock.now())
+    definition, obj = read_workflow(client("stepfunctions"), event["executionArn"])
+    result = diagnose(client("logs"), client("lambda"), event["execution"], event["history"], definition, obj, clock.now())
     logger.info(
         "diagnosed stuck execution",
         extra={
@@ -411,6 +463,15 @@ def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str,
 def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = plan(event["target"], event["execution"], event["diagnosis"], event["config"], event["playbookExecution"], clock.now())
     logger.info("proposed plan", extra={"case": result["case"], "actions": [a["id"] for a in result["actions"]]})
+    return result
+
+
+@logger.inject_lambda_context
+def reprocess_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = reprocess(
+        client("stepfunctions"), stuck_arn=event["stuckExecutionArn"], state_machine_arn=event["stateMachineArn"], name=event["name"]
+    )
+    logger.info("started the retry", extra={"execution": result["executionArn"]})
     return result
 
 

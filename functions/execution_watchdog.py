@@ -4,9 +4,12 @@
 longer than the threshold; an alarm on that metric goes to ALARM, and its state-change event reaches
 `fan_out_handler`, which starts one execution-stuck playbook run per long-running execution.
 
-No duplicates: each run is named after the execution it handles (`stuck-<name>-<hash>`), and Step Functions refuses a
-second execution of the same name (`ExecutionAlreadyExists`, for 90 days). Should two runs for one execution still
-start, the playbook's lock on the execution ends the second with `already-running`.
+No duplicates: each run is named after the execution it handles and the alarm event that asked for it
+(`stuck-<name>-<hash of the execution>-<hash of the event>`). Step Functions refuses a second execution of a name it
+has used (`ExecutionAlreadyExists`: always once the first has closed, for 90 days), so the same event delivered again
+starts nothing. A later alarm is another event and starts a fresh run: a run named after the execution alone would
+have made every later alarm for it `ExecutionAlreadyExists` for 90 days, even after that run was rejected, expired or
+failed. Should two runs for one execution run at once, the playbook's lock ends the second with `already-running`.
 """
 
 from __future__ import annotations
@@ -56,19 +59,26 @@ def publish(cloudwatch: Any, namespace: str, state_machine_name: str, count: int
     )
 
 
-def run_name(execution_arn: str) -> str:
-    """The playbook run's name for one stuck execution: readable, within 80 characters, the same every time."""
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", execution_arn.rsplit(":", 1)[-1])[:60]
-    return f"stuck-{name}-{hashlib.sha256(execution_arn.encode()).hexdigest()[:8]}"
+def run_name(execution_arn: str, alarm_event: str) -> str:
+    """The playbook run's name for one stuck execution and one alarm event: readable, within 80 characters, the same
+    for every delivery of that event."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", execution_arn.rsplit(":", 1)[-1])[:51]
+    return f"stuck-{name}-{_digest(execution_arn)}-{_digest(alarm_event)}"
 
 
-def fan_out(sfn: Any, playbook_arn: str, executions: list[dict[str, Any]], started_by: dict[str, Any]) -> dict[str, list[str]]:
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def fan_out(
+    sfn: Any, playbook_arn: str, executions: list[dict[str, Any]], started_by: dict[str, Any], alarm_event: str
+) -> dict[str, list[str]]:
     started, skipped = [], []
     for execution in executions:
         document = {"executionArn": execution["executionArn"], "startedBy": started_by | {"runningMinutes": execution["runningMinutes"]}}
         try:
             response = sfn.start_execution(
-                stateMachineArn=playbook_arn, name=run_name(execution["executionArn"]), input=json.dumps(document)
+                stateMachineArn=playbook_arn, name=run_name(execution["executionArn"], alarm_event), input=json.dumps(document)
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
@@ -96,6 +106,8 @@ def fan_out_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     found = long_running(
         client("stepfunctions"), os.environ["ETL_STATE_MACHINE_ARN"], int(os.environ["STUCK_THRESHOLD_MINUTES"]), clock.now()
     )
-    result = fan_out(client("stepfunctions"), os.environ["PLAYBOOK_STATE_MACHINE_ARN"], found, started_by)
+    # EventBridge delivers an event again (a rule retry) with its id: the id names one alarm's request
+    alarm_event = str(event.get("id") or (detail.get("state") or {}).get("timestamp") or event.get("time", ""))
+    result = fan_out(client("stepfunctions"), os.environ["PLAYBOOK_STATE_MACHINE_ARN"], found, started_by, alarm_event)
     logger.info("started playbook runs", extra={"started": len(result["started"]), "alreadyHandled": len(result["alreadyHandled"])})
     return result

@@ -115,6 +115,7 @@ class Run:
     problems: list[str] = field(default_factory=list)
     touched: list[tuple[str, str, str]] = field(default_factory=list)  # (principal, IAM action, resource) authorized
     grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role's inline statements as deployed
+    unreported: list[str] = field(default_factory=list)  # executions that took their lock and sent no report
 
 
 def task_call(name: str, state: dict[str, Any], machine: str) -> Fault | None:
@@ -166,6 +167,8 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
     undoing = playbook_id == UNDO
     owner, name = scenario_name.split("/", 1) if undoing else (playbook_id, scenario_name)
     loaded = scenario.load(owner, name)
+    if kind == LARGE_PAYLOAD:
+        loaded = with_large_inputs(loaded)
     captured: dict[str, Any] = {}
 
     def inspect(account: LocalAccount, result: simulate.Result) -> None:
@@ -199,6 +202,7 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
             for e in account.history(arn)
             if "stateEnteredEventDetails" in e
         ]
+        captured["unreported"] = [arn for arn in result.executions if not reported(account, arn)]
 
     result = simulate.run(loaded, extra_faults=faults, inspect=inspect, small_pages=kind == "pagination")
     names = captured["history"]
@@ -231,7 +235,75 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         started=captured["started"],
         touched=captured["touched"],
         grants=captured["grants"],
+        unreported=captured["unreported"],
     )
+
+
+LOCK_STATE, LOCK_HELD_STATE, REPORT_STATE, RELEASE_STATE = (
+    "Take the playbook lock",
+    "Another run holds the lock",
+    "Send the report",
+    "Release the playbook lock",
+)
+
+
+def reported(account: LocalAccount, execution: str) -> bool:
+    """Whether an execution that took its lock sent its report (one that never took it, refused input or found the
+    lock held, has nothing to report). An execution that died without reaching the report (States.DataLimitExceeded,
+    which no catcher takes) or whose report failed did not."""
+    description = account.describe(execution)
+    entered = [e["stateEnteredEventDetails"]["name"] for e in account.history(execution) if "stateEnteredEventDetails" in e]
+    if LOCK_STATE not in entered or LOCK_HELD_STATE in entered:
+        return True
+    return REPORT_STATE in entered and description.get("error") != "ReportFailed"
+
+
+def ended_cleanly(run: Run) -> list[str]:
+    """Every run of every pass ends with its report sent and its lock released, except where the fault injected is
+    on the report or the release itself (the lock then expires on its own)."""
+    problems = []
+    if not run.lock_released and not (run.kind == "persistent" and run.state == RELEASE_STATE):
+        problems.append("ended holding its lock")
+    if not (run.kind == "persistent" and run.state == REPORT_STATE):
+        problems += [f"{execution.rsplit(':', 1)[-1]} ended without a report" for execution in run.unreported]
+    return problems
+
+
+LARGE_PAYLOAD = "large-payload"
+LARGE_INPUT_KB = 200
+
+
+def with_large_inputs(loaded: scenario.Scenario) -> scenario.Scenario:
+    """The scenario with the pipeline's executions carrying ~200 KB inputs (within Step Functions' 256 KiB quota, as a
+    workflow that passes its data between states may)."""
+    data = json.loads(json.dumps(loaded.data))
+    world = data.get("world", {})
+    for execution in world.get("executions", []) + world.get("failedExecutions", []):
+        execution["inputPaddingKb"] = LARGE_INPUT_KB
+    return scenario.Scenario(loaded.playbook, loaded.name, loaded.path, data)
+
+
+# Playbooks whose large-payload runs are known to fail and are not run yet, with what fails: listed on the page.
+LARGE_PAYLOAD_PENDING = {
+    "access-denied": "its plan carries the failed execution's input to restart it; with a 200 KB input a state exceeds the "
+    "256 KiB quota (States.DataLimitExceeded), the run ends without a report and holds its lock (issue 17, access-denied)",
+}
+
+
+def large_payload_jobs(jobs: list[tuple[str, str, str, str | None, list[Fault]]]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
+    """Every scenario (undo runs included) whose world has pipeline executions a playbook reads, again with large inputs."""
+    chosen: list[tuple[str, str, str, str | None, list[Fault]]] = []
+    for playbook_id, name, *_ in jobs:
+        owner, own_name = name.split("/", 1) if playbook_id == UNDO else (playbook_id, name)
+        world = scenario.load(owner, own_name).data.get("world", {})
+        if (world.get("executions") or world.get("failedExecutions")) and owner not in LARGE_PAYLOAD_PENDING:
+            chosen.append((playbook_id, name, LARGE_PAYLOAD, None, []))
+    return chosen
+
+
+def _timeless(mutations: list[str]) -> list[str]:
+    """Changes with the unix times in names (retry-<seconds>-...) masked: a run a few seconds later names them anew."""
+    return sorted(re.sub(r"\b\d{10}\b", "<time>", m) for m in mutations)
 
 
 def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
@@ -280,6 +352,7 @@ def judge(runs: list[Run]) -> None:
             why = f" ({run.error}: {(run.cause or '')[:300]})" if run.error else ""
             run.problems.extend(f"expectation failed: {failure}{why}" for failure in run.expect_failures)
         run.problems.extend(f"the fault on {api} never met a call" for api in run.unfired)
+        run.problems.extend(ended_cleanly(run))
         # several executions of one scenario may interleave: compare what changed, not the order across them
         if run.kind == "transient" and comparable(run) != comparable(clean):
             run.problems.append(
@@ -288,6 +361,11 @@ def judge(runs: list[Run]) -> None:
         if run.kind == "pagination" and comparable(run) != comparable(clean):
             run.problems.append(
                 f"small and empty pages changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}"
+            )
+        if run.kind == LARGE_PAYLOAD and (run.outcome, _timeless(run.mutations)) != (clean.outcome, _timeless(clean.mutations)):
+            why = f" ({run.error}: {(run.cause or '')[:200]})" if run.error else ""
+            run.problems.append(
+                f"large inputs changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}{why}"
             )
         if run.kind != "persistent":
             continue
@@ -300,8 +378,6 @@ def judge(runs: list[Run]) -> None:
             run.problems.append(f"status {run.status}, expected FAILED")
         if not reporting and not any(not e.startswith("[approval needed]") for e in run.emails):
             run.problems.append("no report was sent")
-        if not run.lock_released:
-            run.problems.append("the lock was not released")
         if run.mutations and not reporting and not any("Applied:" in e for e in run.emails if not e.startswith("[approval needed]")):
             run.problems.append(f"applied {run.mutations} before failing but the report does not say so")
 
@@ -647,6 +723,7 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         baseline_runs = _submit(pool, _execute, base_jobs)
         paged_jobs: list[tuple[str, str, str, str | None, list[Fault]]] = [(job[0], job[1], "pagination", None, []) for job in base_jobs]
         paged_runs = _submit(pool, _execute, paged_jobs)
+        large_runs = _submit(pool, _execute, large_payload_jobs(base_jobs))
         concurrency_runs = _submit(pool, concurrency_case, playbooks)
         bad_input_runs = _submit(pool, badinput.run, list(project.state_machines()))
         brake_runs = _submit(pool, brake_case, every)
@@ -654,12 +731,13 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         baseline = _collect(baseline_runs, "every scenario", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
         paged = _collect(paged_runs, "every scenario with small and empty pages", say)
+        large = _collect(large_runs, "the pipeline's executions with large inputs", say)
         concurrency = _collect(concurrency_runs, "two triggers at once", say)
         bad_input = _collect(bad_input_runs, "bad input and unrelated alarms", say)
         brake = _collect(brake_runs, "every scenario with the brake engaged", say)
         persisting_loop = _collect(persisting_loop_run, "event-loop under a persisting loop", say)[0]
         scans = _collect([scanning], "scanners", say)[0]
-    runs = baseline + paged + matrix
+    runs = baseline + paged + matrix + large
     judge(runs)
     return {
         "runs": runs,
@@ -738,6 +816,21 @@ def _share(covered: int, total: int) -> str:
     return f"{covered}/{total} ({covered / total:.0%})"
 
 
+def large_payload_lines(runs: list[Run]) -> list[str]:
+    """The large-payload pass, per playbook: runs with the baseline's result, reported and unlocked."""
+    large = [r for r in runs if r.kind == LARGE_PAYLOAD]
+    lines = []
+    for playbook_id in dict.fromkeys(r.playbook for r in large):
+        mine = [r for r in large if r.playbook == playbook_id]
+        lines.append(
+            f"- {playbook_id}: {len(mine)} scenarios with ~{LARGE_INPUT_KB} KB pipeline inputs, "
+            f"{sum(1 for r in mine if not r.problems)} with the baseline's outcome and changes, reported, lock released"
+        )
+        lines += [f"  - {r.scenario}: {p}" for r in mine for p in r.problems]
+    lines += [f"- {playbook_id}: not run yet: {why}" for playbook_id, why in LARGE_PAYLOAD_PENDING.items()]
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     """docs/assurance.md: only figures that are the same on every run (counts, never timings)."""
     runs: list[Run] = results["runs"]
@@ -770,6 +863,12 @@ def render(results: dict[str, Any]) -> str:
         "  change anything (the undo runs included) or ask for an approval.",
         "- **Persisting loop**: event-loop's main scenario with a loop that goes on after the fix, thousands of starts for",
         "  the check that the loop stopped to face: the run must send its report, release its lock and leave the rule disabled.",
+        "- **Large payloads**: every scenario whose pipeline executions a playbook reads, again with those executions",
+        f"  carrying ~{LARGE_INPUT_KB} KB inputs (within Step Functions' 256 KiB quota, which is also each playbook state's): the",
+        "  outcome and the changes must be the baseline's. A state over the quota fails with States.DataLimitExceeded,",
+        "  which States.ALL does not catch.",
+        "- **Every run of every pass** must end with its report sent and its lock released (unless the fault injected is",
+        "  on the report or the release itself).",
         "",
         "## Per playbook",
         "",
@@ -817,6 +916,8 @@ def render(results: dict[str, Any]) -> str:
         )
         lines += [f"  - {c['playbook']}/{c['scenario']}: changed {c['mutations']}, {c['approvals']} approvals" for c in changed]
     lines += persisting_loop_section(results.get("persisting_loop"))
+    lines += ["", "## Large payloads", ""]
+    lines += large_payload_lines(runs)
     lines += ["", "## Bad input", ""]
     for playbook_id, bad in bad_input.items():
         lines.append(

@@ -59,13 +59,24 @@ def put_state_machines(account: LocalAccount, machines: list[dict[str, Any]], no
         )
 
 
+def execution_input(execution: dict[str, Any]) -> dict[str, Any]:
+    """A world execution's input; `inputPaddingKb` adds a `padding` field of that many KiB (a pipeline that carries
+    its data in the execution input, as many do up to Step Functions' 256 KiB quota)."""
+    document = dict(execution.get("input", {}))
+    if execution.get("inputPaddingKb"):
+        document["padding"] = "r" * (int(execution["inputPaddingKb"]) * 1024)
+    return document
+
+
 def put_executions(account: LocalAccount, executions: list[dict[str, Any]], now: datetime) -> None:
     """Start each execution in turn, let it run until it finishes or blocks, then move its clock back
     `startedMinutesAgo`."""
     sfn = account.client("stepfunctions")
     for execution in executions:
         machine = f"arn:aws:states:{account.region}:{account.account_id}:stateMachine:{execution['stateMachine']}"
-        arn = sfn.start_execution(stateMachineArn=machine, name=execution["name"], input=json.dumps(execution["input"]))["executionArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, name=execution["name"], input=json.dumps(execution_input(execution)))[
+            "executionArn"
+        ]
         deadline = time.monotonic() + SETTLE_DEADLINE_S
         while aws_sfn.busy_executions():
             if time.monotonic() > deadline:

@@ -407,9 +407,9 @@ def put_failed_executions(account: LocalAccount, executions: list[dict[str, Any]
                 definition = definition.replace("${Region}", account.region)
                 account.pipeline_principals[name] = role_arn
             machines[name] = sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
-        arn = sfn.start_execution(stateMachineArn=machines[name], name=execution["name"], input=json.dumps(execution.get("input", {})))[
-            "executionArn"
-        ]
+        arn = sfn.start_execution(
+            stateMachineArn=machines[name], name=execution["name"], input=json.dumps(etl_world.execution_input(execution))
+        )["executionArn"]
         deadline = time.monotonic() + 10
         while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             if time.monotonic() > deadline:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from playbooks import assure, project
+from playbooks import assure, project, scenario
 
 # `make test` runs with --dist loadfile: this file's tests share one worker, so the session-wide run is made once.
 pytestmark = pytest.mark.assurance
@@ -23,10 +23,13 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     problems = [f"{r.playbook}/{r.scenario} {r.kind} {r.state or ''}: {p}" for r in results["runs"] for p in r.problems]
     assert problems == []
     kinds = {r.kind for r in results["runs"]}
-    assert kinds == {"baseline", "pagination", "transient", "persistent"}
+    assert kinds == {"baseline", "pagination", "transient", "persistent", assure.LARGE_PAYLOAD}
     # every scenario ran again with small and empty pages
     paged = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "pagination"}
     assert paged == {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "baseline"}
+    # every scenario whose pipeline executions a playbook reads ran again with ~200 KB inputs, execution-stuck's all
+    large = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == assure.LARGE_PAYLOAD}
+    assert {s for p, s in large if p == "execution-stuck"} == {s.name for s in scenario.scenarios("execution-stuck")}
     # every playbook and the undo had faults injected, and they met their calls
     assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.state_machines())
 

@@ -12,6 +12,7 @@ from approval_helpers import wait_for
 
 from playbooks import scenario, simulate
 from playbooks.local.account import TERMINAL, LocalAccount
+from playbooks.local.approval_web import click
 from playbooks.local.recorder import RECORDER
 
 PLAYBOOK = "execution-stuck"
@@ -30,7 +31,9 @@ def run_with_calls(name: str, decision: str | None = None, dry_run: bool = False
     if key not in _runs:
         result = simulate.run(scenario.load(PLAYBOOK, name), decision=decision, dry_run=dry_run)
         calls = [
-            {"api": c.api, "params": c.params} for c in RECORDER.calls if c.principal == "ExecutionStuckStateMachine" and c.error is None
+            {"api": c.api, "params": c.params}
+            for c in RECORDER.calls
+            if c.principal in ("ExecutionStuckStateMachine", "StuckExecutionReprocessFunction") and c.error is None
         ]
         _runs[key] = (result, calls)
     return _runs[key]
@@ -46,6 +49,8 @@ def run_with_calls(name: str, decision: str | None = None, dry_run: bool = False
         "watchdog-alarm",
         "retry-writes-nothing",
         "processed-object-unreadable",
+        "large-input",
+        "watchdog-large-input",
     ],
 )
 def test_scenario_meets_its_expectations(name: str) -> None:
@@ -134,7 +139,7 @@ def test_alarm_delivered_twice_starts_no_duplicate_and_the_lock_stops_a_second_r
         first = account.put_event(event)
         second = account.put_event(event)
         # THEN the first delivery started one run per long-running execution, named after it; the second none
-        assert sorted(arn.rsplit(":", 1)[-1].rsplit("-", 1)[0] for arn in first) == ["stuck-stuck-25m", "stuck-stuck-50m"]
+        assert sorted(arn.rsplit(":", 1)[-1].rsplit("-", 2)[0] for arn in first) == ["stuck-stuck-25m", "stuck-stuck-50m"]
         assert second == []
         inputs = [json.loads(account.describe(arn)["input"]) for arn in first]
         assert {i["startedBy"]["kind"] for i in inputs} == {"watchdog"}
@@ -145,3 +150,39 @@ def test_alarm_delivered_twice_starts_no_duplicate_and_the_lock_stops_a_second_r
         manual = account.start(PLAYBOOK, {"executionArn": inputs[0]["executionArn"]})
         wait_for(lambda: account.describe(manual)["status"] in TERMINAL, "the console run to end")
         assert json.loads(account.describe(manual)["output"])["outcome"] == "already-running"
+
+
+def test_a_later_alarm_starts_a_fresh_run_once_the_earlier_one_ended() -> None:
+    data = scenario.load(PLAYBOOK, "lambda-timeout")
+    with LocalAccount() as account:
+        scenario.build_world(account, data.data["world"], datetime.now(UTC))
+        # GIVEN the watchdog's run for the stuck execution ended without a change (its plan was rejected)
+        first = account.put_event(account.alarm_event("EtlExecutionStuckAlarm"))
+        assert len(first) == 1
+        tickets = wait_for(
+            lambda: [t for e in simulate.emails(RECORDER.calls) for t in simulate.LINK.findall(e.body)], "the approval e-mail"
+        )
+        click(account, tickets[0], "reject")
+        wait_for(lambda: account.describe(first[0])["status"] in TERMINAL, "the first run to end")
+        assert json.loads(account.describe(first[0])["output"])["outcome"] == "rejected"
+        # WHEN the alarm fires again later (a new state-change event) for the execution, still stuck
+        later = account.put_event(account.alarm_event("EtlExecutionStuckAlarm"))
+        # THEN a fresh run starts for it, instead of ExecutionAlreadyExists for 90 days
+        assert len(later) == 1 and later != first
+        assert json.loads(account.describe(later[0])["input"])["executionArn"] == STUCK
+
+
+def test_the_playbook_carries_none_of_the_pipelines_data() -> None:
+    # GIVEN a stuck execution whose input is about 200 KB (the workflow passes its data between states)
+    seen: dict[str, Any] = {}
+
+    def inspect(account: Any, result: simulate.Result) -> None:
+        history = account.client("stepfunctions").get_execution_history(executionArn=result.executions[0], maxResults=1000)["events"]
+        details = [v for e in history for k, v in e.items() if k.endswith("EventDetails") and isinstance(v, dict)]
+        seen["largest"] = max(len(str(d.get(field, ""))) for d in details for field in ("input", "output", "parameters"))
+
+    # WHEN the playbook handles it
+    result = simulate.run(scenario.load(PLAYBOOK, "large-input"), inspect=inspect)
+    # THEN it is reprocessed, and no state of the playbook, no task's parameters and no result held the input
+    assert (result.status, result.outcome) == ("SUCCEEDED", "remediated")
+    assert seen["largest"] < 32 * 1024

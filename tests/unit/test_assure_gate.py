@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from playbooks import assure, project
+from playbooks import assure, project, scenario
 
 PLAYBOOKS = list(project.playbooks())
 
@@ -110,7 +110,9 @@ def regress(results: dict[str, Any], what: str) -> None:
     elif what == "stale lock":
         results["runs"] = results["runs"][1:]
     elif what == "fault":
-        results["runs"].append(run(first, "throttled", "persistent", problems=["the lock was not released"]))
+        results["runs"].append(run(first, "throttled", "persistent", problems=["no report was sent"]))
+    elif what == "large payload":
+        results["runs"].append(run(first, "throttled", assure.LARGE_PAYLOAD, problems=["large inputs changed the result"]))
     elif what == "cfn-lint":
         results["scanners"]["cfn-lint"]["template.yaml"] = ["E3012 line 4: wrong type"]
     elif what == "checkov":
@@ -151,6 +153,7 @@ def regress(results: dict[str, Any], what: str) -> None:
         "bad input",
         "stale lock",
         "fault",
+        "large payload",
         "cfn-lint",
         "checkov",
         "checkov missing",
@@ -238,3 +241,66 @@ def test_an_execution_the_run_started_compares_by_what_changed_not_by_its_clock_
     # THEN the name the clock chose is no difference, and stopping another execution is
     assert later.problems == []
     assert [p.split(":")[0] for p in other.problems] == ["transient faults changed the result"]
+
+
+@pytest.mark.parametrize("kind", ["baseline", "pagination", "transient", "persistent", assure.LARGE_PAYLOAD])
+def test_a_run_of_any_pass_that_ends_holding_its_lock_fails_the_gate(kind: str) -> None:
+    # GIVEN a run of any pass that ended with its own lock still held (a run that died uncaught, say)
+    failed = {"status": "FAILED", "emails": ["[failed] execution-stuck"]} if kind == "persistent" else {}
+    held = run("execution-stuck", "lambda-timeout", kind, state="Stop the stuck execution", lock_released=False, **failed)
+    results = clean()
+    results["runs"] += [run("execution-stuck", "lambda-timeout"), held]
+    # WHEN the runs are judged
+    assure.judge(results["runs"])
+    # THEN that run has a problem and the gate fails on it
+    assert held.problems == ["ended holding its lock"]
+    assert assure.failures(results) == [f"execution-stuck/lambda-timeout {kind} Stop the stuck execution: ended holding its lock"]
+
+
+def test_a_run_that_sent_no_report_fails_the_gate_unless_the_report_itself_was_faulted() -> None:
+    stuck = "arn:aws:states:us-east-1:123456789012:execution:ExecutionStuck:stuck-abc"
+    died = run("execution-stuck", "lambda-timeout", assure.LARGE_PAYLOAD, unreported=[stuck])
+    faulted = run("execution-stuck", "lambda-timeout", "persistent", state="Send the report", status="FAILED", unreported=[stuck])
+    assure.judge([run("execution-stuck", "lambda-timeout"), died, faulted])
+    assert died.problems == ["stuck-abc ended without a report"]
+    assert "stuck-abc ended without a report" not in faulted.problems
+    # AND a persistent fault on the release leaves the lock to expire on its own
+    released = run("execution-stuck", "lambda-timeout", "persistent", state="Release the playbook lock", lock_released=False)
+    assure.judge([run("execution-stuck", "lambda-timeout"), released])
+    assert released.problems == []
+
+
+def test_the_page_lists_the_large_payload_pass() -> None:
+    results = clean()
+    results["runs"] += [
+        run("execution-stuck", "lambda-timeout", assure.LARGE_PAYLOAD),
+        run("execution-stuck", "oom-killed", assure.LARGE_PAYLOAD, problems=["oom-killed-run ended without a report"]),
+    ]
+    page = assure.render(results)
+    assert "- execution-stuck: 2 scenarios with ~200 KB pipeline inputs, 1 with the baseline's outcome and changes" in page
+    assert "  - oom-killed: oom-killed-run ended without a report" in page
+
+
+def test_large_inputs_pad_every_pipeline_execution_of_the_scenario() -> None:
+    loaded = assure.with_large_inputs(scenario.load("execution-stuck", "watchdog-alarm"))
+    assert {e["inputPaddingKb"] for e in loaded.data["world"]["executions"]} == {assure.LARGE_INPUT_KB}
+    jobs = assure.large_payload_jobs(
+        [("execution-stuck", "lambda-timeout", "baseline", None, []), ("lambda-throttling", "throttled", "baseline", None, [])]
+    )
+    assert jobs == [("execution-stuck", "lambda-timeout", assure.LARGE_PAYLOAD, None, [])]
+
+
+def test_large_payload_runs_compare_changes_without_the_retry_times() -> None:
+    stop = "sfn:StopExecution arn:aws:states:us-east-1:123456789012:execution:etl-workflow:retry-{}-ddc4d028"
+    baseline = run("execution-stuck", "retry-hangs", mutations=[stop.format(1796138860)])
+    later = run("execution-stuck", "retry-hangs", assure.LARGE_PAYLOAD, mutations=[stop.format(1796138975)])
+    other = run("execution-stuck", "retry-hangs", assure.LARGE_PAYLOAD, mutations=[])
+    assure.judge([baseline, later, other])
+    assert later.problems == []
+    assert other.problems and other.problems[0].startswith("large inputs changed the result")
+
+
+def test_a_playbook_pending_the_large_payload_fix_is_listed_not_passed() -> None:
+    jobs = assure.large_payload_jobs([("access-denied", "missing-dynamodb-put", "baseline", None, [])])
+    assert jobs == []
+    assert f"- access-denied: not run yet: {assure.LARGE_PAYLOAD_PENDING['access-denied']}" in assure.render(clean())

@@ -7,7 +7,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 import execution_stuck
 import execution_watchdog
@@ -80,6 +82,33 @@ def test_stuck_state_is_the_newest_entered_state_and_its_scheduled_function() ->
     assert (state["name"], state["functionName"], state["enteredAt"]) == ("Transform", "transform-handler", "2026-11-25T01:00:01.000Z")
 
 
+def test_without_execution_data_the_function_comes_from_the_definition() -> None:
+    # GIVEN history read with includeExecutionData false: the scheduled task carries no parameters
+    events = history(
+        {
+            "Id": 4,
+            "Type": "TaskScheduled",
+            "Timestamp": "2026-11-25T01:00:02.000Z",
+            "TaskScheduledEventDetails": {"ResourceType": "lambda"},
+        },
+        {"Id": 3, "Type": "TaskStateEntered", "Timestamp": "2026-11-25T01:00:01.000Z", "StateEnteredEventDetails": {"Name": "Transform"}},
+    )
+    invoke = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    function = "arn:aws:lambda:us-east-1:123456789012:function:transform-handler:live"
+    definition: dict[str, Any] = {
+        "StartAt": "Transform",
+        "States": {"Transform": {"Type": "Task", "Resource": invoke, "Parameters": {"FunctionName": function}}},
+    }
+    assert execution_stuck.stuck_state(events, definition)["functionName"] == "transform-handler"
+    # AND a legacy Lambda task is its Resource; a name known only at run time, or no Lambda at all, is no function
+    definition["States"]["Transform"] = {"Type": "Task", "Resource": function}
+    assert execution_stuck.stuck_state(events, definition)["functionName"] == "transform-handler"
+    definition["States"]["Transform"] = {"Type": "Task", "Resource": invoke, "Parameters": {"FunctionName.$": "$.fn"}}
+    assert execution_stuck.stuck_state(events, definition)["functionName"] is None
+    definition["States"]["Transform"] = {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem"}
+    assert execution_stuck.stuck_state(events, definition)["functionName"] is None
+
+
 @pytest.mark.parametrize(
     ("lines", "memory", "cause"),
     [
@@ -111,7 +140,7 @@ def test_definition_gaps_name_the_states_without_timeouts_and_heartbeats() -> No
             },
         },
     }
-    assert execution_stuck.definition_gaps(json.dumps(definition)) == {
+    assert execution_stuck.definition_gaps(definition) == {
         "withoutTimeout": ["C"],
         "withoutHeartbeat": ["B"],
         "workflowTimeout": 600,
@@ -130,7 +159,7 @@ def test_plan_below_the_threshold_proposes_nothing() -> None:
         "definition": {"withoutTimeout": [], "withoutHeartbeat": [], "workflowTimeout": 600},
     }
     target = {"executionArn": f"{WORKFLOW.replace(':stateMachine:', ':execution:')}:abc", "stateMachineArn": WORKFLOW}
-    execution = {"name": "abc", "status": "RUNNING", "startDate": STARTED, "input": "{}"}
+    execution = {"name": "abc", "status": "RUNNING", "startDate": STARTED}
     plan = execution_stuck.plan(target, execution, diagnosis, {"stuckThresholdMinutes": 15}, "arn:x:run-1", NOW)
     assert (plan["case"], plan["actions"]) == ("not-stuck", [])
     # AND above it, stop then reprocess, in that order, the reprocess named retry-<timestamp> and without an S3 object
@@ -139,6 +168,25 @@ def test_plan_below_the_threshold_proposes_nothing() -> None:
     assert [a["id"] for a in plan["actions"]] == ["stop_execution", "reprocess"]
     assert re.fullmatch(rf"retry-{int(NOW.timestamp())}-[0-9a-f]{{8}}", plan["actions"][1]["after"]["name"])
     assert plan["actions"][1]["after"]["object"] is None
+    # AND the plan names the execution whose input the retry gets, never the input itself (up to 256 KiB)
+    assert plan["actions"][1]["after"]["inputOf"] == target["executionArn"]
+    assert "input" not in plan["actions"][1]["after"]
+
+
+def test_reprocess_starts_the_retry_with_the_stuck_input_once() -> None:
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        machine = sfn.create_state_machine(name="etl-workflow", definition=definition, roleArn="arn:aws:iam::123456789012:role/r")
+        payload = json.dumps({"detail": {"object": {"key": "k"}}, "padding": "r" * 200 * 1024})
+        stuck = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="stuck", input=payload)["executionArn"]
+        # WHEN the retry is started, and started again (a Lambda retry after a lost answer)
+        first = execution_stuck.reprocess(sfn, stuck_arn=stuck, state_machine_arn=machine["stateMachineArn"], name="retry-1")
+        again = execution_stuck.reprocess(sfn, stuck_arn=stuck, state_machine_arn=machine["stateMachineArn"], name="retry-1")
+        # THEN one retry runs, with the stuck execution's input
+        assert first == again
+        assert sfn.describe_execution(executionArn=first["executionArn"])["input"] == payload
+        assert len(sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]) == 2
 
 
 def test_retry_names_differ_per_execution_within_one_second() -> None:
@@ -147,10 +195,14 @@ def test_retry_names_differ_per_execution_within_one_second() -> None:
 
 def test_watchdog_run_name_is_stable_short_and_valid() -> None:
     arn = f"{WORKFLOW.replace(':stateMachine:', ':execution:')}:{'x' * 80}"
-    name = execution_watchdog.run_name(arn)
-    assert name == execution_watchdog.run_name(arn)
+    event = "6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+    name = execution_watchdog.run_name(arn, event)
+    assert name == execution_watchdog.run_name(arn, event)
     assert len(name) <= 80
     assert re.fullmatch(r"[A-Za-z0-9_-]+", name)
+    # AND another alarm event, or another execution, is another run
+    assert execution_watchdog.run_name(arn, "another-event") != name
+    assert execution_watchdog.run_name(arn[:-1] + "y", event) != name
 
 
 class FakeSfn:

@@ -63,3 +63,28 @@ def test_stop_aborts_an_execution_waiting_for_a_task_token(account: LocalAccount
     described = account.describe(STUCK)
     assert (described["status"], described.get("error"), described.get("cause")) == ("ABORTED", "ExecutionStuck", "incident 42")
     assert sfn.get_execution_history(executionArn=STUCK, reverseOrder=True, maxResults=1)["events"][0]["type"] == "ExecutionAborted"
+
+
+def test_history_without_execution_data_carries_metadata_only(account: LocalAccount) -> None:
+    sfn = account.client("stepfunctions")
+    full = sfn.get_execution_history(executionArn=STUCK, reverseOrder=True, maxResults=10)["events"]
+    bare = sfn.get_execution_history(executionArn=STUCK, reverseOrder=True, maxResults=10, includeExecutionData=False)["events"]
+    # the data is there by default (includeExecutionData defaults to true) and gone when it is false
+    assert any("input" in e.get("stateEnteredEventDetails", {}) for e in full)
+    assert any("parameters" in e.get("taskScheduledEventDetails", {}) for e in full)
+    assert [e["type"] for e in bare] == [e["type"] for e in full]
+    for event in bare:
+        details = [v for k, v in event.items() if k.endswith("EventDetails")]
+        assert not any({"input", "output", "parameters"} & set(d) for d in details)
+    assert [e["stateEnteredEventDetails"]["name"] for e in bare if "stateEnteredEventDetails" in e]
+
+
+def test_describe_execution_metadata_only_leaves_the_input_out(account: LocalAccount) -> None:
+    sfn = account.client("stepfunctions")
+    full = sfn.describe_execution(executionArn=STUCK)
+    bare = sfn.describe_execution(executionArn=STUCK, includedData="METADATA_ONLY")
+    assert "input" in full
+    assert "input" not in bare
+    assert {k: bare[k] for k in ("executionArn", "name", "status", "startDate")} == {
+        k: full[k] for k in ("executionArn", "name", "status", "startDate")
+    }

@@ -42,6 +42,22 @@ GAPS = [
         "names are the same on every deploy (moto's random generator is seeded while it deploys), so a definition "
         "is parsed once per process",
     ),
+    Gap(
+        "States.DataLimitExceeded (the 256 KiB payload quota)",
+        "limits a task's result, a state's input after Parameters and a state's output to 262,144 bytes of UTF-8 "
+        "(Step Functions developer guide, 'Step Functions service quotas', quotas related to task executions: "
+        "'Maximum input or output size for a task, state, or execution'); beyond it the state fails with "
+        "`States.DataLimitExceeded`, 'a terminal error that can't be caught by the States.ALL error type' "
+        "('Error handling in Step Functions workflows', Error names: States.ALL and States.DataLimitExceeded). "
+        "A catcher or retrier naming States.DataLimitExceeded itself still matches. Cause as recorded against AWS in "
+        "LocalStack's tests/aws/services/stepfunctions/v2/error_handling/test_states_errors.snapshot.json: "
+        "`The state/task '<resource type>' returned a result with a size exceeding the maximum number of bytes service "
+        "limit.`",
+        "checks results and outputs but lets a `States.ALL` catcher or retrier take the error, and never checks a "
+        "task's input after Parameters: States.ALL no longer matches it (the stricter reading: that recording shows "
+        "a States.ALL catcher taking an oversized lambda:invoke result, the guide says it cannot), and a task whose "
+        "Parameters exceed the quota fails before its call",
+    ),
 ]
 
 
@@ -177,8 +193,87 @@ def _patch_stopped_stays_stopped() -> None:
     Environment.set_error = set_error  # type: ignore[method-assign]
 
 
+def _patch_payload_limit() -> None:
+    """States.DataLimitExceeded is terminal for States.ALL, and a task's input after Parameters counts too."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+    from moto.stepfunctions.parser.quotas import is_within_size_quota
+
+    matches = ErrorEqualsDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if _is_data_limit(error_name) and not any(_is_data_limit(name) for name in self.error_names):
+            env.stack.pop()
+            env.stack.append(False)  # only a catcher or retrier that names it matches
+            return
+        matches(self, env)
+
+    ErrorEqualsDecl._eval_body = eval_body  # type: ignore[method-assign]
+
+    before = StateTaskService._before_eval_execution
+
+    def before_eval_execution(self: Any, env: Any, resource_runtime_part: Any, raw_parameters: Any, state_credentials: Any) -> None:
+        if not is_within_size_quota(raw_parameters):
+            raise _data_limit_exceeded(self, env, "was given an input")
+        before(self, env, resource_runtime_part, raw_parameters, state_credentials)
+
+    StateTaskService._before_eval_execution = before_eval_execution  # type: ignore[method-assign]
+    _keep_failure_events(StateTaskService)
+
+
+def _keep_failure_events(base: type) -> None:
+    """An integration's own error mapping (DynamoDB's turns any exception into AmazonDynamoDBException) must leave
+    a States error such as DataLimitExceeded as it is."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+
+    subclass: type
+    for subclass in base.__subclasses__():
+        _keep_failure_events(subclass)
+        if "_from_error" not in vars(subclass):
+            continue
+        original = vars(subclass)["_from_error"]
+
+        def from_error(self: Any, env: Any, ex: Exception, original: Any = original) -> Any:
+            return ex.failure_event if isinstance(ex, FailureEventException) else original(self, env, ex)
+
+        subclass._from_error = from_error  # type: ignore[attr-defined]
+
+
+def _is_data_limit(error_name: Any) -> bool:
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+
+    return isinstance(error_name, StatesErrorName) and error_name.typ == StatesErrorNameType.StatesStatesDataLimitExceeded
+
+
+def _data_limit_exceeded(task: Any, env: Any, what: str) -> Exception:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    kind = StatesErrorNameType.StatesStatesDataLimitExceeded
+    details = TaskFailedEventDetails(
+        error=kind.to_name(),
+        cause=f"The state/task '{task._get_sfn_resource_type()}' {what} with a size exceeding the maximum number of bytes service limit.",
+        resource=task._get_sfn_resource(),
+        resourceType=task._get_sfn_resource_type(),
+    )
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=kind),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(taskFailedEventDetails=details),  # type: ignore[typeddict-item]
+        )
+    )
+
+
 def patch_moto() -> None:
     _parse_each_definition_once()
     _patch_principal_of_tasks()
     _patch_time()
     _patch_definite_json_paths()
+    _patch_payload_limit()

@@ -112,6 +112,20 @@ GAPS = [
         "ignores both and returns every event oldest first: we order, page and cut the events as AWS does",
     ),
     Gap(
+        "states:GetExecutionHistory includeExecutionData",
+        "returns each event's input and output unless includeExecutionData is false (it defaults to true): with "
+        "false, only metadata (Step Functions API reference, GetExecutionHistory; AWS Compute Blog, 'Introducing "
+        "larger state payloads for AWS Step Functions')",
+        "ignores the flag and always returns the data: we drop input, output and a task's parameters (the stricter "
+        "reading: parameters are the data sent to the resource) with their details when it is false",
+    ),
+    Gap(
+        "states:DescribeExecution includedData",
+        "answers without the execution's input and output when includedData is METADATA_ONLY (Step Functions API "
+        "reference, DescribeExecution: includedData ALL_DATA | METADATA_ONLY)",
+        "ignores it and always returns input and output: we leave both out for METADATA_ONLY",
+    ),
+    Gap(
         "states:StopExecution",
         "aborts a running execution at once, even one waiting for a task token, and DescribeExecution shows the given error and cause",
         "leaves an execution that waits for a task token RUNNING forever and drops error and cause: we abort it, release the waiting task and keep error and cause",
@@ -457,6 +471,8 @@ def _get_execution_history(params: dict[str, Any]) -> Any:
     if execution is None:
         return None  # moto answers ExecutionDoesNotExist / InvalidArn as AWS does
     events = list(execution.to_history_output()["events"])
+    if params.get("includeExecutionData") is False:
+        events = [_without_data(event) for event in events]
     if params.get("reverseOrder"):
         events.reverse()
     start = int(params.get("nextToken") or 0)
@@ -465,6 +481,34 @@ def _get_execution_history(params: dict[str, Any]) -> Any:
     if start + size < len(events):
         page["nextToken"] = str(start + size)
     return response(page)
+
+
+def _describe_execution(params: dict[str, Any]) -> Any:
+    if params.get("includedData") != "METADATA_ONLY":
+        return None
+    execution = _parser_execution(str(params.get("executionArn", "")))
+    if execution is None:
+        return None  # moto answers ExecutionDoesNotExist / InvalidArn
+    described = {k: v for k, v in execution.to_describe_output().items() if k not in ("input", "output", "inputDetails", "outputDetails")}
+    return response({k: _millis(getattr(v, "value", v)) for k, v in described.items() if v is not None})
+
+
+def _millis(value: Any) -> Any:
+    """Dates as the API gives them: to the millisecond."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000) if isinstance(value, datetime.datetime) else value
+
+
+EXECUTION_DATA = ("input", "inputDetails", "output", "outputDetails", "parameters")
+
+
+def _without_data(event: dict[str, Any]) -> dict[str, Any]:
+    """A history event as GetExecutionHistory answers it with includeExecutionData false: metadata only."""
+    return {
+        key: {k: v for k, v in value.items() if k not in EXECUTION_DATA}
+        if key.endswith("EventDetails") and isinstance(value, dict)
+        else value
+        for key, value in event.items()
+    }
 
 
 def _abort_live_execution(execution: Any, error: Any, cause: Any, stopped_at: Any) -> None:
@@ -482,6 +526,7 @@ def _abort_live_execution(execution: Any, error: Any, cause: Any, stopped_at: An
 # The calls this module answers instead of moto.
 ANSWERS: dict[str, Handler] = {
     "states:GetExecutionHistory": _get_execution_history,
+    "states:DescribeExecution": _describe_execution,
     "states:StopExecution": _stop_execution,
     "states:ListExecutions": _list_executions,
 }
