@@ -53,7 +53,7 @@ def run() -> list[str]:
     """Each validator's complaints about each playbook, as "playbook (validator): message" lines."""
     return [
         f"{playbook.id} ({name}): {line}"
-        for playbook in project.playbooks().values()
+        for playbook in project.state_machines().values()
         for name, lines in complaints(filled(playbook)).items()
         for line in lines
     ]
@@ -63,7 +63,7 @@ def main() -> None:
     problems = run()
     for line in problems:
         print(line)
-    print(f"asl-lint: {len(project.playbooks())} state machines, statelint and asl-validator: {len(problems)} problems")
+    print(f"asl-lint: {len(project.state_machines())} state machines, statelint and asl-validator: {len(problems)} problems")
     sys.exit(1 if problems else 0)
 
 
