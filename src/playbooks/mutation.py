@@ -49,6 +49,27 @@ TARGETS = [
         ("plan", "_raise_reservation", "_quota_increase"),
         "the reservation's raise, cap and floor",
     ),
+    # The request and the decision path; not the e-mail texts and the reminder sweep (they decide nothing).
+    Target(
+        "functions/approvals.py",
+        "approvals",
+        (
+            "request_approval",
+            "load",
+            "current_status",
+            "_audit_entry",
+            "decide",
+            "_conditional",
+            "_reject",
+            "_approve",
+            "_lost_race",
+            "_send",
+            "_undelivered",
+        ),
+        "what a decision approves, refuses or tells the waiting playbook",
+    ),
+    # Every function mutmut can reach (the route handlers are decorated: reached through the resolver by the tests).
+    Target("functions/approval_api.py", "approval_api", (), "what the approval page offers and what its POST names"),
 ]
 
 
