@@ -59,7 +59,10 @@ ONE_ACTION: dict[str, Any] = {
     "recommendations": [],
     "actions": [RAISE],
 }
-TWO_ACTIONS = ONE_ACTION | {"actions": [RAISE, MEMORY], "recommendations": ["Batch small files before ingest", "Move the nightly load out of peak hours"]}
+TWO_ACTIONS = ONE_ACTION | {
+    "actions": [RAISE, MEMORY],
+    "recommendations": ["Batch small files before ingest", "Move the nightly load out of peak hours"],
+}
 THREE_ACTIONS = ONE_ACTION | {"actions": [RAISE, MEMORY, RETENTION]}
 
 
