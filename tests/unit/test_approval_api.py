@@ -229,7 +229,10 @@ def test_a_single_action_plan_names_its_one_action_without_a_checkbox(site: Site
     assert form is not None
     assert form.checkboxes == [] and ("actions", RAISE["id"]) in form.fields
     assert read(page).labels == []  # no label points at a box that is not there
-    assert "Untick" not in page and "Recommendations" not in page  # none to show: no heading either
+    texts = read(page).texts
+    # no hint to untick before the actions; after the one action, only the comment and the buttons
+    assert texts[texts.index("Proposed actions") - 1] == ONE_ACTION["evidence"][-1]
+    assert texts[texts.index("}") + 1 :] == ["Comment", "Approve", "Reject"]
     assert site.press(ticket, "approve")["statusCode"] == 200
     assert site.received()["approved"] == {RAISE["id"]: True}
 
