@@ -93,9 +93,17 @@ class FakeSfn:
 
 
 class FakeSns:
+    """SNS's Publish: parameters checked against the SDK's model, each message kept."""
+
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
 
     def publish(self, **kwargs: Any) -> dict[str, str]:
+        validate_parameters(kwargs, _sns_model().operation_model("Publish").input_shape)
         self.messages.append(kwargs)
         return {"MessageId": str(len(self.messages))}
+
+
+@cache
+def _sns_model() -> ServiceModel:
+    return boto3.client("sns", region_name="us-east-1").meta.service_model

@@ -570,3 +570,148 @@ def test_an_sdk_error_before_the_request_is_not_a_decision(table: Any) -> None:
 
     assert approve(table, sfn, tickets).status == 410
     assert sfn.successes == []
+
+
+# ------------------------------------------------------------------------------ what the approver is told, exactly
+NO_CHOICE = "No actions were chosen, so nothing was approved. Tick the actions you approve, or reject the plan."
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "message"),
+    [
+        ("unknown ticket", 404, "No such approval request."),
+        ("wrong nonce", 403, "This form is not valid for this approval request; open the link from your e-mail again."),
+        ("too late", 410, "This approval request expired at 2026-11-25T03:10:00.000Z; nothing was changed."),
+        ("decided", 409, "This approval request was already decided: rejected."),
+        ("nothing named", 400, NO_CHOICE),
+        ("nothing ticked", 400, NO_CHOICE),
+        ("not in the plan", 400, "The form names actions that are not in this plan; nothing was approved. Open the link again."),
+    ],
+)
+def test_every_refusal_tells_the_approver_what_happened(table: Any, case: str, status: int, message: str) -> None:
+    tickets = request(table, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    ticket, nonce, when, actions = tickets["approver"], tickets["nonce:approver"], NOW, ["lower_memory"]
+    if case == "unknown ticket":
+        ticket = "A" * 22
+    elif case == "wrong nonce":
+        nonce = "forged-nonce-000000"
+    elif case == "too late":
+        when = NOW + timedelta(seconds=600)
+    elif case == "decided":
+        assert approvals.decide(table, sfn, ticket, decision="reject", nonce=nonce, now=NOW).status == 200
+    else:
+        actions = {"nothing named": None, "nothing ticked": [], "not in the plan": ["lower_memory", "drop_table"]}[case]  # type: ignore[assignment]
+    outcome = approvals.decide(table, sfn, ticket, decision="approve", nonce=nonce, actions=actions, now=when)
+    assert (outcome.status, outcome.message) == (status, message)
+    assert sfn.successes == []
+
+
+def test_a_two_action_plan_without_named_actions_approves_nothing(table: Any) -> None:
+    tickets = request(table, plan=TWO_ACTIONS | {"actions": TWO_ACTIONS["actions"][:2]})
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets).status == 400
+    assert sfn.successes == [] and record(table)["status"] == approvals.PENDING
+
+
+# ------------------------------------------------------------------------------------------- what is recorded
+def test_the_audit_records_who_decided_what_when_and_from_where(table: Any) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com"], required=2, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    agent = "Mozilla/5.0 " + "x" * 400
+    approve(
+        table,
+        sfn,
+        tickets,
+        "a@example.com",
+        actions=["lower_memory"],
+        comment="ok",
+        source_ip="203.0.113.9",
+        user_agent=agent,
+        record_url="https://x/r",
+    )
+    later = NOW + timedelta(seconds=5)
+    assert (
+        approvals.decide(table, sfn, tickets["b@example.com"], decision="reject", nonce=tickets["nonce:b@example.com"], now=later).status
+        == 200
+    )
+    digest = approvals.plan_hash(TWO_ACTIONS)
+    assert record(table)["audit"] == [
+        {
+            "approver": "a@example.com",
+            "decision": "approve",
+            "actions": ["lower_memory"],
+            "comment": "ok",
+            "sourceIp": "203.0.113.9",
+            "userAgent": agent[:300],
+            "at": "2026-11-25T03:00:00.000Z",
+            "planHash": digest,
+            "record": "https://x/r",
+        },
+        {
+            "approver": "b@example.com",
+            "decision": "reject",
+            "actions": [],
+            "comment": "",
+            "sourceIp": "",
+            "userAgent": "",
+            "at": "2026-11-25T03:00:05.000Z",
+            "planHash": digest,
+            "record": "",
+        },
+    ]
+
+
+def test_an_approval_without_comment_or_record_tells_the_playbook_none(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets).status == 200
+    output = json.loads(sfn.successes[0]["output"])
+    assert (output["comment"], output["record"]) == ("", "")
+
+
+def test_the_decision_is_logged_without_the_comment_the_record_or_the_token(table: Any, caplog: pytest.LogCaptureFixture) -> None:
+    tickets = request(table)
+    approve(table, FakeSfn(), tickets, comment="private words", source_ip="203.0.113.9", user_agent="ua", record_url="https://x/r")
+    (logged,) = [r for r in caplog.records if r.getMessage() == "approval decision"]
+    fields = {
+        key: getattr(logged, key) for key in ("approver", "decision", "actions", "sourceIp", "userAgent", "at", "planHash", "playbook")
+    }
+    assert fields == {
+        "approver": "approver",
+        "decision": "approve",
+        "actions": ["raise_reserved_concurrency"],
+        "sourceIp": "203.0.113.9",
+        "userAgent": "ua",
+        "at": "2026-11-25T03:00:00.000Z",
+        "planHash": approvals.plan_hash(PLAN),
+        "playbook": "lambda-throttling",
+    }
+    assert not hasattr(logged, "comment") and not hasattr(logged, "record")
+    assert not any("private words" in str(vars(r)) or "TOKEN-SECRET" in str(vars(r)) for r in caplog.records)
+
+
+def test_a_request_is_announced_on_the_approval_topic_and_logged(table: Any, caplog: pytest.LogCaptureFixture) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"], required=2)
+    assert [(m["TopicArn"], to(m, "approver")) for m in sns.messages] == [
+        ("arn:aws:sns:us-east-1:123456789012:approvals", "a@example.com"),
+        ("arn:aws:sns:us-east-1:123456789012:approvals", "b@example.com"),
+    ]
+    subject, body = approvals.email_text("lambda-throttling", TWO_ACTIONS, links(sns.messages[0])[0], "2026-11-25T03:10:00.000Z", 2)
+    assert (sns.messages[0]["Subject"], sns.messages[0]["Message"]) == (subject, body)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "approval requested"]
+    assert (logged.playbook, logged.execution, logged.approvers, logged.expiresAt) == (  # type: ignore[attr-defined]
+        "lambda-throttling",
+        "arn:aws:states:us-east-1:123456789012:execution:sm:e1",
+        2,
+        "2026-11-25T03:10:00.000Z",
+    )
+
+
+def test_every_record_of_a_request_is_kept_ninety_days(table: Any) -> None:
+    ask(table, FakeSns(), ["a@example.com"])
+    expires = int((NOW + timedelta(days=90)).timestamp())
+    items = table.scan()["Items"]
+    assert sorted(item["kind"] for item in items) == ["approval", "run", "ticket"]
+    assert all(item["ttl"] == expires for item in items)
