@@ -37,16 +37,17 @@ class EventuallyConsistent:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)
 
-    def _remember(self, key: dict[str, Any]) -> None:
-        self._before[key["id"]] = copy.deepcopy(self._table.get_item(Key=key, ConsistentRead=True).get("Item"))
+    def _write(self, key: dict[str, Any], write: Any) -> Any:
+        before = copy.deepcopy(self._table.get_item(Key=key, ConsistentRead=True).get("Item"))
+        answer = write()  # a write refused by its condition changes nothing, so leaves nothing stale
+        self._before[key["id"]] = before
+        return answer
 
     def put_item(self, **kwargs: Any) -> Any:
-        self._remember({"id": kwargs["Item"]["id"]})
-        return self._table.put_item(**kwargs)
+        return self._write({"id": kwargs["Item"]["id"]}, lambda: self._table.put_item(**kwargs))
 
     def update_item(self, **kwargs: Any) -> Any:
-        self._remember(kwargs["Key"])
-        return self._table.update_item(**kwargs)
+        return self._write(kwargs["Key"], lambda: self._table.update_item(**kwargs))
 
     def get_item(self, **kwargs: Any) -> Any:
         if kwargs.get("ConsistentRead") is True or kwargs["Key"]["id"] not in self._before:
