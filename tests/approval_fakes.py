@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from botocore.model import ServiceModel
+from botocore.model import ServiceModel, StructureShape
 from botocore.validate import validate_parameters
 
 from playbooks import project
@@ -57,8 +57,12 @@ class EventuallyConsistent:
 
 
 @cache
-def _sfn_model() -> ServiceModel:
-    return boto3.client("stepfunctions", region_name="us-east-1").meta.service_model
+def _input_shape(service: str, operation: str) -> StructureShape:
+    """The operation's request shape in the SDK's own model of the service."""
+    model: ServiceModel = boto3.client(service, region_name="us-east-1").meta.service_model  # type: ignore[call-overload]
+    shape = model.operation_model(operation).input_shape
+    assert shape is not None, operation
+    return shape
 
 
 class FakeSfn:
@@ -73,7 +77,7 @@ class FakeSfn:
         self.tokens = set(tokens)
 
     def _answer(self, name: str, params: dict[str, Any]) -> None:
-        shape = _sfn_model().operation_model(name).input_shape
+        shape = _input_shape("stepfunctions", name)
         validate_parameters(params, shape)  # botocore's own check: raises ParamValidationError before any request
         for member, value in params.items():
             if isinstance(value, str) and len(value) > shape.members[member].metadata.get("max", len(value)):
@@ -100,11 +104,6 @@ class FakeSns:
         self.messages: list[dict[str, Any]] = []
 
     def publish(self, **kwargs: Any) -> dict[str, str]:
-        validate_parameters(kwargs, _sns_model().operation_model("Publish").input_shape)
+        validate_parameters(kwargs, _input_shape("sns", "Publish"))
         self.messages.append(kwargs)
         return {"MessageId": str(len(self.messages))}
-
-
-@cache
-def _sns_model() -> ServiceModel:
-    return boto3.client("sns", region_name="us-east-1").meta.service_model
