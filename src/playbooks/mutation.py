@@ -131,6 +131,7 @@ LAST_PIECE = "an execution ARN's name is its last ':' piece however the ARN is s
 DIFF_HEADER = "lineterm ends only the diff's ---/+++/@@ lines, which the page skips ([3:])"
 UNSHOWN_MALFORMED = "the reason is never shown: every malformed body becomes the same 400 page"
 HEADER_CASE = "API Gateway's headers are read case-insensitively (Powertools' CaseInsensitiveDict), as HTTP names are"
+HOST_ALWAYS = "a request names its site (HTTP/1.1 requires Host; API Gateway sends domainName): the last fallbacks are never reached"
 DYNAMODB_KEYWORD_CASE = "DynamoDB's update-expression keywords are case-insensitive (set = SET)"
 CLOCK_UNREAD = "decide checked expiry at this same instant, so the write lost to a decided request, whose status is read without the clock"
 EQUIVALENT |= {
@@ -168,6 +169,12 @@ EQUIVALENT |= {
     'UpdateExpression="set #s = :expired",': DYNAMODB_KEYWORD_CASE,
     'UpdateExpression="set #s = :pending, audit = list_append(audit, :note)" + vote,': DYNAMODB_KEYWORD_CASE,
     "return _lost_race(table, view, None)": CLOCK_UNREAD,
+    'domain = event.request_context.domain_name or event.headers.get("host", "XXXX") or "localhost"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", "") or "XXlocalhostXX"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", "") or "LOCALHOST"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", None) or "localhost"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", ) or "localhost"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("HOST", "") or "localhost"': HEADER_CASE,
 }
 
 
