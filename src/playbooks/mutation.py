@@ -102,6 +102,27 @@ TARGETS = [
         ("retry_name", "source_object", "plan"),
         "the stop and the reprocessing run",
     ),
+    # The request and the decision path; not the e-mail texts and the reminder sweep (they decide nothing).
+    Target(
+        "functions/approvals.py",
+        "approvals",
+        (
+            "request_approval",
+            "load",
+            "current_status",
+            "_audit_entry",
+            "decide",
+            "_conditional",
+            "_reject",
+            "_approve",
+            "_lost_race",
+            "_send",
+            "_undelivered",
+        ),
+        "what a decision approves, refuses or tells the waiting playbook",
+    ),
+    # Every function mutmut can reach (the route handlers are decorated: reached through the resolver by the tests).
+    Target("functions/approval_api.py", "approval_api", (), "what the approval page offers and what its POST names"),
 ]
 
 
@@ -197,6 +218,59 @@ EQUIVALENT = {
     "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', )[-1]} is {execution['status']} since \"": LAST_ARN_PART,
     "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 2)[-1]} is {execution['status']} since \"": LAST_ARN_PART,
     "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 1)[+1]} is {execution['status']} since \"": LAST_ARN_PART,
+}
+
+# The approval service: its page (approval_api) and its decision path (approvals).
+HTML_CASE = "HTML tag names are case-insensitive: browsers (and the form reader) parse the same page"
+PLAN_HAS = "plan.json requires summary, evidence and actions: every plan has them, so the default is never used"
+LAST_PIECE = "an execution ARN's name is its last ':' piece however the ARN is split from the right"
+DIFF_HEADER = "lineterm ends only the diff's ---/+++/@@ lines, which the page skips ([3:])"
+UNSHOWN_MALFORMED = "the reason is never shown: every malformed body becomes the same 400 page"
+HEADER_CASE = "API Gateway's headers are read case-insensitively (Powertools' CaseInsensitiveDict), as HTTP names are"
+HOST_ALWAYS = "a request names its site (HTTP/1.1 requires Host; API Gateway sends domainName): the last fallbacks are never reached"
+DYNAMODB_KEYWORD_CASE = "DynamoDB's update-expression keywords are case-insensitive (set = SET)"
+CLOCK_UNREAD = "decide checked expiry at this same instant, so the write lost to a decided request, whose status is read without the clock"
+EQUIVALENT |= {
+    'def render_view(ticket_id: str, view: approvals.View, base_path: str = "XXXX") -> str:': "its one caller, the page route, always passes base_path",
+    "f\"<p>Playbook <b>{html.escape(approval['playbook'])}</b> &middot; execution <code>{html.escape(approval['execution'].rsplit(':', )[-1])}</code></p>\",": LAST_PIECE,
+    "f\"<p>Playbook <b>{html.escape(approval['playbook'])}</b> &middot; execution <code>{html.escape(approval['execution'].rsplit(':', 2)[-1])}</code></p>\",": LAST_PIECE,
+    "f\"<p>Playbook <b>{html.escape(approval['playbook'])}</b> &middot; execution <code>{html.escape(approval['execution'].rsplit(':', 1)[+1])}</code></p>\",": LAST_PIECE,
+    "f\"<p id='summary'>{html.escape(plan.get('summary', None))}</p>\",": PLAN_HAS,
+    "f\"<p id='summary'>{html.escape(plan.get('summary', ))}</p>\",": PLAN_HAS,
+    "f\"<p id='summary'>{html.escape(plan.get('summary', 'XXXX'))}</p>\",": PLAN_HAS,
+    '"<h2>Evidence</h2><ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in plan.get("evidence", None)) + "</ul>",': PLAN_HAS,
+    '"<h2>Evidence</h2><ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in plan.get("evidence", )) + "</ul>",': PLAN_HAS,
+    '"<h2>Evidence</h2><ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in plan.get("evidence", [])) + "</UL>",': HTML_CASE,
+    'actions = plan.get("actions", None)': PLAN_HAS,
+    'actions = plan.get("actions", )': PLAN_HAS,
+    'table_html = "<table><tr><th></th><th>Action</th><th>Before &rarr; after</th></tr>" + "".join(rows) + "</TABLE>"': HTML_CASE,
+    '"<h2>Recommendations (not automated)</h2><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in plan["recommendations"]) + "</UL>"': HTML_CASE,
+    'audit = approval.get("audit", None)': "every request is stored with an audit list (request_approval), so the default is never used",
+    'audit = approval.get("audit", )': "every request is stored with an audit list (request_approval), so the default is never used",
+    '+ "</LI>"': HTML_CASE,
+    '+ "</UL>"': HTML_CASE,
+    "for line in list(difflib.unified_diff(old, new, n=len(old) + len(new)))[3:]:": DIFF_HEADER,
+    'for line in list(difflib.unified_diff(old, new, lineterm="XXXX", n=len(old) + len(new)))[3:]:': DIFF_HEADER,
+    "raise MalformedForm(None)": UNSHOWN_MALFORMED,
+    'raise MalformedForm("XXrepeated fieldXX")': UNSHOWN_MALFORMED,
+    'raise MalformedForm("REPEATED FIELD")': UNSHOWN_MALFORMED,
+    'raise MalformedForm("XXnot an objectXX")': UNSHOWN_MALFORMED,
+    'raise MalformedForm("NOT AN OBJECT")': UNSHOWN_MALFORMED,
+    'body: dict[str, Any] = {key: values[0] for key, values in form.items() if key != "XXactionsXX"}': "`actions` is set from all its values just below, so its first value never stays",
+    'body: dict[str, Any] = {key: values[0] for key, values in form.items() if key != "ACTIONS"}': "`actions` is set from all its values just below, so its first value never stays",
+    'origin = event.headers.get("ORIGIN")': HEADER_CASE,
+    'if origin is None and event.headers.get("REFERER"):': HEADER_CASE,
+    'parts = urlsplit(event.headers["REFERER"])': HEADER_CASE,
+    'UpdateExpression="set approvals.#who = :record, audit = list_append(audit, :entry)",': DYNAMODB_KEYWORD_CASE,
+    'UpdateExpression="set #s = :expired",': DYNAMODB_KEYWORD_CASE,
+    'UpdateExpression="set #s = :pending, audit = list_append(audit, :note)" + vote,': DYNAMODB_KEYWORD_CASE,
+    "return _lost_race(table, view, None)": CLOCK_UNREAD,
+    'domain = event.request_context.domain_name or event.headers.get("host", "XXXX") or "localhost"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", "") or "XXlocalhostXX"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", "") or "LOCALHOST"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", None) or "localhost"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("host", ) or "localhost"': HOST_ALWAYS,
+    'domain = event.request_context.domain_name or event.headers.get("HOST", "") or "localhost"': HEADER_CASE,
 }
 
 

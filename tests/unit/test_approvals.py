@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from approval_fakes import TASK_TOKEN, FakeSfn, FakeSns, create_approvals_table
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -42,50 +43,10 @@ TWO_ACTIONS: dict[str, Any] = PLAN | {
 }
 
 
-class FakeSfn:
-    """Step Functions' task-token calls; `errors` answer the next calls with those error codes, in order."""
-
-    def __init__(self, errors: list[str] | None = None) -> None:
-        self.successes: list[dict[str, Any]] = []
-        self.failures: list[dict[str, Any]] = []
-        self.errors = list(errors or [])
-
-    def _answer(self, name: str) -> None:
-        if self.errors:
-            code = self.errors.pop(0)
-            raise ClientError({"Error": {"Code": code, "Message": "injected"}}, name)
-
-    def send_task_success(self, **kwargs: Any) -> None:
-        self._answer("SendTaskSuccess")
-        self.successes.append(kwargs)
-
-    def send_task_failure(self, **kwargs: Any) -> None:
-        self._answer("SendTaskFailure")
-        self.failures.append(kwargs)
-
-
 @pytest.fixture
 def table() -> Any:
     with mock_aws():
-        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
-        # as template.yaml declares it, with the sparse index the reminder sweep reads
-        yield dynamodb.create_table(
-            TableName="approvals",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "id", "AttributeType": "S"},
-                {"AttributeName": "reminder", "AttributeType": "S"},
-                {"AttributeName": "remindAt", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "ReminderIndex",
-                    "KeySchema": [{"AttributeName": "reminder", "KeyType": "HASH"}, {"AttributeName": "remindAt", "KeyType": "RANGE"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        yield create_approvals_table()
 
 
 def request(table: Any, approvers: list[str] | None = None, required: int = 1, plan: dict[str, Any] | None = None) -> dict[str, str]:
@@ -307,15 +268,6 @@ def test_a_task_that_is_gone_ends_the_request_as_expired(table: Any, code: str) 
 
 
 # ------------------------------------------------------------------------ nobody answered: reminder and escalation
-class FakeSns:
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def publish(self, **kwargs: Any) -> dict[str, str]:
-        self.messages.append(kwargs)
-        return {"MessageId": str(len(self.messages))}
-
-
 def ask(table: Any, sns: FakeSns, approvers: list[str], required: int = 1) -> None:
     approvals.request_approval(
         table,
@@ -439,3 +391,327 @@ def test_a_reminder_that_could_not_be_sent_is_tried_again_by_the_next_sweep(tabl
     assert record(table)["reminder"] == approvals.DUE and "remindedAt" not in record(table)
     assert sweep(table, sns, 360) == 1
     assert [m["Subject"][:10] for m in sns.messages] == ["[approval ", "[reminder]"]
+
+
+# ------------------------------------------------------------------------ what the waiting playbook is told, exactly
+def test_the_playbook_receives_the_decision_as_its_approval_output(table: Any) -> None:
+    tickets = request(table, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    outcome = approve(table, sfn, tickets, actions=["lower_memory"], comment="ok", record_url="https://x/prod/approvals/t")
+    assert (outcome.status, outcome.message) == (200, "Thank you: the plan is approved and the playbook has resumed.")
+    (success,) = sfn.successes
+    assert success["taskToken"] == TASK_TOKEN  # the waiting task, not another
+    assert json.loads(success["output"]) == {
+        "decision": "approve",
+        "approvedActions": ["lower_memory"],
+        "approved": {"lower_memory": True},
+        "approvers": ["approver"],
+        "comment": "ok",
+        "decidedAt": "2026-11-25T03:00:00.000Z",
+        "record": "https://x/prod/approvals/t",
+    }
+
+
+@pytest.mark.parametrize(
+    ("comment", "record_url", "cause"),
+    [
+        ("", "", "Rejected by approver"),
+        ("not now", "", "Rejected by approver: not now"),
+        ("", "https://x/prod/approvals/t", "Rejected by approver (decision record: https://x/prod/approvals/t)"),
+        ("not now", "https://x/r", "Rejected by approver: not now (decision record: https://x/r)"),
+    ],
+)
+def test_a_rejection_tells_the_playbook_who_why_and_where_the_record_is(table: Any, comment: str, record_url: str, cause: str) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    outcome = approvals.decide(
+        table, sfn, tickets["approver"], decision="reject", nonce=tickets["nonce:approver"], comment=comment, record_url=record_url, now=NOW
+    )
+    assert (outcome.status, outcome.message) == (200, "Thank you: the plan is rejected and the playbook has resumed.")
+    assert sfn.failures == [{"taskToken": TASK_TOKEN, "error": "Rejected", "cause": cause}]
+    assert record(table)["status"] == approvals.REJECTED
+
+
+def test_a_long_rejection_reason_is_cut_to_what_step_functions_accepts(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    outcome = approvals.decide(
+        table, sfn, tickets["approver"], decision="reject", nonce=tickets["nonce:approver"], comment="x" * 40_000, now=NOW
+    )
+    assert outcome.status == 200
+    assert len(sfn.failures[0]["cause"]) == 32_768 and sfn.failures[0]["cause"].startswith("Rejected by approver: xxx")
+
+
+# ------------------------------------------------------------------------------------- N of M, and what is kept
+def test_the_first_of_two_votes_is_kept_and_the_approver_told_how_many_are_needed(table: Any) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com"], required=2, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    outcome = approve(table, sfn, tickets, "a@example.com", actions=["lower_memory"])
+    assert (outcome.status, outcome.message) == (202, "Your approval is recorded (1 of 2); waiting for another approver.")
+    assert outcome.approval["approvals"] == {"a@example.com": {"actions": ["lower_memory"], "at": "2026-11-25T03:00:00.000Z"}}
+    assert record(table)["approvals"] == outcome.approval["approvals"] and sfn.successes == []
+    again = approve(table, sfn, tickets, "a@example.com", actions=["lower_memory"])
+    assert (again.status, again.message) == (409, "You have already approved this request; waiting for another approver.")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "applied"),
+    [
+        (
+            ["raise_reserved_concurrency", "lower_memory"],
+            ["lower_memory", "raise_reserved_concurrency"],
+            ["raise_reserved_concurrency", "lower_memory"],
+        ),
+        (["raise_reserved_concurrency"], ["lower_memory"], []),
+        (["request_quota_increase", "lower_memory"], ["lower_memory"], ["lower_memory"]),
+    ],
+    ids=["same-choice", "disjoint", "second-narrower"],
+)
+def test_n_of_m_applies_only_what_every_approver_ticked(table: Any, first: list[str], second: list[str], applied: list[str]) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com"], required=2, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets, "a@example.com", actions=first).status == 202
+    assert approve(table, sfn, tickets, "b@example.com", actions=second).status == 200
+    output = json.loads(sfn.successes[0]["output"])
+    assert output["approved"] == {action: True for action in applied} and output["approvedActions"] == applied
+    assert record(table)["approvedActions"] == applied
+
+
+class Racing:
+    """The table, with another press landing between this press's vote and its final write (two last approvers at
+    the same instant): `race` runs just before the update that sets the request's final status."""
+
+    def __init__(self, table: Any, race: Any) -> None:
+        self._table, self._race = table, race
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if self._race and ":approved" in kwargs.get("ExpressionAttributeValues", {}):
+            race, self._race = self._race, None
+            race()
+        return self._table.update_item(**kwargs)
+
+
+def test_two_last_approvers_at_the_same_instant_resume_the_playbook_once(table: Any) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com", "c@example.com"], required=2)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets, "a@example.com").status == 202
+    answers: list[approvals.Outcome] = []
+    racing = Racing(table, lambda: answers.append(approve(table, sfn, tickets, "b@example.com")))
+    late = approve(racing, sfn, tickets, "c@example.com")
+    assert [answer.status for answer in answers] == [200]
+    assert (late.status, late.message) == (409, "This approval request was already decided: approved.")
+    # c's vote was recorded before b counted, so b's decision names it too; only one callback is sent
+    assert len(sfn.successes) == 1
+    assert json.loads(sfn.successes[0]["output"])["approvers"] == ["a@example.com", "b@example.com", "c@example.com"]
+
+
+def test_a_reject_that_loses_the_race_is_told_what_was_decided(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    stale = approvals.load(table, tickets["approver"])
+    assert stale is not None and approve(table, sfn, tickets).status == 200
+    entry = approvals._audit_entry(stale, "reject", [], "", "", "", NOW) | {"record": ""}
+    outcome = approvals._reject(table, sfn, stale, entry, NOW)
+    assert (outcome.status, outcome.message) == (409, "This approval request was already decided: approved.")
+
+
+def test_a_press_after_expiry_that_lost_the_race_is_told_it_expired(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    view = approvals.load(table, tickets["approver"])
+    assert view is not None
+    late = NOW + timedelta(seconds=600)
+    entry = approvals._audit_entry(view, "reject", [], "", "", "", late) | {"record": ""}
+    outcome = approvals._reject(table, sfn, view, entry, late)
+    assert (outcome.status, outcome.message) == (410, "This approval request expired at 2026-11-25T03:10:00.000Z; nothing was changed.")
+    assert sfn.failures == [] and record(table)["status"] == approvals.PENDING
+
+
+# ------------------------------------------------------------------------------------- when the callback fails
+def test_a_callback_that_fails_leaves_a_note_and_tells_the_approver_to_press_again(table: Any, caplog: pytest.LogCaptureFixture) -> None:
+    tickets = request(table)
+    outcome = approve(table, FakeSfn(errors=["ThrottlingException"]), tickets)
+    assert outcome.status == 503
+    assert outcome.message == (
+        "Your decision was NOT recorded: Step Functions did not accept it (ThrottlingException). Nothing was changed and the "
+        "request is still open; press the button again."
+    )
+    assert record(table)["audit"][-1] == {
+        "approver": "approver",
+        "decision": "not delivered",
+        "actions": [],
+        "at": "2026-11-25T03:00:00.000Z",
+        "reason": "ThrottlingException",
+    }
+    (logged,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged.getMessage() == "decision not delivered to Step Functions"
+    assert (getattr(logged, "approval", None), getattr(logged, "reason", None)) == (record(table)["id"], "ThrottlingException")
+
+
+@pytest.mark.parametrize("code", sorted(approvals.TASK_GONE))
+def test_a_task_that_is_gone_is_told_to_the_approver_and_logged(table: Any, code: str, caplog: pytest.LogCaptureFixture) -> None:
+    tickets = request(table)
+    outcome = approve(table, FakeSfn(errors=[code]), tickets)
+    assert (outcome.status, outcome.message) == (
+        410,
+        "The playbook is no longer waiting for this decision (it timed out or was stopped); nothing was changed.",
+    )
+    (logged,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert logged.getMessage() == "playbook no longer waiting"
+    assert (getattr(logged, "approval", None), getattr(logged, "reason", None)) == (record(table)["id"], code)
+
+
+def test_an_sdk_error_before_the_request_is_not_a_decision(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn(tokens=())  # the waiting task is not this one: Step Functions says it does not exist
+
+    assert approve(table, sfn, tickets).status == 410
+    assert sfn.successes == []
+
+
+# ------------------------------------------------------------------------------ what the approver is told, exactly
+NO_CHOICE = "No actions were chosen, so nothing was approved. Tick the actions you approve, or reject the plan."
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "message"),
+    [
+        ("unknown ticket", 404, "No such approval request."),
+        ("wrong nonce", 403, "This form is not valid for this approval request; open the link from your e-mail again."),
+        ("too late", 410, "This approval request expired at 2026-11-25T03:10:00.000Z; nothing was changed."),
+        ("decided", 409, "This approval request was already decided: rejected."),
+        ("nothing named", 400, NO_CHOICE),
+        ("nothing ticked", 400, NO_CHOICE),
+        ("not in the plan", 400, "The form names actions that are not in this plan; nothing was approved. Open the link again."),
+    ],
+)
+def test_every_refusal_tells_the_approver_what_happened(table: Any, case: str, status: int, message: str) -> None:
+    tickets = request(table, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    ticket, nonce, when, actions = tickets["approver"], tickets["nonce:approver"], NOW, ["lower_memory"]
+    if case == "unknown ticket":
+        ticket = "A" * 22
+    elif case == "wrong nonce":
+        nonce = "forged-nonce-000000"
+    elif case == "too late":
+        when = NOW + timedelta(seconds=600)
+    elif case == "decided":
+        assert approvals.decide(table, sfn, ticket, decision="reject", nonce=nonce, now=NOW).status == 200
+    else:
+        actions = {"nothing named": None, "nothing ticked": [], "not in the plan": ["lower_memory", "drop_table"]}[case]  # type: ignore[assignment]
+    outcome = approvals.decide(table, sfn, ticket, decision="approve", nonce=nonce, actions=actions, now=when)
+    assert (outcome.status, outcome.message) == (status, message)
+    assert sfn.successes == []
+
+
+def test_a_two_action_plan_without_named_actions_approves_nothing(table: Any) -> None:
+    tickets = request(table, plan=TWO_ACTIONS | {"actions": TWO_ACTIONS["actions"][:2]})
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets).status == 400
+    assert sfn.successes == [] and record(table)["status"] == approvals.PENDING
+
+
+# ------------------------------------------------------------------------------------------- what is recorded
+def test_the_audit_records_who_decided_what_when_and_from_where(table: Any) -> None:
+    tickets = request(table, approvers=["a@example.com", "b@example.com"], required=2, plan=TWO_ACTIONS)
+    sfn = FakeSfn()
+    agent = "Mozilla/5.0 " + "x" * 400
+    approve(
+        table,
+        sfn,
+        tickets,
+        "a@example.com",
+        actions=["lower_memory"],
+        comment="ok",
+        source_ip="203.0.113.9",
+        user_agent=agent,
+        record_url="https://x/r",
+    )
+    later = NOW + timedelta(seconds=5)
+    assert (
+        approvals.decide(table, sfn, tickets["b@example.com"], decision="reject", nonce=tickets["nonce:b@example.com"], now=later).status
+        == 200
+    )
+    digest = approvals.plan_hash(TWO_ACTIONS)
+    assert record(table)["audit"] == [
+        {
+            "approver": "a@example.com",
+            "decision": "approve",
+            "actions": ["lower_memory"],
+            "comment": "ok",
+            "sourceIp": "203.0.113.9",
+            "userAgent": agent[:300],
+            "at": "2026-11-25T03:00:00.000Z",
+            "planHash": digest,
+            "record": "https://x/r",
+        },
+        {
+            "approver": "b@example.com",
+            "decision": "reject",
+            "actions": [],
+            "comment": "",
+            "sourceIp": "",
+            "userAgent": "",
+            "at": "2026-11-25T03:00:05.000Z",
+            "planHash": digest,
+            "record": "",
+        },
+    ]
+
+
+def test_an_approval_without_comment_or_record_tells_the_playbook_none(table: Any) -> None:
+    tickets = request(table)
+    sfn = FakeSfn()
+    assert approve(table, sfn, tickets).status == 200
+    output = json.loads(sfn.successes[0]["output"])
+    assert (output["comment"], output["record"]) == ("", "")
+
+
+def test_the_decision_is_logged_without_the_comment_the_record_or_the_token(table: Any, caplog: pytest.LogCaptureFixture) -> None:
+    tickets = request(table)
+    approve(table, FakeSfn(), tickets, comment="private words", source_ip="203.0.113.9", user_agent="ua", record_url="https://x/r")
+    (logged,) = [r for r in caplog.records if r.getMessage() == "approval decision"]
+    fields = {
+        key: getattr(logged, key) for key in ("approver", "decision", "actions", "sourceIp", "userAgent", "at", "planHash", "playbook")
+    }
+    assert fields == {
+        "approver": "approver",
+        "decision": "approve",
+        "actions": ["raise_reserved_concurrency"],
+        "sourceIp": "203.0.113.9",
+        "userAgent": "ua",
+        "at": "2026-11-25T03:00:00.000Z",
+        "planHash": approvals.plan_hash(PLAN),
+        "playbook": "lambda-throttling",
+    }
+    assert not hasattr(logged, "comment") and not hasattr(logged, "record")
+    assert not any("private words" in str(vars(r)) or "TOKEN-SECRET" in str(vars(r)) for r in caplog.records)
+
+
+def test_a_request_is_announced_on_the_approval_topic_and_logged(table: Any, caplog: pytest.LogCaptureFixture) -> None:
+    sns = FakeSns()
+    ask(table, sns, ["a@example.com", "b@example.com"], required=2)
+    assert [(m["TopicArn"], to(m, "approver")) for m in sns.messages] == [
+        ("arn:aws:sns:us-east-1:123456789012:approvals", "a@example.com"),
+        ("arn:aws:sns:us-east-1:123456789012:approvals", "b@example.com"),
+    ]
+    subject, body = approvals.email_text("lambda-throttling", TWO_ACTIONS, links(sns.messages[0])[0], "2026-11-25T03:10:00.000Z", 2)
+    assert (sns.messages[0]["Subject"], sns.messages[0]["Message"]) == (subject, body)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "approval requested"]
+    assert (logged.playbook, logged.execution, logged.approvers, logged.expiresAt) == (  # type: ignore[attr-defined]
+        "lambda-throttling",
+        "arn:aws:states:us-east-1:123456789012:execution:sm:e1",
+        2,
+        "2026-11-25T03:10:00.000Z",
+    )
+
+
+def test_every_record_of_a_request_is_kept_ninety_days(table: Any) -> None:
+    ask(table, FakeSns(), ["a@example.com"])
+    expires = int((NOW + timedelta(days=90)).timestamp())
+    items = table.scan()["Items"]
+    assert sorted(item["kind"] for item in items) == ["approval", "run", "ticket"]
+    assert all(item["ttl"] == expires for item in items)
