@@ -86,7 +86,14 @@ def test_an_existing_fix_policy_is_extended_and_restored_whole_on_rollback() -> 
 def test_the_evidence_names_the_roles_policies_and_cloudtrails_denied_calls() -> None:
     f = findings(message())
     role = f["identity"]["role"]
-    role |= {"inline": [{"name": "base"}], "attached": [{"name": "ReadOnly"}], "permissionsBoundary": "arn:aws:iam::1:policy/b"}
+    # read_role's shape: every policy with its document (the inline ones' sizes are checked against IAM's quota)
+    base = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}
+    read_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    role |= {
+        "inline": [{"name": "base", "document": base}],
+        "attached": [{"name": "ReadOnly", "arn": "arn:aws:iam::aws:policy/ReadOnly", "document": read_only}],
+        "permissionsBoundary": "arn:aws:iam::1:policy/b",
+    }
     f["identity"]["cloudtrail"]["denied"] = [
         {"time": "t1", "eventName": "PutObject", "errorCode": "AccessDenied", "resources": ["arn:aws:s3:::b/k", "arn:aws:s3:::b"]},
         {"time": "t2", "eventName": "ListBucket", "errorCode": "AccessDenied", "resources": []},

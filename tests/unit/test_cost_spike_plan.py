@@ -189,8 +189,9 @@ def test_an_idle_provisioned_table_is_switched_to_on_demand_priced_both_ways(mon
         "kind": "dynamodb-capacity",
         "api": "dynamodb:UpdateTable",
         "target": "etl-metadata",
-        "description": f"Switch etl-metadata from provisioned (100 RCU / 50 WCU) to on-demand capacity, about {cs.money(saving)}/month "
-        "(AWS limits how often a table may switch capacity mode, which bounds a quick rollback).",
+        "description": f"Switch etl-metadata from provisioned (100 RCU / 50 WCU) to on-demand capacity, about {cs.money(saving)}/month. "
+        "The switch takes several minutes; AWS allows a table 4 switches to on-demand in any 24 hours, "
+        "and switching back to provisioned (the rollback) at any time.",
         "before": {"billingMode": "PROVISIONED", "readCapacityUnits": 100, "writeCapacityUnits": 50},
         "after": {"billingMode": "PAY_PER_REQUEST"},
         "rollback": {

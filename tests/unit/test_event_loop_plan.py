@@ -71,7 +71,11 @@ def test_the_fix_restricts_the_pattern_re_enables_and_creates_the_alarm() -> Non
             "description": "Restrict etl-s3-events to raw-data-bucket objects under incoming/ (the rule stays disabled until re-enabled).",
             "before": {"eventPattern": LOOSE},
             "after": {"eventPattern": FIXED, "state": "DISABLED"},
-            "rollback": {"api": "events:PutRule", "parameters": {"Name": "etl-s3-events", "EventPattern": json.dumps(LOOSE)}},
+            # PutRule without State enables the rule: the rollback names the state the rule had before the run
+            "rollback": {
+                "api": "events:PutRule",
+                "parameters": {"Name": "etl-s3-events", "EventPattern": json.dumps(LOOSE), "State": "ENABLED"},
+            },
         },
         {
             "id": "enable_rule",
@@ -103,6 +107,16 @@ def test_the_fix_restricts_the_pattern_re_enables_and_creates_the_alarm() -> Non
     assert plan["rule"] == {"fixedPattern": json.dumps(FIXED), "description": ""}
     assert plan["alarm"] == {"name": "etl-execution-rate-spike", "stateMachineArn": PIPELINE["stateMachineArn"], "threshold": 200}
     assert plan["recommendations"] == event_loop.RECOMMENDATIONS
+
+
+def test_a_rule_disabled_before_the_run_is_rolled_back_disabled() -> None:
+    plan = loop_plan(pattern=LOOSE, state="DISABLED")
+    assert ids(plan["containment"]["actions"]) == ["stop_running_executions"]
+    restrict = next(action for action in plan["fix"]["actions"] if action["id"] == "restrict_rule_pattern")
+    assert restrict["rollback"] == {
+        "api": "events:PutRule",
+        "parameters": {"Name": "etl-s3-events", "EventPattern": json.dumps(LOOSE), "State": "DISABLED"},
+    }
 
 
 def test_put_rule_keeps_the_rules_own_description() -> None:

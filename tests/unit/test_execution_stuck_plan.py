@@ -1,8 +1,11 @@
 """execution-stuck's plan is what the state machine applies: the stop (its error and cause recorded by Step Functions),
-the reprocessing run (its name, input and rollback), and the threshold under which nothing is proposed.
+the reprocessing run (its name, the execution whose input it gets, and rollback), and the threshold under which nothing
+is proposed.
 
-The change states read `$.plan.actions[0]` and `[1]` (target, after.*); the approval page shows the description and
-before -> after; the undo reads the rollback. Each field is checked against what the inputs say it must be.
+The plan never carries the stuck execution's input (up to 256 KiB): it names the execution (`inputOf`), and the
+reprocess function reads the input there and starts the retry with it. The change states read `$.plan.actions[0]`
+and `[1]` (target, after.*); the approval page shows the description and before -> after; the undo reads the
+rollback. Each field is checked against what the inputs say it must be.
 """
 
 from __future__ import annotations
@@ -23,10 +26,51 @@ STARTED = "2026-11-25T03:00:00.000Z"
 NOW = datetime(2026, 11, 25, 3, 40, tzinfo=UTC)
 RUN = "arn:aws:states:us-east-1:123456789012:execution:execution-stuck:run-1"
 S3_INPUT = json.dumps({"detail": {"bucket": {"name": "raw-data-bucket"}, "object": {"key": "incoming/a.csv"}}})
+OBJECT = {"bucket": "raw-data-bucket", "key": "incoming/a.csv"}
 DEFINITION = project.playbook("execution-stuck").definition["States"]
 
 
-def diagnosis(running: int = 40, *, state: str | None = "Transform", function: str | None = "transform-handler") -> dict[str, Any]:
+class WorkflowSfn:
+    """Step Functions as the diagnosis and the reprocess function see it: one stuck execution with its input."""
+
+    def __init__(self, raw_input: str = S3_INPUT) -> None:
+        self.input = raw_input
+        self.started: list[dict[str, str]] = []
+
+    def describe_state_machine_for_execution(self, executionArn: str) -> dict[str, Any]:
+        assert executionArn == STUCK
+        return {"definition": json.dumps({"StartAt": "Transform", "States": {"Transform": {"Type": "Pass", "End": True}}})}
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        assert executionArn == STUCK  # the input is read from the stuck execution, nowhere else
+        return {"executionArn": STUCK, "status": "ABORTED", "input": self.input}
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        self.started.append({"stateMachineArn": stateMachineArn, "name": name, "input": input})
+        return {"executionArn": stateMachineArn.replace(":stateMachine:", ":execution:") + f":{name}", "startDate": NOW}
+
+
+def read_object(raw_input: str) -> dict[str, str] | None:
+    """The object the diagnosis reads from the stuck execution's input (it passes to the plan in `diagnosis.object`)."""
+    _, obj = execution_stuck.read_workflow(WorkflowSfn(raw_input), STUCK)
+    return obj
+
+
+def reprocess_as_planned(action: dict[str, Any], sfn: WorkflowSfn) -> dict[str, Any]:
+    """What the reprocess function does with the plan's action: read the input of `inputOf`, start the retry."""
+    assert action["id"] == "reprocess"
+    return execution_stuck.reprocess(
+        sfn, stuck_arn=action["after"]["inputOf"], state_machine_arn=action["target"], name=action["after"]["name"]
+    )
+
+
+def diagnosis(
+    running: int = 40,
+    *,
+    state: str | None = "Transform",
+    function: str | None = "transform-handler",
+    obj: dict[str, str] | None = OBJECT,
+) -> dict[str, Any]:
     return {
         "runningMinutes": running,
         "stuckMinutes": 35,
@@ -36,13 +80,16 @@ def diagnosis(running: int = 40, *, state: str | None = "Transform", function: s
         "errorLines": ["Task timed out after 900.00 seconds"] if function else [],
         "cause": "lambda-timeout",
         "definition": {"withoutTimeout": ["Transform"], "withoutHeartbeat": [], "workflowTimeout": None},
+        "object": obj,
     }
 
 
 def plan(running: int = 40, raw_input: str = S3_INPUT, **kwargs: Any) -> dict[str, Any]:
+    # the state machine reads the execution without its input (METADATA_ONLY); the object comes from the diagnosis
     target = {"executionArn": STUCK, "stateMachineArn": WORKFLOW}
-    execution = {"name": "abc", "status": "RUNNING", "startDate": STARTED, "input": raw_input}
-    return execution_stuck.plan(target, execution, diagnosis(running, **kwargs), {"stuckThresholdMinutes": 15}, RUN, NOW)
+    execution = {"name": "abc", "status": "RUNNING", "startDate": STARTED}
+    found = diagnosis(running, obj=read_object(raw_input), **kwargs)
+    return execution_stuck.plan(target, execution, found, {"stuckThresholdMinutes": 15}, RUN, NOW)
 
 
 def test_a_stuck_run_is_stopped_with_a_cause_naming_the_incident_then_reprocessed_with_its_own_input() -> None:
@@ -72,14 +119,15 @@ def test_a_stuck_run_is_stopped_with_a_cause_naming_the_incident_then_reprocesse
         "description": f"Reprocess: start execution {name} with the stuck execution's input "
         "(s3://raw-data-bucket/incoming/a.csv); only after the stop.",
         "before": {"execution": None},
-        "after": {
-            "name": name,
-            "executionArn": retry_arn,
-            "input": S3_INPUT,
-            "object": {"bucket": "raw-data-bucket", "key": "incoming/a.csv"},
-        },
+        # the plan names the execution whose input the retry gets, never the input itself
+        "after": {"name": name, "executionArn": retry_arn, "inputOf": STUCK, "object": OBJECT},
         "rollback": {"api": "states:StopExecution", "parameters": {"ExecutionArn": retry_arn}},
     }
+    assert S3_INPUT not in json.dumps(result)
+    # AND the reprocess function, given that action, starts the retry on the workflow with the stuck run's own input
+    sfn = WorkflowSfn()
+    assert reprocess_as_planned(reprocess, sfn) == {"executionArn": retry_arn, "startDate": "2026-11-25T03:40:00.000Z"}
+    assert sfn.started == [{"stateMachineArn": WORKFLOW, "name": name, "input": S3_INPUT}]
     assert result["case"] == "lambda-timeout"
     assert result["recommendations"] == execution_stuck.recommendations(diagnosis(), {"stuckThresholdMinutes": 15})
     assert result["summary"] == (
@@ -150,8 +198,11 @@ def test_the_threshold_is_inclusive_and_below_it_nothing_is_proposed(running: in
 def test_an_input_that_names_no_object_is_reprocessed_as_it_is() -> None:
     reprocess = plan(raw_input='{"files": 3}')["actions"][1]
     assert reprocess["after"]["object"] is None
-    assert reprocess["after"]["input"] == '{"files": 3}'
+    assert reprocess["after"]["inputOf"] == STUCK
     assert reprocess["description"].endswith("with the stuck execution's input; only after the stop.")
+    sfn = WorkflowSfn('{"files": 3}')
+    reprocess_as_planned(reprocess, sfn)
+    assert [started["input"] for started in sfn.started] == ['{"files": 3}']
 
 
 @pytest.mark.parametrize(
@@ -178,15 +229,28 @@ def test_the_retry_name_is_the_second_and_a_digest_of_the_stuck_execution() -> N
     assert name != execution_stuck.retry_name(STUCK + "x", NOW)
 
 
-def test_the_change_states_read_the_fields_the_plan_fills() -> None:
-    # The stop and the start take their target and parameters from the plan's two actions, in this order.
+def resolve(path: str, actions: list[dict[str, Any]], index: int) -> Any:
+    assert path.startswith(f"$.plan.actions[{index}].")
+    value: Any = actions[index]
+    for key in path.removeprefix(f"$.plan.actions[{index}].").split("."):
+        value = value[key]
+    return value
+
+
+def test_the_change_states_read_the_fields_the_plan_fills(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> None:
+    # The stop takes its target and parameters from the plan's first action; the reprocess function's payload comes
+    # from the second, and no state starts the retry with an input of its own.
     stop = next(s for s in DEFINITION.values() if s.get("Resource") == "arn:aws:states:::aws-sdk:sfn:stopExecution")
-    start = next(s for s in DEFINITION.values() if str(s.get("Resource", "")).startswith("arn:aws:states:::aws-sdk:sfn:startExecution"))
+    assert not any(str(s.get("Resource", "")).startswith("arn:aws:states:::aws-sdk:sfn:startExecution") for s in DEFINITION.values())
+    start = next(s for s in DEFINITION.values() if s.get("Parameters", {}).get("FunctionName") == "${ReprocessFunctionArn}")
     actions = plan()["actions"]
-    for state, index in ((stop, 0), (start, 1)):
-        for path in state["Parameters"].values():
-            assert path.startswith(f"$.plan.actions[{index}].")
-            value: Any = actions[index]
-            for key in path.removeprefix(f"$.plan.actions[{index}].").split("."):
-                value = value[key]
-            assert value
+    stopped = {name.removesuffix(".$"): resolve(path, actions, 0) for name, path in stop["Parameters"].items()}
+    assert stopped == {"ExecutionArn": STUCK, "Error": "ExecutionStuck", "Cause": actions[0]["after"]["cause"]}
+    payload = {name.removesuffix(".$"): resolve(path, actions, 1) for name, path in start["Parameters"]["Payload"].items()}
+    assert payload == {"stuckExecutionArn": STUCK, "stateMachineArn": WORKFLOW, "name": actions[1]["after"]["name"]}
+    # AND the reprocess function, given that payload, starts the retry on the workflow with the stuck run's input
+    sfn = WorkflowSfn()
+    monkeypatch.setattr(execution_stuck, "client", lambda service: {"stepfunctions": sfn}[service])
+    result = execution_stuck.reprocess_handler(payload, lambda_context)
+    assert result["executionArn"] == actions[1]["after"]["executionArn"]
+    assert sfn.started == [{"stateMachineArn": WORKFLOW, "name": actions[1]["after"]["name"], "input": S3_INPUT}]
