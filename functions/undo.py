@@ -176,8 +176,9 @@ def read(facet: dict[str, Any], aws: Callable[[str], Any]) -> Any:
                 return []
             raise
     if kind == "log-retention":
-        groups = aws("logs").describe_log_groups(logGroupNamePrefix=target)["logGroups"]
-        group = next((g for g in groups if g["logGroupName"] == target), None)
+        # every page: DescribeLogGroups may answer an empty page with a nextToken
+        pages = aws("logs").get_paginator("describe_log_groups").paginate(logGroupNamePrefix=target)
+        group = next((g for page in pages for g in page["logGroups"] if g["logGroupName"] == target), None)
         return group.get("retentionInDays") if group else None
     if kind == "role-policy-statement":
         document = _role_policy(aws("iam"), target, facet["policyName"])

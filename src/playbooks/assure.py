@@ -80,6 +80,7 @@ NO_RESOURCE_LEVEL = {
     "ce:GetCostAndUsage": "Cost Explorer reads the whole account's bill; no resource-level permission",
     "events:TestEventPattern": "evaluates a pattern against an event, touching no resource",
     "cloudtrail:LookupEvents": "reads the account's management events; no resource-level permission",
+    "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota": "lists the account's requests for one quota; no resource-level permission",
     "states:SendTaskSuccess": "the request carries only a task token, which names no resource to scope it to",
     "states:SendTaskFailure": "the request carries only a task token, which names no resource to scope it to",
 } | {
@@ -318,14 +319,26 @@ def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list
         runs = [r for r in baseline if r.playbook == playbook.id and r.status in ("SUCCEEDED", "FAILED")]
         chosen: dict[str, str] = {}
         for run in runs:
-            for name in run.states:
-                if tasks.get(name) and name not in chosen:
-                    chosen[name] = run.scenario
-            faults = [_with_error(tasks[name], 1) for name in dict.fromkeys(run.states) if name in tasks]
+            own = scenario_faults(playbook.id, run.scenario)
+            aimed = [name for name in dict.fromkeys(run.states) if name in tasks and not answered_by(own, tasks[name])]
+            for name in aimed:
+                chosen.setdefault(name, run.scenario)
+            faults = [_with_error(tasks[name], 1) for name in aimed]
             jobs.append((playbook.id, run.scenario, "transient", None, faults))
         for name, scenario_name in chosen.items():
             jobs.append((playbook.id, scenario_name, "persistent", name, [_with_error(tasks[name], 1000)]))
     return jobs
+
+
+def scenario_faults(playbook_id: str, scenario_name: str) -> list[dict[str, Any]]:
+    """The faults a scenario injects itself (an undo run's scenario is named "<playbook>/<scenario>")."""
+    owner, _, name = scenario_name.rpartition("/")
+    return list(scenario.load(owner or playbook_id, name).data.get("faults", []))
+
+
+def answered_by(own: list[dict[str, Any]], fault: Fault) -> bool:
+    """True when the scenario's own faults already answer the state's call: a gate fault there would never meet it."""
+    return any(f["api"] == fault.api and f.get("state") in (None, fault.state) for f in own)
 
 
 STARTED_IN_THE_RUN = "<an execution the run started>"

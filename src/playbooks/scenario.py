@@ -454,8 +454,11 @@ def put_workflows(account: LocalAccount, machines: list[dict[str, Any]], now: da
         batch: list[tuple[str, str, datetime]] = []
         for group in machine.get("running", []):
             count, keys, spread = int(group["count"]), list(group["keys"]), int(group.get("withinMinutes", 10))
+            # The world as it stood when the trigger fired: even its newest execution has had time to show up in
+            # ListExecutions (the eventually consistent listing is what a reaction's executions meet), so a run's
+            # outcome does not depend on how long its retries happened to wait.
             for i in range(count):
-                started = now - timedelta(seconds=spread * 60 * (count - i) / count)
+                started = now - timedelta(seconds=aws_sfn.LIST_CONSISTENCY_S + spread * 60 * (count - i) / count)
                 key = keys[i % len(keys)].replace("{n}", f"{i:06d}")  # "{n}" makes every key distinct
                 event = s3_object_event(account, group["bucket"], key, started)
                 batch.append((f"{group.get('prefix', 'run')}-{len(batch):06d}", json.dumps(event), started))
@@ -542,6 +545,7 @@ def install_faults(faults: list[dict[str, Any]]) -> None:
                 times=int(fault.get("times", 1)),
                 after=int(fault.get("after", 0)),
                 principal=fault.get("principal"),
+                state=fault.get("state"),
             )
         )
 

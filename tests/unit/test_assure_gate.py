@@ -304,3 +304,20 @@ def test_a_playbook_pending_the_large_payload_fix_is_listed_not_passed() -> None
     jobs = assure.large_payload_jobs([("access-denied", "missing-dynamodb-put", "baseline", None, [])])
     assert jobs == []
     assert f"- access-denied: not run yet: {assure.LARGE_PAYLOAD_PENDING['access-denied']}" in assure.render(clean())
+
+
+def test_no_gate_fault_is_aimed_at_a_call_the_scenario_itself_fails() -> None:
+    # GIVEN event-loop's scenario whose own fault denies every call of "Disable the rule after the failure", and one
+    # that reaches the same state with that call succeeding
+    states = ["Re-enable the rule", "Check that the loop stopped", "Disable the rule after the failure"]
+    denied = run("event-loop", "check-and-disable-fail", status="FAILED", outcome="failed", states=states)
+    allowed = run("event-loop", "check-fails-rule-disabled-again", status="SUCCEEDED", outcome="escalated", states=states)
+    # WHEN the fault matrix is planned from them
+    jobs = assure.plan_jobs([denied, allowed])
+    aimed = {(s, kind): [f.state for f in faults] for _, s, kind, _, faults in jobs if kind == "transient"}
+    persistent = {state: s for _, s, kind, state, _ in jobs if kind == "persistent"}
+    # THEN the denied scenario's transient faults skip that state (a gate fault there would never meet its call), and
+    # the persistent fault on it runs in the scenario where the call really happens
+    assert "Disable the rule after the failure" not in aimed[("check-and-disable-fail", "transient")]
+    assert "Disable the rule after the failure" in aimed[("check-fails-rule-disabled-again", "transient")]
+    assert persistent["Disable the rule after the failure"] == "check-fails-rule-disabled-again"
