@@ -214,11 +214,17 @@ def conditions_hold(statement: dict[str, Any], context: dict[str, list[str]]) ->
     return True
 
 
+def applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, list[str]]) -> bool:
+    """The statement takes in the request: action, resource and every condition (the one test both the authorizer
+    and iam:SimulatePrincipalPolicy use)."""
+    return covers(statement, action, resource) and conditions_hold(statement, context)
+
+
 def decide(policy_statements: list[dict[str, Any]], action: str, resource: str, context: dict[str, list[str]]) -> str | None:
     """'Deny', 'Allow' or None (no statement applies)."""
     verdict = None
     for statement in policy_statements:
-        if covers(statement, action, resource) and conditions_hold(statement, context):
+        if applies(statement, action, resource, context):
             if statement.get("Effect") == "Deny":
                 return "Deny"
             verdict = "Allow"
