@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..recorder import PRINCIPAL, STATE
-from .runtime import Gap, active
+from .runtime import NO_AWS_BEHAVIOUR, Gap, Source, active
 from .sfn import IDLE
 
 GAPS = [
@@ -18,21 +18,49 @@ GAPS = [
         "JSONPath",
         "a definite path with an index ($.actions[0].target) selects one value",
         "returns a one-element list: we return the value",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Using JSONPath paths",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html",
+            ),
+        ),
     ),
     Gap(
         "Wait state and Retry interval",
         "wait in real time",
         "sleep in real time: we advance a virtual clock instead, recording the seconds that would have passed",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Wait workflow state",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-wait-state.html",
+            ),
+            Source(
+                "AWS Step Functions developer guide, Handling errors in Step Functions workflows",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html",
+            ),
+        ),
     ),
     Gap(
         "waitForTaskToken timeout",
         "ends the task with States.Timeout after TimeoutSeconds",
         "waits in real time: the simulator can make the timeout elapse at once ('expire')",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Discover service integration patterns in Step Functions (wait for a callback with a task token)",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html",
+            ),
+        ),
     ),
     Gap(
         "Wait state while other executions run",
         "lets the rest of the account run while a state waits",
         "advances the virtual clock at once: before the waiting execution resumes, the account lets every other running execution reach a wait, a task token or its end (bounded)",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Wait workflow state",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-wait-state.html",
+            ),
+        ),
     ),
     Gap(
         "Step Functions executions (speed only)",
@@ -41,6 +69,7 @@ GAPS = [
         "definition's parse tree and build fresh evaluation components from it per execution; the stack's physical "
         "names are the same on every deploy (moto's random generator is seeded while it deploys), so a definition "
         "is parsed once per process",
+        sources=NO_AWS_BEHAVIOUR,
     ),
     Gap(
         "States.DataLimitExceeded (the 256 KiB payload quota)",
@@ -57,6 +86,16 @@ GAPS = [
         "task's input after Parameters: States.ALL no longer matches it (the stricter reading: that recording shows "
         "a States.ALL catcher taking an oversized lambda:invoke result, the guide says it cannot), and a task whose "
         "Parameters exceed the quota fails before its call",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Step Functions service quotas",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html",
+            ),
+            Source(
+                "AWS Step Functions developer guide, Handling errors in Step Functions workflows",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html",
+            ),
+        ),
     ),
 ]
 

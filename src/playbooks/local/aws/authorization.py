@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..recorder import Call, FakeHttpResponse, error_response
+from .runtime import Source, cite
 
 if TYPE_CHECKING:
     from ..account import LocalAccount
@@ -35,42 +36,78 @@ Answer = tuple[FakeHttpResponse, dict[str, Any]]
 @dataclass(frozen=True)
 class Rule:
     rule: str
-    source: str
+    sources: tuple[Source, ...]
 
 
 RULES = [
     Rule(
         "A request is allowed only if some policy allows it and none denies it; an explicit deny in any policy wins.",
-        "IAM User Guide, Policy evaluation logic (Determining whether a request is allowed or denied within an account)",
+        (
+            Source(
+                "IAM user guide, How AWS enforcement code logic evaluates requests to allow or deny access",
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html",
+            ),
+        ),
     ),
     Rule(
         "Within one account, an identity-based policy or a resource-based policy naming the role allows a request "
         "(S3 bucket policies); a resource policy naming only the account delegates to IAM and allows nothing by itself.",
-        "IAM User Guide, Policy evaluation logic (identity-based and resource-based policies)",
+        (
+            Source(
+                "IAM user guide, Policy evaluation for requests within a single account",
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html",
+            ),
+        ),
     ),
     Rule(
         "KMS: the key policy decides. IAM policies allow a KMS action on a key only where the key policy has an Allow "
         "for that action naming the account (the 'Enable IAM policies' statement); otherwise only the key policy "
         "allows. An IAM deny still denies. The error then says 'because no resource-based policy allows'.",
-        "AWS KMS Developer Guide, Key policies in AWS KMS ('Unless the key policy explicitly allows it, you cannot use "
-        "IAM policies to allow access to a KMS key')",
+        (
+            Source(
+                "AWS KMS developer guide, Key policies in AWS KMS",
+                "https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html",
+            ),
+        ),
     ),
     Rule(
         "A role's inline policy or a key policy changed after the world was built governs authorization only once the "
         "change has propagated (60 s on the account's clock; the previous policy until then), though it reads back at "
         "once. A pipeline workflow a scenario deploys is authorized under its role like the stack's principals.",
-        "IAM User Guide, Troubleshoot IAM (Changes that I make are not always immediately visible); AWS KMS Developer "
-        "Guide, AWS KMS eventual consistency",
+        (
+            Source(
+                "AWS CloudTrail user guide, Managing data consistency in CloudTrail (a change to CloudTrail 'or other AWS services' takes time to become visible)",
+                "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-data-consistency.html",
+            ),
+            Source(
+                "AWS KMS developer guide, AWS KMS eventual consistency",
+                "https://docs.aws.amazon.com/kms/latest/developerguide/accessing-kms.html#programming-eventual-consistency",
+            ),
+        ),
     ),
     Rule(
         "KMS PutKeyPolicy refuses (MalformedPolicyDocumentException) a policy that would not allow the caller a "
         "later PutKeyPolicy, unless BypassPolicyLockoutSafetyCheck is true.",
-        "AWS KMS API Reference, PutKeyPolicy (Policy, BypassPolicyLockoutSafetyCheck)",
+        (
+            Source(
+                "AWS SDK for Kotlin API reference, KMS PutKeyPolicyRequest.policy (the lockout safety check)",
+                "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/kms/aws.sdk.kotlin.services.kms.model/-put-key-policy-request/policy.html",
+            ),
+            Source(
+                "AWS SDK for Ruby API reference, KMS PutKeyPolicyRequest (BypassPolicyLockoutSafetyCheck)",
+                "https://docs.aws.amazon.com/sdkforruby/api/Aws/KMS/Types/PutKeyPolicyRequest.html",
+            ),
+        ),
     ),
     Rule(
         "S3 GetObject/HeadObject of a missing key answers 403 (HEAD: code 403 'Forbidden', no body) to a caller "
         "without s3:ListBucket on the bucket, 404 to one with it.",
-        "Amazon S3 API Reference, HeadObject and GetObject (Permissions)",
+        (
+            Source(
+                "AWS SDK for Kotlin API reference, S3 headObject (the API reference's Permissions: 404 with s3:ListBucket, 403 without)",
+                "https://docs.aws.amazon.com/goto/SdkForKotlin/s3-2006-03-01/HeadObject",
+            ),
+        ),
     ),
     Rule(
         "Denials carry AWS's message: 'User: <assumed-role session ARN> is not authorized to perform: <action> on "
@@ -78,19 +115,33 @@ RULES = [
         "an identity-based/resource-based policy'); S3 quotes the ARN; actions without resource-level permissions name "
         "no resource. Codes: AccessDeniedException (JSON services, HTTP 400; Lambda 403), AccessDenied (IAM, S3, "
         "CloudWatch, HTTP 403), AuthorizationError (SNS, 403).",
-        "IAM User Guide, Troubleshoot access denied error messages; each service's API Reference, Common Errors",
+        (
+            Source(
+                "IAM user guide, Troubleshoot access denied error messages with authorization ID",
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied-authorization-id.html",
+            ),
+        ),
     ),
     Rule(
         "Conditions: String*, Arn*, Bool, Numeric* and Null operators, ...IfExists, ForAnyValue/ForAllValues; keys "
         "are case-insensitive; a missing key fails a positive operator and satisfies a negated one. An operator the "
         "local account does not know counts as not met for an Allow and as met for a Deny (the stricter reading).",
-        "IAM User Guide, IAM JSON policy elements: Condition operators; Condition keys that are not present",
+        (
+            Source(
+                "IAM user guide, IAM JSON policy elements: Condition operators (keys that are not present)",
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html",
+            ),
+        ),
     ),
     Rule(
         "Resource ARNs: a CloudWatch Logs log group is authorized as 'log-group:<name>:*', DescribeLogGroups on "
         "'log-group:*'; actions without resource-level permissions are authorized against '*'.",
-        "CloudWatch Logs API Reference, LogGroup.arn ('includes a trailing :* ... use this version ... in IAM policies "
-        "for most API actions'); IAM User Guide, Resource element",
+        (
+            Source(
+                "Amazon CloudWatch Logs API reference, LogGroup (arn, creationTime, storedBytes)",
+                "https://docs.aws.amazon.com/goto/WebAPI/logs-2014-03-28/LogGroup",
+            ),
+        ),
     ),
 ]
 
@@ -589,7 +640,7 @@ def render_doc() -> list[str]:
         "a call AWS would deny fails with AWS's error. Calls by the scenario's world building and the simulator are not",
         "restricted. moto's own evaluator and policyuniverse/parliament were considered and not used (see the module).",
         "",
-        "| rule | source |",
+        "| rule | sources |",
         "| --- | --- |",
     ]
-    return lines + [f"| {rule.rule} | {rule.source} |" for rule in RULES]
+    return lines + [f"| {rule.rule} | {cite(rule.sources)} |" for rule in RULES]

@@ -25,7 +25,7 @@ from . import (
     sfn,
     sns,
 )
-from .runtime import Gap
+from .runtime import Gap, cite
 
 # In the order the page lists them: the executor and integrations first, then each service.
 MODULES: list[ModuleType] = [
@@ -60,7 +60,8 @@ def render_doc() -> str:
         "The local account (`src/playbooks/local/`) runs the project's own `template.yaml` and ASL on moto 5.2.5. Where moto",
         "differs from AWS, the package `src/playbooks/local/aws/` makes it behave like AWS, one module per service; no",
         "playbook is changed to suit moto. This page is generated from each module's `GAPS` (`make docs`); a test fails",
-        "when it is stale.",
+        "when it is stale. Each row names the pages that say what AWS does (AWS's documentation, or responses recorded",
+        "against AWS in a public project's test snapshots); a test fails when a row cites none.",
     ]
     for module in MODULES:
         if not module.GAPS:
@@ -70,10 +71,10 @@ def render_doc() -> str:
             "",
             f"## `{name}.py`: {' '.join((module.__doc__ or '').strip().split(chr(10) * 2)[0].split())}",
             "",
-            "| API or feature | AWS | moto, and what the local account does |",
-            "| --- | --- | --- |",
+            "| API or feature | AWS | moto, and what the local account does | sources |",
+            "| --- | --- | --- | --- |",
         ]
-        lines += [f"| {gap.api} | {gap.aws} | {gap.moto} |" for gap in module.GAPS]
+        lines += [f"| {gap.api} | {gap.aws} | {gap.moto} | {cite(gap.sources)} |" for gap in module.GAPS]
     from . import authorization
 
     return "\n".join(lines + authorization.render_doc()) + "\n"

@@ -6,13 +6,19 @@ import datetime
 from typing import Any
 
 from ..recorder import response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 GAPS = [
     Gap(
         "ce:GetCostAndUsage",
         "returns the account's cost per day and group (e.g. BlendedCost by SERVICE), in pages",
         "tracks no cost and answers from a queue of canned results: we aggregate the scenario's daily cost per service over the requested period",
+        sources=(
+            Source(
+                "AWS Billing and Cost Management API reference, GetCostAndUsage",
+                "https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_GetCostAndUsage.html",
+            ),
+        ),
     ),
 ]
 

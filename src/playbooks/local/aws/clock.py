@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from .runtime import Account, Gap
+from .runtime import Account, Gap, Source
 
 GAPS = [
     Gap(
@@ -18,6 +18,16 @@ GAPS = [
         "would sleep too, and a handler after a simulated wait would see the time before it: handlers read and spend "
         "time through `shared.clock.now/monotonic/sleep`, which the local account runs on its simulated clock (real "
         "time plus every simulated wait)",
+        sources=(
+            Source(
+                "AWS Lambda developer guide, Configure Lambda function timeout",
+                "https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html",
+            ),
+            Source(
+                "AWS Step Functions developer guide, Wait workflow state",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-wait-state.html",
+            ),
+        ),
     ),
     Gap(
         "the SDK's retries (botocore's backoff and adaptive client-side rate limiting)",
@@ -25,6 +35,16 @@ GAPS = [
         "would sleep in real time, so a throttled handler made tests slow and its time invisible to its timeout: the "
         "SDK's retry sleeps and its rate limiter's clock run on the account's clock, charged to the invocation that "
         "made the call",
+        sources=(
+            Source(
+                "Boto3 documentation, Retries (legacy, standard and adaptive retry modes)",
+                "https://docs.aws.amazon.com/boto3/latest/guide/retries.html",
+            ),
+            Source(
+                "AWS SDKs and Tools reference guide, Retry behavior",
+                "https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html",
+            ),
+        ),
     ),
 ]
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 from typing import Any
 
-from .runtime import Gap
+from .runtime import NO_AWS_BEHAVIOUR, Gap, Source
 
 GAPS = [
     Gap(
@@ -17,37 +17,78 @@ GAPS = [
         "is not a resource type moto's CloudFormation creates, so any stack passes: we register one that creates the "
         "filter in moto's CloudWatch Logs and refuses a missing group; the account creates the pipeline functions' "
         "groups before it deploys, as `playbooks preflight` asks of a real account",
+        sources=(
+            Source(
+                "AWS CloudFormation template reference, AWS::Logs::MetricFilter (LogGroupName: the name of an existing log group)",
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-logs-metricfilter.html",
+            ),
+            Source(
+                "Amazon CloudWatch Logs API reference, PutMetricFilter",
+                "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html",
+            ),
+        ),
     ),
     Gap(
         "AWS::ApiGateway::RestApi",
         "takes the API's name from its OpenAPI body and deploys it to a stage",
         "requires a Name property and cannot deploy an OpenAPI body: the account names the API, skips its deployment and stage, and serves the approval handler itself (simulate --decision browser)",
+        sources=(
+            Source(
+                "AWS CloudFormation template reference, AWS::ApiGateway::RestApi",
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-apigateway-restapi.html",
+            ),
+        ),
     ),
     Gap(
         "AWS::CloudWatch::Alarm",
         "is a CloudFormation resource type",
         "is not created by moto's CloudFormation: we register a resource model that creates the alarm in moto's CloudWatch",
+        sources=(
+            Source(
+                "AWS CloudFormation template reference, AWS::CloudWatch::Alarm",
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudwatch-alarm.html",
+            ),
+        ),
     ),
     Gap(
         "CloudFormation state machines",
         "apply DefinitionSubstitutions and run executions",
         "ignores substitutions and keeps stack state machines away from the ASL executor: the account resolves them from the stack and registers them with the executor",
+        sources=(
+            Source(
+                "AWS CloudFormation template reference, AWS::StepFunctions::StateMachine (DefinitionSubstitutions)",
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-stepfunctions-statemachine.html",
+            ),
+        ),
     ),
     Gap(
         "AWS::SNS::Subscription",
         "is a CloudFormation resource type (SAM's SNS event source creates one)",
         "is not created by moto's CloudFormation: we register a resource model that subscribes the endpoint, with its filter policy",
+        sources=(
+            Source(
+                "AWS CloudFormation template reference, AWS::SNS::Subscription",
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sns-subscription.html",
+            ),
+        ),
     ),
     Gap(
         "CloudFormation CommaDelimitedList parameters",
         "a parameter's default is split at commas like a value passed in",
         "splits only passed values and leaves a default as one string (so !Join over it joins its characters): we split defaults too",
+        sources=(
+            Source(
+                "AWS Knowledge Center, How do I pass CommaDelimitedList parameters to nested stacks in AWS CloudFormation?",
+                "https://aws.amazon.com/premiumsupport/knowledge-center/cloudformation-parameters-nested-stacks/",
+            ),
+        ),
     ),
     Gap(
         "cloudformation:CreateStack (speed only)",
         "reads a JSON template as JSON",
         "reads every template with PyYAML's pure-Python loader first (0.6 s for ours): we read JSON as JSON (the same "
         "document: JSON is YAML) and leave YAML templates to moto",
+        sources=NO_AWS_BEHAVIOUR,
     ),
 ]
 

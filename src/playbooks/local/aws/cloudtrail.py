@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..recorder import response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 GAPS = [
     Gap(
         "cloudtrail:LookupEvents",
         "returns the account's management events of the last 90 days",
         "not implemented: we answer from the scenario's `cloudtrail` events (none if it declares none)",
+        sources=(Source("AWS CloudTrail API reference, LookupEvents", "https://docs.aws.amazon.com/goto/WebAPI/cloudtrail/LookupEvents"),),
     ),
 ]
 

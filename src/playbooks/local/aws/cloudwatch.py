@@ -5,13 +5,23 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from .runtime import Gap
+from .runtime import Gap, Source
 
 GAPS = [
     Gap(
         "cloudwatch alarm state",
         "emits a 'CloudWatch Alarm State Change' event to EventBridge",
         "emits nothing: the local account builds the real-shaped event and delivers it",
+        sources=(
+            Source(
+                "Amazon CloudWatch user guide, Alarm events and EventBridge",
+                "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html",
+            ),
+            Source(
+                "Amazon EventBridge events reference, Amazon CloudWatch events",
+                "https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-cloudwatch.html",
+            ),
+        ),
     ),
     Gap(
         "cloudwatch:GetMetricStatistics",
@@ -22,6 +32,12 @@ GAPS = [
         "GetMetricStatistics (StartTime, Period)",
         "filters raw datapoints from the exact StartTime, bins from the first datapoint and accepts any Period: we round, "
         "bin and check as AWS does (a verification from the moment of a change sees that minute's earlier datapoints)",
+        sources=(
+            Source(
+                "Amazon CloudWatch API reference, GetMetricStatistics (StartTime, Period)",
+                "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricStatistics.html",
+            ),
+        ),
     ),
 ]
 

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from ..recorder import error_response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 # How long an UpdateTable keeps the table UPDATING on the account's clock ("several minutes" for a mode switch).
 UPDATE_SECONDS = 300.0
@@ -23,6 +23,16 @@ GAPS: list[Gap] = [
         "'Considerations when switching capacity modes in DynamoDB'; botocore's TableExists waiter (ACTIVE)",
         f"applies it at once and says ACTIVE: on the account's clock the table is UPDATING for {int(UPDATE_SECONDS)} s "
         "after each UpdateTable, and a second one meanwhile is refused",
+        sources=(
+            Source(
+                "AWS SDK for .NET API reference, DynamoDB UpdateTable (the API reference's description: asynchronous, UPDATING)",
+                "https://docs.aws.amazon.com/sdkfornet/v4/apidocs/items/DynamoDBv2/MIDynamoDBUpdateTableStringProvisionedThroughput.html",
+            ),
+            Source(
+                "Botocore reference, DynamoDB ResourceInUseException",
+                "https://docs.aws.amazon.com/botocore/latest/reference/services/dynamodb/client/exceptions/ResourceInUseException.html",
+            ),
+        ),
     ),
     Gap(
         "dynamodb:UpdateTable capacity mode",
@@ -34,6 +44,12 @@ GAPS: list[Gap] = [
         "switches without limit and without the indexes' throughput: we refuse a fifth switch to on-demand within 24 "
         "hours (LimitExceededException) and a switch to provisioned that leaves an index without throughput "
         "(ValidationException)",
+        sources=(
+            Source(
+                "Amazon DynamoDB developer guide, Considerations when switching capacity modes in DynamoDB",
+                "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/switching.capacitymode.html",
+            ),
+        ),
     ),
 ]
 

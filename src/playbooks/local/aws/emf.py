@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ..recorder import PRINCIPAL
-from .runtime import Gap
+from .runtime import Gap, Source
 
 GAPS = [
     Gap(
@@ -29,6 +29,12 @@ GAPS = [
         "specification are dropped (Specification: Embedded metric format)",
         "functions run in-process, so nothing reaches a log group: this module captures each handler's stdout per "
         "thread and puts every EMF document's metrics into the account's CloudWatch",
+        sources=(
+            Source(
+                "Amazon CloudWatch user guide, Specification: Embedded metric format",
+                "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html",
+            ),
+        ),
     ),
 ]
 

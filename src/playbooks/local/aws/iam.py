@@ -8,7 +8,7 @@ from typing import Any
 
 from ..recorder import PRINCIPAL, error_response, response
 from .authorization import applies, covers, document, statements
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 MAX_ROLE_INLINE_CHARACTERS = 10240
 # How long after PutRolePolicy/DeleteRolePolicy the change governs authorization, on the account's clock.
@@ -25,6 +25,16 @@ GAPS = [
         "wildcards; conditions against the request's ContextEntries, a missing key failing a positive operator and "
         "satisfying a negated one), reporting the condition keys the request did not give as MissingContextValues. "
         "It reads the policies as stored, so a change shows at once (its effect on authorization may not yet)",
+        sources=(
+            Source(
+                "AWS SDK for .NET API reference, IAM SimulatePrincipalPolicyRequest (the API reference's description)",
+                "https://docs.aws.amazon.com/sdkfornet/v4/apidocs/items/IAM/TSimulatePrincipalPolicyRequest.html",
+            ),
+            Source(
+                "IAM user guide, IAM JSON policy elements: Condition operators (keys that are not present)",
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html",
+            ),
+        ),
     ),
     Gap(
         "iam:PutRolePolicy: inline policy size",
@@ -35,6 +45,12 @@ GAPS = [
         "takes inline policies of any size: we sum the role's inline policies with the new document, each counted as "
         "compact JSON (no white space between tokens; white space inside strings counts, the stricter reading), and "
         "refuse past 10,240 with AWS's error",
+        sources=(
+            Source(
+                "IAM user guide, IAM and AWS STS quotas (IAM and STS character quotas)",
+                "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html",
+            ),
+        ),
     ),
     Gap(
         "iam:PutRolePolicy, iam:DeleteRolePolicy: eventual consistency",
@@ -45,6 +61,12 @@ GAPS = [
         f"only {POLICY_PROPAGATION_S:.0f} s later on the account's clock (until then the previous one does), while "
         "GetRolePolicy and the simulator read the new one at once. Changes by the scenario's world building are in effect "
         "from the start",
+        sources=(
+            Source(
+                "AWS CloudTrail user guide, Managing data consistency in CloudTrail (a change to CloudTrail 'or other AWS services' takes time to become visible)",
+                "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-data-consistency.html",
+            ),
+        ),
     ),
 ]
 # (role name, policy name) -> (account time the newest change takes effect, the document in effect until then or None)

@@ -12,13 +12,19 @@ import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import StructureShape
 
-from .runtime import Gap
+from .runtime import Gap, Source
 
 GAPS = [
     Gap(
         "aws-sdk tasks",
         "map Step Functions' service names (cloudwatchlogs, eventbridge, servicequotas, ...) to the SDK, accept PascalCase parameters and return PascalCase fields",
         "knows only sfn and dynamodb: we add the rest of the names and normalise requests and responses",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Learning to use AWS service SDK integrations in Step Functions",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html",
+            ),
+        ),
     ),
     Gap(
         "aws-sdk task errors",
@@ -35,6 +41,20 @@ GAPS = [
         "names only codes that are shape names (IAM's NoSuchEntity became Iam.IamException) and we had put an invented "
         "`Error Code: <code>` in the Cause: we look the code up among the service model's error shapes (botocore's "
         "model, by shape name and declared code) and write the Cause as the SDK does",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Learning to use AWS service SDK integrations in Step Functions",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html",
+            ),
+            Source(
+                "LocalStack, responses recorded against AWS: stepfunctions/v2/error_handling/test_aws_sdk.snapshot.json",
+                "https://github.com/localstack/localstack/blob/main/tests/aws/services/stepfunctions/v2/error_handling/test_aws_sdk.snapshot.json",
+            ),
+            Source(
+                "LocalStack, responses recorded against AWS: stepfunctions/v2/services/test_aws_sdk_task_service.snapshot.json",
+                "https://github.com/localstack/localstack/blob/main/tests/aws/services/stepfunctions/v2/services/test_aws_sdk_task_service.snapshot.json",
+            ),
+        ),
     ),
     Gap(
         "optimized integration errors (lambda:invoke, dynamodb:*, sns:publish, states:startExecution)",
@@ -49,6 +69,24 @@ GAPS = [
         "names DynamoDB and Lambda errors `<Prefix>.<code>` (`DynamoDB.RequestLimitExceeded`, which AWS never "
         "gives): we name every optimized integration's errors as above. A test checks that every error name a "
         "playbook retries or catches is one its Task's integration can produce",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Handling errors in Step Functions workflows",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html",
+            ),
+            Source(
+                "LocalStack, responses recorded against AWS: stepfunctions/v2/error_handling/test_task_service_dynamodb.snapshot.json",
+                "https://github.com/localstack/localstack/blob/main/tests/aws/services/stepfunctions/v2/error_handling/test_task_service_dynamodb.snapshot.json",
+            ),
+            Source(
+                "LocalStack, responses recorded against AWS: stepfunctions/v2/error_handling/test_task_service_lambda.snapshot.json",
+                "https://github.com/localstack/localstack/blob/main/tests/aws/services/stepfunctions/v2/error_handling/test_task_service_lambda.snapshot.json",
+            ),
+            Source(
+                "LocalStack, responses recorded against AWS: stepfunctions/v2/error_handling/test_task_service_sfn.snapshot.json",
+                "https://github.com/localstack/localstack/blob/main/tests/aws/services/stepfunctions/v2/error_handling/test_task_service_sfn.snapshot.json",
+            ),
+        ),
     ),
 ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..recorder import PRINCIPAL, error_response
-from .runtime import Account, Gap, Handler, active
+from .runtime import NO_AWS_BEHAVIOUR, Account, Gap, Handler, Source, active
 
 MAX_KEY_POLICY_BYTES = 32768
 # How long after PutKeyPolicy the new key policy governs authorization, on the account's clock.
@@ -19,6 +19,7 @@ GAPS = [
         "kms:CreateKey",
         "chooses a random key id",
         "(world building) scenarios name their keys' ids so that messages and CloudTrail events can cite them: the world builder fixes the id moto generates",
+        sources=NO_AWS_BEHAVIOUR,
     ),
     Gap(
         "kms:PutKeyPolicy, kms:CreateKey: key policy size",
@@ -26,6 +27,16 @@ GAPS = [
         "('a length constraint or quota was exceeded') (AWS KMS Developer Guide, Creating a key policy: Key policy "
         "format; AWS KMS API Reference, PutKeyPolicy: Policy and Errors)",
         "takes a policy of any size: we refuse one over 32,768 bytes (UTF-8) with LimitExceededException, HTTP 400",
+        sources=(
+            Source(
+                "AWS KMS developer guide, Creating a key policy: key policy format (up to 32 kilobytes)",
+                "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html",
+            ),
+            Source(
+                "AWS SDK for .NET API reference, KMS PutKeyPolicyRequest (policy size limit 32 KiB)",
+                "https://docs.aws.amazon.com/sdkfornet/latest/apidocs/items/TKeyManagementServicePutKeyPolicyRequestNET35.html",
+            ),
+        ),
     ),
     Gap(
         "kms:PutKeyPolicy: eventual consistency",
@@ -35,6 +46,12 @@ GAPS = [
         f"applies a new key policy at once: a key policy written after the world is built governs authorization only "
         f"{KEY_POLICY_PROPAGATION_S:.0f} s later on the account's clock (until then the previous one does), while "
         "GetKeyPolicy returns the new one at once. Changes by the scenario's world building are in effect from the start",
+        sources=(
+            Source(
+                "AWS KMS developer guide, AWS KMS eventual consistency",
+                "https://docs.aws.amazon.com/kms/latest/developerguide/accessing-kms.html#programming-eventual-consistency",
+            ),
+        ),
     ),
 ]
 

@@ -8,7 +8,7 @@ import traceback
 from typing import Any
 
 from ..recorder import error_response, response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 # How long a configuration update stays InProgress on the account's clock.
 UPDATE_SECONDS = 30.0
@@ -18,11 +18,23 @@ GAPS = [
         "lambda:Invoke",
         "runs the function's code",
         "returns the payload unchanged (no Docker): we dispatch to the real handler in-process, with its environment, and map exceptions to FunctionError payloads",
+        sources=(
+            Source(
+                "AWS SDK for .NET API reference, Lambda InvokeResponse (FunctionError Handled or Unhandled, Payload)",
+                "https://docs.aws.amazon.com/sdkfornet/latest/apidocs/items/TLambdaInvokeResponseNET45.html",
+            ),
+        ),
     ),
     Gap(
         "lambda:GetAccountSettings",
         "returns AccountLimit.ConcurrentExecutions and UnreservedConcurrentExecutions",
         "not implemented: we compute both from the scenario's account limit and the functions' reservations",
+        sources=(
+            Source(
+                "AWS Lambda API reference, PutFunctionConcurrency (at least 100 unreserved; GetAccountSettings for the Regional limit)",
+                "https://docs.aws.amazon.com/goto/WebAPI/lambda/PutFunctionConcurrency",
+            ),
+        ),
     ),
     Gap(
         "function timeout",
@@ -35,11 +47,27 @@ GAPS = [
         "runs in-process without Docker and never times out: we measure each invocation on the account's clock (real "
         "time plus the simulated time its calls spent pacing, backing off and retrying) and, past the Timeout, answer "
         "the timeout error instead of the handler's result; the context's remaining time runs on the same clock",
+        sources=(
+            Source(
+                "AWS Lambda developer guide, Configure Lambda function timeout",
+                "https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html",
+            ),
+            Source(
+                "AWS SDK for .NET API reference, Lambda InvokeResponse (FunctionError Handled or Unhandled, Payload)",
+                "https://docs.aws.amazon.com/sdkfornet/latest/apidocs/items/TLambdaInvokeResponseNET45.html",
+            ),
+        ),
     ),
     Gap(
         "lambda:PutFunctionConcurrency",
         "refuses to leave less than 100 unreserved concurrency",
         "enforces it only with an environment variable: we enforce it against the scenario's account limit",
+        sources=(
+            Source(
+                "AWS Lambda API reference, PutFunctionConcurrency (at least 100 unreserved; GetAccountSettings for the Regional limit)",
+                "https://docs.aws.amazon.com/goto/WebAPI/lambda/PutFunctionConcurrency",
+            ),
+        ),
     ),
     Gap(
         "lambda:UpdateFunctionConfiguration",
@@ -50,6 +78,12 @@ GAPS = [
         "GetFunction until LastUpdateStatus is Successful)",
         f"applies it at once and always says Successful: on the account's clock LastUpdateStatus is InProgress for "
         f"{int(UPDATE_SECONDS)} s after each update, and a second update meanwhile is refused",
+        sources=(
+            Source(
+                "AWS Lambda developer guide, Lambda function states (LastUpdateStatus)",
+                "https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html",
+            ),
+        ),
     ),
 ]
 

@@ -9,14 +9,30 @@ import time
 from collections import Counter
 from typing import Any
 
-from .runtime import Gap, active
+from .runtime import Gap, Source, active
 
 GAPS = [
-    Gap("logs:StartQuery", "aggregates `stats count() by bin(Nm)`", "returns raw rows: we aggregate counts per bin"),
+    Gap(
+        "logs:StartQuery",
+        "aggregates `stats count() by bin(Nm)`",
+        "returns raw rows: we aggregate counts per bin",
+        sources=(
+            Source(
+                "Amazon CloudWatch Logs user guide, Logs Insights query syntax: stats",
+                "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax-Stats.html",
+            ),
+        ),
+    ),
     Gap(
         "logs storedBytes and creationTime",
         "count everything a log group has stored since it was created",
         "count only the events put in this session and date the group now: scenarios declare the stored bytes and age of older data",
+        sources=(
+            Source(
+                "Amazon CloudWatch Logs API reference, LogGroup (arn, creationTime, storedBytes)",
+                "https://docs.aws.amazon.com/goto/WebAPI/logs-2014-03-28/LogGroup",
+            ),
+        ),
     ),
     Gap(
         "account-level retention policies (PutAccountPolicy, policyType RETENTION_POLICY)",
@@ -27,6 +43,16 @@ GAPS = [
         "(retentionPolicyName)",
         "has no retention policies: scenarios declare them (all log groups, or a name prefix), in force since before the "
         "incident, and DescribeLogGroups answers as AWS does",
+        sources=(
+            Source(
+                "Amazon CloudWatch Logs API reference, PutAccountPolicy (conflict resolution between account-level and log-group-level policies)",
+                "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutAccountPolicy.html",
+            ),
+            Source(
+                "Amazon CloudWatch Logs API reference, LogGroup (arn, creationTime, storedBytes)",
+                "https://docs.aws.amazon.com/goto/WebAPI/logs-2014-03-28/LogGroup",
+            ),
+        ),
     ),
 ]
 

@@ -27,7 +27,7 @@ from boto3.dynamodb.transform import TransformationInjector
 from botocore import xform_name
 
 from ..recorder import Call, response
-from .runtime import Gap, active
+from .runtime import Gap, Source, active
 
 GAPS = [
     Gap(
@@ -40,6 +40,20 @@ GAPS = [
         "state machines' aws-sdk tasks, which read one page of iam:SimulatePrincipalPolicy (access-denied), "
         "cloudtrail:LookupEvents (access-denied) and states:GetExecutionHistory (execution-stuck): on AWS a short "
         "page there would hide results (a known gap, listed for a follow-up)",
+        sources=(
+            Source(
+                "AWS SDK for .NET API reference, CloudWatch Logs FilterLogEvents (the API reference's description: partially full or empty pages)",
+                "https://docs.aws.amazon.com/sdkfornet/v3/apidocs/items/CloudWatchLogs/MCloudWatchLogsFilterLogEventsFilterLogEventsRequest.html",
+            ),
+            Source(
+                "AWS Tools for PowerShell help, Get-SFNExecutionList (the ListExecutions API description)",
+                "https://www.powershellgallery.com/packages/AWS.Tools.StepFunctions/4.1.335/Content/AWS.Tools.StepFunctions.dll-Help.xml",
+            ),
+            Source(
+                "AWS Step Functions API reference, GetExecutionHistory",
+                "https://docs.aws.amazon.com/goto/WebAPI/states-2016-11-23/GetExecutionHistory",
+            ),
+        ),
     ),
 ]
 

@@ -13,12 +13,35 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
+class Source:
+    """A page that says what AWS does: its title (guide or reference, then the page) and its address. AWS's own
+    documentation where it says so; otherwise a recording of AWS's answers (a public project's test snapshot)."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Gap:
-    """One place where moto differs from AWS: what AWS does, what moto does and what the local account does."""
+    """One place where moto differs from AWS: what AWS does, what moto does and what the local account does, and the
+    pages that say what AWS does. A row that only changes speed or builds a scenario's world emulates nothing AWS
+    does: its `sources` is `NO_AWS_BEHAVIOUR`, and its api says "(speed only)" or its moto text starts "(world
+    building)"."""
 
     api: str
     aws: str
     moto: str
+    sources: tuple[Source, ...]
+
+
+NO_AWS_BEHAVIOUR: tuple[Source, ...] = ()
+
+
+def cite(sources: tuple[Source, ...]) -> str:
+    """The sources as docs/local-account.md shows them: Markdown links, or why there is nothing to cite."""
+    if not sources:
+        return "none: nothing AWS does is emulated (speed or world building only)"
+    return "; ".join(f"[{source.title}]({source.url})" for source in sources)
 
 
 class Clock(Protocol):

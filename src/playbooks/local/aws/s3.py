@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..recorder import response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 GAPS = [
     Gap(
         "s3:GetBucketNotificationConfiguration",
         "includes EventBridgeConfiguration when the bucket sends its events to EventBridge",
         "stores it but leaves it out of the answer: we add it",
+        sources=(
+            Source(
+                "Amazon S3 API reference, NotificationConfiguration (EventBridgeConfiguration)",
+                "https://docs.aws.amazon.com/AmazonS3/latest/API/API_NotificationConfiguration.html",
+            ),
+            Source(
+                "AWS SDK for Kotlin API reference, S3 GetBucketNotificationConfigurationResponse",
+                "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/s3/aws.sdk.kotlin.services.s3.model/-get-bucket-notification-configuration-response",
+            ),
+        ),
     ),
 ]
 

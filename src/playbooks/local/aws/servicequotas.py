@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from ..recorder import error_response, response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 GAPS = [
     Gap(
@@ -17,6 +17,16 @@ GAPS = [
         "(Errors; DesiredValue: 'the new, increased value') and 'RequestedServiceQuotaChange' (Status)",
         "not implemented: we record the request (Lambda's concurrency quota is the scenario's account limit) and refuse "
         "a second open one or a value not above the current one",
+        sources=(
+            Source(
+                "Service Quotas API reference, RequestServiceQuotaIncrease",
+                "https://docs.aws.amazon.com/goto/WebAPI/service-quotas-2019-06-24/RequestServiceQuotaIncrease",
+            ),
+            Source(
+                "Service Quotas API reference, RequestedServiceQuotaChange",
+                "https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_RequestedServiceQuotaChange.html",
+            ),
+        ),
     ),
     Gap(
         "servicequotas request status",
@@ -25,11 +35,27 @@ GAPS = [
         "not implemented: on the account's clock a request is PENDING for its first minute, then CASE_OPENED, and "
         "stays open (the stricter reading: nothing is granted while a playbook waits); a scenario may declare requests "
         "opened before the incident",
+        sources=(
+            Source(
+                "AWS SDK for Kotlin API reference, Service Quotas RequestedServiceQuotaChange.status",
+                "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/servicequotas/aws.sdk.kotlin.services.servicequotas.model/-requested-service-quota-change/status.html",
+            ),
+        ),
     ),
     Gap(
         "servicequotas:GetRequestedServiceQuotaChange, ListRequestedServiceQuotaChangeHistoryByQuota",
         "read one request, or a quota's requests (optionally by Status), newest first",
         "not implemented: we answer from the recorded requests",
+        sources=(
+            Source(
+                "Service Quotas API reference, RequestedServiceQuotaChange",
+                "https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_RequestedServiceQuotaChange.html",
+            ),
+            Source(
+                "AWS SDK for Kotlin API reference, Service Quotas RequestedServiceQuotaChange.status",
+                "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/servicequotas/aws.sdk.kotlin.services.servicequotas.model/-requested-service-quota-change/status.html",
+            ),
+        ),
     ),
 ]
 

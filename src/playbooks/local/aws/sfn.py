@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..recorder import error_response, response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 from .throttling import TokenBucket
 
 # Step Functions' API quotas in us-east-1 (bucket size, refill per second), from the developer guide's "Quotas related
@@ -83,11 +83,22 @@ GAPS = [
         "calls of the stack's functions and state machines (the simulator's own set-up and polling are not counted), so pacing "
         "is exercised and its simulated time reported, never slept (a benchmark may add a real round trip per call; "
         "scenarios and tests do not)",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Step Functions service quotas",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html",
+            ),
+        ),
     ),
     Gap(
         "states:StopExecution",
         "records the cause and error, answers a finished execution with its stop date, and refuses an unknown execution (ExecutionDoesNotExist)",
         "drops the cause and error and finds the execution by a linear scan: we record both and index the executions",
+        sources=(
+            Source(
+                "AWS Step Functions API reference, StopExecution", "https://docs.aws.amazon.com/goto/WebAPI/states-2016-11-23/StopExecution"
+            ),
+        ),
     ),
     Gap(
         "states:ListExecutions",
@@ -100,16 +111,38 @@ GAPS = [
         "most recent first), page by (sort date, ARN), refuse more than 1,000, and (the stricter reading of 'best "
         f"effort') leave out of the stack's listings an execution started less than {LIST_CONSISTENCY_S:.0f} s ago on "
         "the account's clock",
+        sources=(
+            Source(
+                "AWS Tools for PowerShell help, Get-SFNExecutionList (the ListExecutions API description)",
+                "https://www.powershellgallery.com/packages/AWS.Tools.StepFunctions/4.1.335/Content/AWS.Tools.StepFunctions.dll-Help.xml",
+            ),
+            Source(
+                "Paws (Perl SDK) documentation, StepFunctions ListExecutions (maxResults default 100, maximum 1000)",
+                "https://metacpan.org/pod/release/JLMARTIN/Paws-0.39/lib/Paws/StepFunctions/ListExecutions.pm",
+            ),
+        ),
     ),
     Gap(
         "thousands of RUNNING executions",
         "cost nothing to hold",
         "each runs in its own thread: scenarios create dormant RUNNING executions (no thread) that stop like real ones",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Step Functions service quotas",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html",
+            ),
+        ),
     ),
     Gap(
         "states:GetExecutionHistory",
         "honours reverseOrder (newest first) and maxResults (with a nextToken)",
         "ignores both and returns every event oldest first: we order, page and cut the events as AWS does",
+        sources=(
+            Source(
+                "AWS Step Functions API reference, GetExecutionHistory",
+                "https://docs.aws.amazon.com/goto/WebAPI/states-2016-11-23/GetExecutionHistory",
+            ),
+        ),
     ),
     Gap(
         "states:GetExecutionHistory includeExecutionData",
@@ -118,17 +151,34 @@ GAPS = [
         "larger state payloads for AWS Step Functions')",
         "ignores the flag and always returns the data: we drop input, output and a task's parameters (the stricter "
         "reading: parameters are the data sent to the resource) with their details when it is false",
+        sources=(
+            Source(
+                "AWS Step Functions API reference, GetExecutionHistory",
+                "https://docs.aws.amazon.com/goto/WebAPI/states-2016-11-23/GetExecutionHistory",
+            ),
+        ),
     ),
     Gap(
         "states:DescribeExecution includedData",
         "answers without the execution's input and output when includedData is METADATA_ONLY (Step Functions API "
         "reference, DescribeExecution: includedData ALL_DATA | METADATA_ONLY)",
         "ignores it and always returns input and output: we leave both out for METADATA_ONLY",
+        sources=(
+            Source(
+                "AWS Tools for PowerShell reference, Get-SFNExecution (DescribeExecution, IncludedData)",
+                "https://docs.aws.amazon.com/powershell/latest/reference/items/Get-SFNExecution.html",
+            ),
+        ),
     ),
     Gap(
         "states:StopExecution",
         "aborts a running execution at once, even one waiting for a task token, and DescribeExecution shows the given error and cause",
         "leaves an execution that waits for a task token RUNNING forever and drops error and cause: we abort it, release the waiting task and keep error and cause",
+        sources=(
+            Source(
+                "AWS Step Functions API reference, StopExecution", "https://docs.aws.amazon.com/goto/WebAPI/states-2016-11-23/StopExecution"
+            ),
+        ),
     ),
 ]
 

@@ -8,13 +8,19 @@ import string
 from typing import Any
 
 from ..recorder import error_response
-from .runtime import Gap, Handler, active
+from .runtime import Gap, Handler, Source, active
 
 GAPS = [
     Gap(
         "sns:Publish to a Lambda subscription",
         "invokes the function with the notification (real MessageId, TopicArn, Subject, attributes)",
         "invokes it outside our dispatch with a fixed sample record: we deliver the real-shaped record to the real handler",
+        sources=(
+            Source(
+                "AWS SDK Code Examples, Invoke a Lambda function from an Amazon SNS trigger",
+                "https://docs.aws.amazon.com/code-library/latest/ug/sns_example_serverless_SNS_Lambda_section.html",
+            ),
+        ),
     ),
     Gap(
         "sns:Publish Subject",
@@ -24,6 +30,16 @@ GAPS = [
         "stricter reading is taken, as Amazon Managed Service for Prometheus' SNS receiver also treats control and "
         "non-ASCII characters in a subject as invalid)",
         "rejects only a subject over 100 characters: we refuse every subject AWS refuses",
+        sources=(
+            Source(
+                "AWS SDK for Kotlin API reference, SNS PublishRequest.subject",
+                "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sns/aws.sdk.kotlin.services.sns.model/-publish-request/subject.html",
+            ),
+            Source(
+                "Amazon Managed Service for Prometheus user guide, Understanding Amazon SNS message validation rules",
+                "https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-validation-truncation.html",
+            ),
+        ),
     ),
 ]
 # Printable ASCII; the first character may not be a space.
