@@ -72,3 +72,8 @@ def test_the_page_shows_every_source() -> None:
     for gap in catalogue.GAPS:
         for source in gap.sources:
             assert f"[{source.title}]({source.url})" in page
+
+
+@pytest.mark.parametrize("fact", catalogue.FACTS, ids=lambda fact: fact.fact[:60])
+def test_every_fact_a_playbook_relies_on_cites_where_aws_says_so(fact: catalogue.Fact) -> None:
+    assert fact.sources and not [problem for source in fact.sources for problem in bad_source(source)]
