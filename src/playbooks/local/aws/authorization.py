@@ -11,7 +11,8 @@ Why our own evaluator: moto's (moto/iam/access_control.py) reads ARNs as regular
 NotResource as matching everything, turns a statement whose condition is false into a deny, knows only StringEquals
 and no ForAnyValue/ForAllValues, and has no key-policy delegation. policyuniverse and parliament parse and lint
 policies but do not decide requests. So this follows IAM's documented evaluation logic for one account; `RULES`
-lists each rule with its source (rendered into docs/local-account.md).
+lists each rule with its sources (rendered into docs/local-account.md). It is the account's one evaluator: the local
+iam:SimulatePrincipalPolicy (iam.py) decides with `applies`, so the simulator and the authorizer cannot disagree.
 """
 
 from __future__ import annotations
