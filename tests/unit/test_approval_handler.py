@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
-from approval_fakes import FakeSfn, FakeSns, create_approvals_table
+from approval_fakes import FakeSfn, FakeSns, create_approvals_table, emptied
 from moto import mock_aws
 
 import approval_api
@@ -144,8 +144,8 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def approvals_table() -> Iterator[Any]:
-    """One table for the module (each test asks anew, under fresh random ids): creating it is most of a test's time."""
+def module_table() -> Iterator[Any]:
+    """One table for the module: creating it is most of a test's time (each test empties it, see `site`)."""
     with mock_aws():
         reset_clients()
         yield create_approvals_table()
@@ -153,10 +153,10 @@ def approvals_table() -> Iterator[Any]:
 
 
 @pytest.fixture
-def site(approvals_table: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Site:
+def site(module_table: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Site:
     sfn = FakeSfn()
-    here = Site(table=approvals_table, sfn=sfn, context=lambda_context)
-    monkeypatch.setenv("APPROVALS_TABLE", approvals_table.name)
+    here = Site(table=emptied(module_table), sfn=sfn, context=lambda_context)
+    monkeypatch.setenv("APPROVALS_TABLE", module_table.name)
     monkeypatch.setattr(approval_api, "client", lambda service: {"stepfunctions": sfn}[service])
     monkeypatch.setattr(clock, "now", lambda: here.now)  # the page and the decision read the site's clock
     return here

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from approval_fakes import TASK_TOKEN, FakeSfn, FakeSns, create_approvals_table
+from approval_fakes import TASK_TOKEN, FakeSfn, FakeSns, create_approvals_table, emptied
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -43,18 +43,22 @@ TWO_ACTIONS: dict[str, Any] = PLAN | {
 }
 
 
-@pytest.fixture
-def table() -> Any:
+@pytest.fixture(scope="module")
+def module_table() -> Iterator[Any]:
     with mock_aws():
         yield create_approvals_table()
 
 
+@pytest.fixture
+def table(module_table: Any) -> Any:
+    """The module's table, empty: every test reads only what it wrote (the helpers below scan it)."""
+    return emptied(module_table)
+
+
 def request(table: Any, approvers: list[str] | None = None, required: int = 1, plan: dict[str, Any] | None = None) -> dict[str, str]:
-    sns = boto3.client("sns", region_name="us-east-1")
-    topic = sns.create_topic(Name="approvals")["TopicArn"]
     approvals.request_approval(
         table,
-        sns,
+        FakeSns(),
         task_token="TOKEN-SECRET",
         execution="arn:aws:states:us-east-1:123456789012:execution:sm:e1",
         playbook="lambda-throttling",
@@ -63,7 +67,7 @@ def request(table: Any, approvers: list[str] | None = None, required: int = 1, p
         approvers=approvers or [],
         required_approvals=required,
         base_url="https://x/prod",
-        topic_arn=topic,
+        topic_arn="arn:aws:sns:us-east-1:123456789012:approvals",
         now=NOW,
     )
     tickets = [item for item in table.scan()["Items"] if item["kind"] == "ticket"]
