@@ -286,6 +286,26 @@ def test_a_conditional_deny_is_shown_but_does_not_block_the_fix() -> None:
     assert f"Conditional deny statements that may apply: {dumped(TLS)}" in result["evidence"]
 
 
+def test_an_unconditional_deny_beside_a_conditional_one_still_blocks_the_fix() -> None:
+    # the conditional deny is set aside as "may apply"; the unconditional one for the role still denies
+    result = plan(findings(message(), resource_policy={"Statement": [TLS, FREEZE]}))
+    assert (result["case"], result["disposition"], result["actions"]) == ("explicit-deny-in-resource-policy", "escalate", [])
+    assert result["summary"].endswith(f"Offending statement: {dumped(FREEZE)}")
+    assert f"Conditional deny statements that may apply: {dumped(TLS)}" in result["evidence"]
+
+
+def test_every_deny_that_applies_is_quoted_for_the_approver() -> None:
+    tls_for_uploads = TLS | {"Action": "s3:PutObject"}
+    frozen_for_the_role = FREEZE | {"Sid": "FreezeRole", "Principal": {"AWS": ROLE_ARN}}
+    frozen_for_the_account = FREEZE | {"Sid": "FreezeAccount", "Principal": {"AWS": ACCOUNT}}
+    statements = [TLS, tls_for_uploads, frozen_for_the_role, frozen_for_the_account]
+    result = plan(findings(message(), resource_policy={"Statement": statements}))
+    assert f"Conditional deny statements that may apply: {dumped(TLS)}; {dumped(tls_for_uploads)}" in result["evidence"]
+    quoted = f"{dumped(frozen_for_the_role)}; {dumped(frozen_for_the_account)}"
+    assert result["summary"].endswith(f"Offending statement: {quoted}")
+    assert result["evidence"][-1] == f"Offending statement in the bucket policy of processed-data-bucket: {quoted}"
+
+
 def test_a_conditional_deny_the_message_blames_is_escalated() -> None:
     result = plan(findings(message(reason="with an explicit deny in a resource-based policy"), resource_policy={"Statement": [TLS]}))
     assert (result["case"], result["actions"]) == ("explicit-deny-in-resource-policy", [])
@@ -384,6 +404,24 @@ def test_a_key_policy_delegating_to_iam_is_fixed_in_the_identity_policy() -> Non
     assert result["actions"][0]["statement"] == {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}
     assert f"Key policy of {KEY}: delegates to IAM policies." in result["evidence"]
     assert key_plan({"Statement": [delegating]}, "allowed")["case"] == "already-allowed"
+
+
+def test_an_explicit_deny_in_the_key_policy_is_quoted_and_escalated() -> None:
+    deny = {"Sid": "NoDecrypt", "Effect": "Deny", "Principal": {"AWS": ROLE_ARN}, "Action": "kms:Decrypt", "Resource": "*"}
+    result = key_plan({"Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM, DECRYPT, deny]})
+    assert (result["case"], result["disposition"], result["actions"]) == ("explicit-deny-in-resource-policy", "escalate", [])
+    assert result["summary"] == (
+        f"The key policy of {KEY} explicitly denies kms:Decrypt on {KEY} to lambda-execution-role; the playbook never changes "
+        f"a deny. Offending statement: {dumped(deny)}"
+    )
+    assert result["evidence"][-1] == f"Offending statement in the key policy of {KEY}: {dumped(deny)}"
+
+
+def test_a_key_delegating_to_iam_that_the_simulator_allows_is_already_allowed_on_the_key() -> None:
+    delegating = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}
+    result = key_plan({"Statement": [delegating]}, "allowed")
+    assert (result["case"], result["disposition"], result["actions"]) == ("already-allowed", "no-action", [])
+    assert result["summary"] == f"lambda-execution-role is allowed kms:Decrypt on {KEY} now; nothing to change."
 
 
 def test_a_key_policy_the_playbook_cannot_change_is_escalated_with_both_statements() -> None:
