@@ -83,6 +83,14 @@ def test_an_existing_fix_policy_is_extended_and_restored_whole_on_rollback() -> 
     assert before == {"Version": "2012-10-17", "Statement": [earlier]}  # the recorded before-state is not the written one
 
 
+def test_a_statement_already_in_the_policy_is_never_written_twice() -> None:
+    present = {"Version": "2012-10-17", "Statement": [PUT_OBJECT]}
+    role = {"name": "lambda-execution-role", "fixPolicy": present}
+    assert ad.add_identity_statement(role, PUT_OBJECT, "etl-playbooks-access-fix")["after"]["document"] == present
+    key_policy = {"Statement": [ADMIN, DECRYPT]}
+    assert ad.add_key_statement(KEY, dumped(key_policy), DECRYPT)["after"]["document"] == key_policy
+
+
 def test_the_evidence_names_the_roles_policies_and_cloudtrails_denied_calls() -> None:
     f = findings(message())
     role = f["identity"]["role"]
