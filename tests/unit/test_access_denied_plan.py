@@ -157,6 +157,7 @@ def test_a_resource_of_another_account_is_refused_with_its_owner() -> None:
         f"The playbook will not change anything: {other} belongs to account 999999999999; cross-account access needs that "
         "account's resource policy too, which a person has to arrange."
     )
+    assert result["evidence"] == [DENIED, ROLE, TRAIL]
 
 
 def test_an_s3_arn_without_an_account_is_the_principals_own() -> None:
@@ -206,6 +207,7 @@ def test_denials_outside_identity_policies_name_the_policy_that_denies(reason: s
     assert result["summary"] == (
         f"s3:PutObject on {S3_OBJECT} is denied by {why}; adding an allow statement cannot fix that. A person has to review that policy."
     )
+    assert result["evidence"][1:] == [ROLE, TRAIL]
 
 
 def test_an_explicit_identity_deny_names_its_policies() -> None:
@@ -248,6 +250,7 @@ def test_a_statement_already_present_yet_denied_is_escalated_not_added_again() -
         f"The playbook's policy etl-playbooks-access-fix already allows s3:PutObject on {BUCKET_OBJECTS}, yet the simulator "
         "denies it: something else (a boundary or an organization policy) limits the role. A person has to look."
     )
+    assert result["evidence"] == [DENIED, ROLE, TRAIL, SIMULATED]
 
 
 # ------------------------------------------------------------------------------------------------ resource policies
@@ -327,6 +330,7 @@ def test_a_resource_deny_the_playbook_cannot_find_is_escalated() -> None:
         f"The message reports an explicit deny in a resource-based policy for s3:PutObject on {S3_OBJECT}, but the playbook "
         "could not find it in the policy it can read. A person has to review the resource's policies."
     )
+    assert result["evidence"][1:] == [ROLE, TRAIL]
 
 
 def test_an_unreadable_resource_policy_is_in_the_evidence() -> None:
@@ -452,7 +456,55 @@ def test_a_key_policy_kms_refuses_to_show_is_escalated_with_kmss_cause() -> None
     f["keyPolicyError"] = {"Error": "Kms.AccessDeniedException", "Cause": "c" * 400}
     result = plan(f)
     assert (result["case"], result["disposition"], result["actions"]) == ("key-policy-unreadable", "escalate", [])
-    assert result["summary"].startswith(f"The playbook may not read the key policy of {KEY} (KMS: {'c' * 300}). Nothing was changed.")
+    assert result["summary"] == (
+        f"The playbook may not read the key policy of {KEY} (KMS: {'c' * 300}). Nothing was changed. A key administrator should "
+        f"add this statement to the key policy of {KEY}: {dumped(DECRYPT)}. To let this playbook make such changes itself after "
+        f"approval, the key policy must also enable IAM policies for reading and changing it: {dumped(ad.enable_iam_statement(ACCOUNT))}"
+    )
+
+
+def test_a_key_statement_that_would_take_the_policy_past_kmss_size_limit_is_escalated() -> None:
+    # GIVEN a key policy 20 bytes under KMS's 32 KB limit (a long condition list): one more statement cannot fit
+    readers = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/reporting"}, "Action": "kms:Decrypt", "Resource": "*"}
+    key_policy = {
+        "Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM, readers | {"Condition": {"StringEquals": {"kms:EncryptionContext:job": ""}}}]
+    }
+    padding = 32768 - 20 - len(dumped(key_policy).encode())
+    key_policy["Statement"][2]["Condition"]["StringEquals"]["kms:EncryptionContext:job"] = "j" * padding
+    result = key_plan(key_policy)
+    size = len(dumped({"Statement": [*key_policy["Statement"], DECRYPT]}).encode())
+    assert (result["case"], result["disposition"], result["actions"]) == ("key-policy-too-large", "escalate", [])
+    assert result["summary"] == (
+        f"The playbook will not ask for a change that cannot be applied: the key policy of {KEY} would be {size} bytes, over "
+        "KMS's limit of 32768 bytes, so PutKeyPolicy would fail with LimitExceededException. Nothing was changed. A key "
+        f"administrator should make room in the key policy of {KEY} (merge statements, or give the role a KMS grant instead) "
+        f"and add this statement: {dumped(DECRYPT)}"
+    )
+    assert result["evidence"][-1] == f"Statement for a key administrator to add to the key policy of {KEY}: {dumped(DECRYPT)}"
+    assert result["recommendations"] == RECOMMENDATIONS
+
+
+def test_a_statement_that_would_take_the_roles_inline_policies_past_iams_quota_is_escalated() -> None:
+    # GIVEN inline policies 20 characters under IAM's 10,240 (white space not counted): the fix policy cannot fit
+    f = findings(message())
+    reads: dict[str, Any] = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ""}
+    base = {"Version": "2012-10-17", "Statement": [reads]}
+    compact = len(json.dumps(base, separators=(",", ":")))
+    reads["Resource"] = "arn:aws:s3:::raw-data-bucket/" + "k" * (10240 - 20 - compact - len("arn:aws:s3:::raw-data-bucket/"))
+    f["identity"]["role"]["inline"] = [{"name": "base", "document": base}]
+    result = plan(f)
+    fix = {"Version": "2012-10-17", "Statement": [PUT_OBJECT]}
+    total = 10240 - 20 + len(json.dumps(fix, separators=(",", ":")))
+    assert (result["case"], result["disposition"], result["actions"]) == ("inline-policy-quota", "escalate", [])
+    assert result["summary"] == (
+        "The playbook will not ask for a change that cannot be applied: the inline policies of role lambda-execution-role "
+        f"would hold {total} characters (white space not counted), over IAM's quota of 10240 for all of a role's inline "
+        "policies together, so PutRolePolicy would fail with LimitExceeded. Nothing was changed. A person should grant this "
+        "statement to lambda-execution-role in a customer managed policy (managed policies have their own size quota) or "
+        f"make room in its inline policies: {dumped(PUT_OBJECT)}"
+    )
+    assert result["evidence"][-1] == f"Statement for a person to grant to lambda-execution-role: {dumped(PUT_OBJECT)}"
+    assert result["recommendations"] == RECOMMENDATIONS
 
 
 def test_the_playbooks_own_key_policy_statement_enables_iam_for_reading_and_changing_it() -> None:
