@@ -161,6 +161,7 @@ KEPT_DAYS = "kept_days is at least the wanted retention, which the config schema
 S3_RULES_ONLY = (
     "an s3-tiering action's current value and before-state hold only lifecycleRules, so the general comparison is the same equality"
 )
+PARAMETERS_REQUIRED = "read only for Lambda and DynamoDB integrations, which require Parameters (FunctionName, TableName)"
 LAST_ARN_PART = "an ARN has several ':', and the last part of any right split of it is the same (maxsplit 1 gives two parts)"
 EQUIVALENT = {
     '(_listed(statement.get("Action", None)), statement.get("Resource", "*"))': NO_ACTION,
@@ -192,8 +193,8 @@ EQUIVALENT = {
     'action = resource.rsplit(":", )[-1]': INTEGRATION_ARN,
     'action = resource.rsplit(":", 2)[-1]': INTEGRATION_ARN,
     'action = resource.rsplit(":", 1)[+1]': INTEGRATION_ARN,
-    'parameters = state.get("Parameters", None)': "only reached with a DynamoDB integration, whose Parameters are required",
-    'parameters = state.get("Parameters", )': "only reached with a DynamoDB integration, whose Parameters are required",
+    'parameters = state.get("Parameters", None)': PARAMETERS_REQUIRED,
+    'parameters = state.get("Parameters", )': PARAMETERS_REQUIRED,
     'table = parameters.get("TableName", None)': "a DynamoDB integration names its TableName (required by the API)",
     'table = parameters.get("TableName", )': "a DynamoDB integration names its TableName (required by the API)",
     'table = parameters.get("TableName", "XXXX")': "a DynamoDB integration names its TableName (required by the API)",
