@@ -161,6 +161,7 @@ KEPT_DAYS = "kept_days is at least the wanted retention, which the config schema
 S3_RULES_ONLY = (
     "an s3-tiering action's current value and before-state hold only lifecycleRules, so the general comparison is the same equality"
 )
+PARAMETERS_REQUIRED = "read only for Lambda and DynamoDB integrations, which require Parameters (FunctionName, TableName)"
 LAST_ARN_PART = "an ARN has several ':', and the last part of any right split of it is the same (maxsplit 1 gives two parts)"
 EQUIVALENT = {
     '(_listed(statement.get("Action", None)), statement.get("Resource", "*"))': NO_ACTION,
@@ -192,8 +193,8 @@ EQUIVALENT = {
     'action = resource.rsplit(":", )[-1]': INTEGRATION_ARN,
     'action = resource.rsplit(":", 2)[-1]': INTEGRATION_ARN,
     'action = resource.rsplit(":", 1)[+1]': INTEGRATION_ARN,
-    'parameters = state.get("Parameters", None)': "only reached with a DynamoDB integration, whose Parameters are required",
-    'parameters = state.get("Parameters", )': "only reached with a DynamoDB integration, whose Parameters are required",
+    'parameters = state.get("Parameters", None)': PARAMETERS_REQUIRED,
+    'parameters = state.get("Parameters", )': PARAMETERS_REQUIRED,
     'table = parameters.get("TableName", None)': "a DynamoDB integration names its TableName (required by the API)",
     'table = parameters.get("TableName", )': "a DynamoDB integration names its TableName (required by the API)",
     'table = parameters.get("TableName", "XXXX")': "a DynamoDB integration names its TableName (required by the API)",
@@ -218,6 +219,76 @@ EQUIVALENT = {
     "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', )[-1]} is {execution['status']} since \"": LAST_ARN_PART,
     "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 2)[-1]} is {execution['status']} since \"": LAST_ARN_PART,
     "f\"Execution {execution['name']} of {target['stateMachineArn'].rsplit(':', 1)[+1]} is {execution['status']} since \"": LAST_ARN_PART,
+}
+
+# access-denied's least permission and key-policy decision
+ROLE_NAME_LAST = (
+    "a role ARN is 'arn:aws:iam::<account>:role/<path/>name', so its name is the last '/' piece however it is split from the right"
+)
+FIRST_PIECE = "the first piece of a split is the same whatever its maxsplit"
+POLICY_IS_TEXT = (
+    "the key policy reaches the plan as GetKeyPolicy's Policy (the state machine's ResultSelector takes $.Policy), which is JSON text"
+)
+UNUSED_ACCOUNT = "names_principal does not read its account_id (the account is judged by names_account)"
+STAR_GLOB = "a Principal '*' also matches the session ARN as a glob, so it is taken in without the exact '*'"
+ARN_COLONS = (
+    "the denied resource is an ARN (the message's is checked against the ARN form, CloudTrail's resources are ARNs): "
+    "it has at least five ':'"
+)
+CAUSE_MATCHED = (
+    "the state machine reaches the plan with this error only when its Choice matched a pattern against the error's Cause "
+    "(a 404 for the bucket policy, KMS's access denied for the key policy), so Cause is there"
+)
+KEY_ARN_IS_RESOURCE = (
+    "a resource policy is read only for a bucket or a key (keyArn is the GetKeyPolicy KeyId), and keyArn is the denied "
+    "resource itself (diagnose_identity), so the fallback names the same ARN"
+)
+PRINCIPAL_GRAMMAR = (
+    "a resource policy's Principal is '*' or an object (IAM's policy grammar); a missing one reads as no principal either way"
+)
+STAR_NOT_ARN = "'*' does not start with 'arn:', so the second test refuses it with the same words"
+UNKNOWN_ARCHITECTURE = "an architecture the price list lacks is priced as x86_64, so the default's spelling changes nothing"
+EQUIVALENT |= {
+    'principal = statement["Principal"]["AWS"].rsplit("/", )[-1]': ROLE_NAME_LAST,
+    'principal = statement["Principal"]["AWS"].rsplit("/", 2)[-1]': ROLE_NAME_LAST,
+    'principal = statement["Principal"]["AWS"].rsplit("/", 1)[+1]': ROLE_NAME_LAST,
+    'role = role_arn.rsplit("/", )[-1]': ROLE_NAME_LAST,
+    'role = role_arn.rsplit("/", 2)[-1]': ROLE_NAME_LAST,
+    'role = role_arn.rsplit("/", 1)[+1]': ROLE_NAME_LAST,
+    'sid = "EtlPlaybooksAccessFix" + re.sub(r"[^A-Za-z0-9]", "", role.title()) + action.split(":", )[1]': ONE_COLON_ACTION,
+    'sid = "EtlPlaybooksAccessFix" + re.sub(r"[^A-Za-z0-9]", "", role.title()) + action.rsplit(":", 1)[1]': ONE_COLON_ACTION,
+    'sid = "EtlPlaybooksAccessFix" + re.sub(r"[^A-Za-z0-9]", "", role.title()) + action.split(":", 2)[1]': ONE_COLON_ACTION,
+    'resource = resource.split("/", )[0] + "/*"': FIRST_PIECE,
+    'resource = resource.split("/", 2)[0] + "/*"': FIRST_PIECE,
+    "before = json.loads(key_policy) if (isinstance(key_policy, str)) or True else key_policy": POLICY_IS_TEXT,
+    "and (names_principal(s, role_arn, session_arn, None) or names_account(s, account_id))": UNUSED_ACCOUNT,
+    'if any(names_principal(s, role_arn, session_arn, None) and "Condition" not in s for s in allows):': UNUSED_ACCOUNT,
+    'wanted = {"XX*XX", role_arn, session_arn}': STAR_GLOB,
+    'owner = resource.split(":")[4] if (resource.count(":") >= 5) or True else ""': ARN_COLONS,
+    'owner = resource.split(":")[4] if resource.count(":") >= 5 else "XXXX"': ARN_COLONS,
+    "evidence.append(f\"The resource policy could not be read: {findings['resourcePolicyError'].get('Cause', None)[:300]}\")": CAUSE_MATCHED,
+    "evidence.append(f\"The resource policy could not be read: {findings['resourcePolicyError'].get('Cause', )[:300]}\")": CAUSE_MATCHED,
+    "evidence.append(f\"The resource policy could not be read: {findings['resourcePolicyError'].get('Cause', 'XXXX')[:300]}\")": CAUSE_MATCHED,
+    'cause = str(findings["keyPolicyError"].get("Cause", None))[:300]': CAUSE_MATCHED,
+    'cause = str(findings["keyPolicyError"].get("Cause", ))[:300]': CAUSE_MATCHED,
+    'cause = str(findings["keyPolicyError"].get("Cause", "XXXX"))[:300]': CAUSE_MATCHED,
+    **{
+        f'where = f"bucket policy of {{denied[\'bucket\']}}" if denied.get("bucket") else f"key policy of {{denied.get({lookup})}}"': (
+            KEY_ARN_IS_RESOURCE
+        )
+        for lookup in (
+            "None, resource",
+            "'keyArn', None",
+            "'keyArn', ",
+            "'XXkeyArnXX', resource",
+            "'keyarn', resource",
+            "'KEYARN', resource",
+        )
+    },
+    'return [str(v) for v in _as_list((principal or {}).get("AWS"))] if (isinstance(principal, dict)) or True else []': PRINCIPAL_GRAMMAR,
+    'if resource == "XX*XX" or not resource.startswith("arn:"):': STAR_NOT_ARN,
+    'architecture = (configuration.get("Architectures") or ["XXx86_64XX"])[0]': UNKNOWN_ARCHITECTURE,
+    'architecture = (configuration.get("Architectures") or ["X86_64"])[0]': UNKNOWN_ARCHITECTURE,
 }
 
 # The approval service: its page (approval_api) and its decision path (approvals).

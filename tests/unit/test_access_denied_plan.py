@@ -83,6 +83,14 @@ def test_an_existing_fix_policy_is_extended_and_restored_whole_on_rollback() -> 
     assert before == {"Version": "2012-10-17", "Statement": [earlier]}  # the recorded before-state is not the written one
 
 
+def test_a_statement_already_in_the_policy_is_never_written_twice() -> None:
+    present = {"Version": "2012-10-17", "Statement": [PUT_OBJECT]}
+    role = {"name": "lambda-execution-role", "fixPolicy": present}
+    assert ad.add_identity_statement(role, PUT_OBJECT, "etl-playbooks-access-fix")["after"]["document"] == present
+    key_policy = {"Statement": [ADMIN, DECRYPT]}
+    assert ad.add_key_statement(KEY, dumped(key_policy), DECRYPT)["after"]["document"] == key_policy
+
+
 def test_the_evidence_names_the_roles_policies_and_cloudtrails_denied_calls() -> None:
     f = findings(message())
     role = f["identity"]["role"]
@@ -149,6 +157,7 @@ def test_a_resource_of_another_account_is_refused_with_its_owner() -> None:
         f"The playbook will not change anything: {other} belongs to account 999999999999; cross-account access needs that "
         "account's resource policy too, which a person has to arrange."
     )
+    assert result["evidence"] == [DENIED, ROLE, TRAIL]
 
 
 def test_an_s3_arn_without_an_account_is_the_principals_own() -> None:
@@ -198,6 +207,7 @@ def test_denials_outside_identity_policies_name_the_policy_that_denies(reason: s
     assert result["summary"] == (
         f"s3:PutObject on {S3_OBJECT} is denied by {why}; adding an allow statement cannot fix that. A person has to review that policy."
     )
+    assert result["evidence"][1:] == [ROLE, TRAIL]
 
 
 def test_an_explicit_identity_deny_names_its_policies() -> None:
@@ -240,6 +250,7 @@ def test_a_statement_already_present_yet_denied_is_escalated_not_added_again() -
         f"The playbook's policy etl-playbooks-access-fix already allows s3:PutObject on {BUCKET_OBJECTS}, yet the simulator "
         "denies it: something else (a boundary or an organization policy) limits the role. A person has to look."
     )
+    assert result["evidence"] == [DENIED, ROLE, TRAIL, SIMULATED]
 
 
 # ------------------------------------------------------------------------------------------------ resource policies
@@ -286,6 +297,26 @@ def test_a_conditional_deny_is_shown_but_does_not_block_the_fix() -> None:
     assert f"Conditional deny statements that may apply: {dumped(TLS)}" in result["evidence"]
 
 
+def test_an_unconditional_deny_beside_a_conditional_one_still_blocks_the_fix() -> None:
+    # the conditional deny is set aside as "may apply"; the unconditional one for the role still denies
+    result = plan(findings(message(), resource_policy={"Statement": [TLS, FREEZE]}))
+    assert (result["case"], result["disposition"], result["actions"]) == ("explicit-deny-in-resource-policy", "escalate", [])
+    assert result["summary"].endswith(f"Offending statement: {dumped(FREEZE)}")
+    assert f"Conditional deny statements that may apply: {dumped(TLS)}" in result["evidence"]
+
+
+def test_every_deny_that_applies_is_quoted_for_the_approver() -> None:
+    tls_for_uploads = TLS | {"Action": "s3:PutObject"}
+    frozen_for_the_role = FREEZE | {"Sid": "FreezeRole", "Principal": {"AWS": ROLE_ARN}}
+    frozen_for_the_account = FREEZE | {"Sid": "FreezeAccount", "Principal": {"AWS": ACCOUNT}}
+    statements = [TLS, tls_for_uploads, frozen_for_the_role, frozen_for_the_account]
+    result = plan(findings(message(), resource_policy={"Statement": statements}))
+    assert f"Conditional deny statements that may apply: {dumped(TLS)}; {dumped(tls_for_uploads)}" in result["evidence"]
+    quoted = f"{dumped(frozen_for_the_role)}; {dumped(frozen_for_the_account)}"
+    assert result["summary"].endswith(f"Offending statement: {quoted}")
+    assert result["evidence"][-1] == f"Offending statement in the bucket policy of processed-data-bucket: {quoted}"
+
+
 def test_a_conditional_deny_the_message_blames_is_escalated() -> None:
     result = plan(findings(message(reason="with an explicit deny in a resource-based policy"), resource_policy={"Statement": [TLS]}))
     assert (result["case"], result["actions"]) == ("explicit-deny-in-resource-policy", [])
@@ -299,6 +330,7 @@ def test_a_resource_deny_the_playbook_cannot_find_is_escalated() -> None:
         f"The message reports an explicit deny in a resource-based policy for s3:PutObject on {S3_OBJECT}, but the playbook "
         "could not find it in the policy it can read. A person has to review the resource's policies."
     )
+    assert result["evidence"][1:] == [ROLE, TRAIL]
 
 
 def test_an_unreadable_resource_policy_is_in_the_evidence() -> None:
@@ -386,6 +418,24 @@ def test_a_key_policy_delegating_to_iam_is_fixed_in_the_identity_policy() -> Non
     assert key_plan({"Statement": [delegating]}, "allowed")["case"] == "already-allowed"
 
 
+def test_an_explicit_deny_in_the_key_policy_is_quoted_and_escalated() -> None:
+    deny = {"Sid": "NoDecrypt", "Effect": "Deny", "Principal": {"AWS": ROLE_ARN}, "Action": "kms:Decrypt", "Resource": "*"}
+    result = key_plan({"Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM, DECRYPT, deny]})
+    assert (result["case"], result["disposition"], result["actions"]) == ("explicit-deny-in-resource-policy", "escalate", [])
+    assert result["summary"] == (
+        f"The key policy of {KEY} explicitly denies kms:Decrypt on {KEY} to lambda-execution-role; the playbook never changes "
+        f"a deny. Offending statement: {dumped(deny)}"
+    )
+    assert result["evidence"][-1] == f"Offending statement in the key policy of {KEY}: {dumped(deny)}"
+
+
+def test_a_key_delegating_to_iam_that_the_simulator_allows_is_already_allowed_on_the_key() -> None:
+    delegating = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}
+    result = key_plan({"Statement": [delegating]}, "allowed")
+    assert (result["case"], result["disposition"], result["actions"]) == ("already-allowed", "no-action", [])
+    assert result["summary"] == f"lambda-execution-role is allowed kms:Decrypt on {KEY} now; nothing to change."
+
+
 def test_a_key_policy_the_playbook_cannot_change_is_escalated_with_both_statements() -> None:
     key_policy = {"Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM | {"Action": "kms:GetKeyPolicy"}]}
     result = key_plan(key_policy)
@@ -406,7 +456,55 @@ def test_a_key_policy_kms_refuses_to_show_is_escalated_with_kmss_cause() -> None
     f["keyPolicyError"] = {"Error": "Kms.AccessDeniedException", "Cause": "c" * 400}
     result = plan(f)
     assert (result["case"], result["disposition"], result["actions"]) == ("key-policy-unreadable", "escalate", [])
-    assert result["summary"].startswith(f"The playbook may not read the key policy of {KEY} (KMS: {'c' * 300}). Nothing was changed.")
+    assert result["summary"] == (
+        f"The playbook may not read the key policy of {KEY} (KMS: {'c' * 300}). Nothing was changed. A key administrator should "
+        f"add this statement to the key policy of {KEY}: {dumped(DECRYPT)}. To let this playbook make such changes itself after "
+        f"approval, the key policy must also enable IAM policies for reading and changing it: {dumped(ad.enable_iam_statement(ACCOUNT))}"
+    )
+
+
+def test_a_key_statement_that_would_take_the_policy_past_kmss_size_limit_is_escalated() -> None:
+    # GIVEN a key policy 20 bytes under KMS's 32 KB limit (a long condition list): one more statement cannot fit
+    readers = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/reporting"}, "Action": "kms:Decrypt", "Resource": "*"}
+    key_policy = {
+        "Statement": [ADMIN, KEY_POLICY_CHANGES_BY_IAM, readers | {"Condition": {"StringEquals": {"kms:EncryptionContext:job": ""}}}]
+    }
+    padding = 32768 - 20 - len(dumped(key_policy).encode())
+    key_policy["Statement"][2]["Condition"]["StringEquals"]["kms:EncryptionContext:job"] = "j" * padding
+    result = key_plan(key_policy)
+    size = len(dumped({"Statement": [*key_policy["Statement"], DECRYPT]}).encode())
+    assert (result["case"], result["disposition"], result["actions"]) == ("key-policy-too-large", "escalate", [])
+    assert result["summary"] == (
+        f"The playbook will not ask for a change that cannot be applied: the key policy of {KEY} would be {size} bytes, over "
+        "KMS's limit of 32768 bytes, so PutKeyPolicy would fail with LimitExceededException. Nothing was changed. A key "
+        f"administrator should make room in the key policy of {KEY} (merge statements, or give the role a KMS grant instead) "
+        f"and add this statement: {dumped(DECRYPT)}"
+    )
+    assert result["evidence"][-1] == f"Statement for a key administrator to add to the key policy of {KEY}: {dumped(DECRYPT)}"
+    assert result["recommendations"] == RECOMMENDATIONS
+
+
+def test_a_statement_that_would_take_the_roles_inline_policies_past_iams_quota_is_escalated() -> None:
+    # GIVEN inline policies 20 characters under IAM's 10,240 (white space not counted): the fix policy cannot fit
+    f = findings(message())
+    reads: dict[str, Any] = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ""}
+    base = {"Version": "2012-10-17", "Statement": [reads]}
+    compact = len(json.dumps(base, separators=(",", ":")))
+    reads["Resource"] = "arn:aws:s3:::raw-data-bucket/" + "k" * (10240 - 20 - compact - len("arn:aws:s3:::raw-data-bucket/"))
+    f["identity"]["role"]["inline"] = [{"name": "base", "document": base}]
+    result = plan(f)
+    fix = {"Version": "2012-10-17", "Statement": [PUT_OBJECT]}
+    total = 10240 - 20 + len(json.dumps(fix, separators=(",", ":")))
+    assert (result["case"], result["disposition"], result["actions"]) == ("inline-policy-quota", "escalate", [])
+    assert result["summary"] == (
+        "The playbook will not ask for a change that cannot be applied: the inline policies of role lambda-execution-role "
+        f"would hold {total} characters (white space not counted), over IAM's quota of 10240 for all of a role's inline "
+        "policies together, so PutRolePolicy would fail with LimitExceeded. Nothing was changed. A person should grant this "
+        "statement to lambda-execution-role in a customer managed policy (managed policies have their own size quota) or "
+        f"make room in its inline policies: {dumped(PUT_OBJECT)}"
+    )
+    assert result["evidence"][-1] == f"Statement for a person to grant to lambda-execution-role: {dumped(PUT_OBJECT)}"
+    assert result["recommendations"] == RECOMMENDATIONS
 
 
 def test_the_playbooks_own_key_policy_statement_enables_iam_for_reading_and_changing_it() -> None:

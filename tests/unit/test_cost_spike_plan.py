@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 from test_cost_spike_logic import COSTS, SCOPE, memory_finding
 
 import cost_spike as cs
@@ -32,6 +32,9 @@ class Lambda:
         self.configuration = configuration
 
     def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
+        if not isinstance(FunctionName, str) or not FunctionName:
+            # as botocore, which checks a request against the API model before sending it: FunctionName is a required string
+            raise ParamValidationError(report=f"Invalid type for parameter FunctionName, value: {FunctionName!r}")
         if self.configuration is None:
             raise LookupError(FunctionName)
         return self.configuration
@@ -105,6 +108,15 @@ def test_lower_memory_is_priced_per_gb_second_of_its_architecture(
             "floorMb": 200,
         },
     }
+
+
+def test_an_architecture_missing_from_the_price_list_is_priced_as_x86_64(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lambda answers x86_64 or arm64 today; a new one must not stop the plan (priced at the dearer x86_64 rate)
+    usage(monkeypatch, {"peakMb": 200, "billedSeconds": 36_000.0, "invocations": 500, "complete": True})
+    finding = cs.lambda_memory_finding(Lambda({"MemorySize": 1024, "Architectures": ["riscv64"]}), "logs", "f", CONFIG, NOW)
+    assert finding is not None
+    assert finding["action"]["after"] == {"memorySize": 320}
+    assert finding["monthlySaving"] == round(36_000 * (1024 - 320) / 1024 * 0.0000166667 * 30, 2)
 
 
 def test_the_usage_window_scales_the_saving_to_a_month(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,6 +267,26 @@ def test_write_only_capacity_is_priced_without_dividing_by_zero(monkeypatch: pyt
     assert "average use 0.0% of reads and 0.2% of writes" in finding["evidence"]
 
 
+def test_an_idle_table_is_priced_with_its_indexes_capacity_and_the_switch_names_each_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN 100 RCU / 50 WCU on the table and two provisioned global secondary indexes, nothing consumed
+    consumed(monkeypatch, 0, 0)
+    table = provisioned(100, 50, "PROVISIONED") | {
+        "GlobalSecondaryIndexes": [
+            {"IndexName": "by-status", "ProvisionedThroughput": {"ReadCapacityUnits": 20, "WriteCapacityUnits": 10}},
+            {"IndexName": "by-date", "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 4}},
+        ]
+    }
+    finding = cs.dynamodb_finding(Dynamodb(table), "cw", "etl-metadata", CONFIG, NOW)
+    # THEN every index's capacity is paid for too (DynamoDB bills provisioned indexes like tables), and saved by the switch
+    saving = round(((100 + 20 + 5) * 0.00013 + (50 + 10 + 4) * 0.00065) * 730, 2)
+    assert finding is not None
+    assert finding["monthlySaving"] == saving
+    assert finding["action"]["description"].startswith(
+        "Switch etl-metadata from provisioned (100 RCU / 50 WCU; index by-status 20 / 10; index by-date 5 / 4) to on-demand "
+        f"capacity, about {cs.money(saving)}/month."
+    )
+
+
 @pytest.mark.parametrize("table", [None, provisioned(100, 50, "PAY_PER_REQUEST"), provisioned(0, 0), {}])
 def test_missing_on_demand_or_capacity_less_tables_are_no_finding(monkeypatch: pytest.MonkeyPatch, table: dict[str, Any] | None) -> None:
     consumed(monkeypatch, 0, 0)
@@ -262,7 +294,7 @@ def test_missing_on_demand_or_capacity_less_tables_are_no_finding(monkeypatch: p
 
 
 # ---------------------------------------------------------------------------------------------- S3 Intelligent-Tiering
-def bucket(monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]] | Exception, size: float, objects: int) -> None:
+def bucket(monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]] | Exception, size: float, objects: int | None) -> None:
     def lifecycle_rules(s3: Any, name: str) -> list[dict[str, Any]]:
         assert (s3, name) == ("s3", "raw-data-bucket")
         if isinstance(rules, Exception):
@@ -273,13 +305,25 @@ def bucket(monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]] | Except
         assert (cloudwatch, name, now) == ("cw", "raw-data-bucket", NOW)
         return size
 
-    def count_of(cloudwatch: Any, name: str, now: datetime) -> int:
+    def count_of(cloudwatch: Any, name: str, now: datetime) -> int | None:
         assert (cloudwatch, name, now) == ("cw", "raw-data-bucket", NOW)
         return objects
 
     monkeypatch.setattr(cs, "lifecycle_rules", lifecycle_rules)
     monkeypatch.setattr(cs, "bucket_size_bytes", size_of)
     monkeypatch.setattr(cs, "bucket_object_count", count_of)
+
+
+def test_a_bucket_without_a_published_object_count_is_reported_never_tiered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # S3 publishes NumberOfObjects once a day: a new bucket has none yet, and the per-object fee cannot be priced
+    bucket(monkeypatch, [], 2048 * GB, None)
+    assert cs.s3_tiering_finding("s3", "cw", "raw-data-bucket", CONFIG, NOW) == {
+        "kind": "s3-tiering",
+        "resource": "raw-data-bucket",
+        "evidence": "raw-data-bucket: 2,048.0 GB in S3 Standard, but S3 has published no object count yet, so "
+        "Intelligent-Tiering's monitoring fee cannot be priced.",
+        "monthlySaving": 0.0,
+    }
 
 
 EXPIRE = {"ID": "expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
@@ -424,6 +468,30 @@ def test_retention_is_shortened_priced_on_the_days_of_logs_it_drops(
             "rollback": rollback,
             "monthlySaving": saving,
         },
+    }
+
+
+def test_retention_under_an_account_level_policy_is_a_recommendation_never_an_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN DescribeLogGroups answers the account-level policy's 30 days (PutRetentionPolicy would change nothing)
+    found = {
+        "logGroupName": "/aws/lambda/ingest-handler",
+        "retentionInDays": 30,
+        "retentionPolicyName": "org-logs-30",
+        "storedBytes": 100 * GB,
+        "creationTime": created_days_ago(400),
+    }
+    group(monkeypatch, found)
+    saving = round(100 * 0.03 * (1 - 7 / 30), 2)
+    assert cs.log_retention_finding("logs", "/aws/lambda/ingest-handler", CONFIG, NOW) == {
+        "kind": "log-retention",
+        "resource": "/aws/lambda/ingest-handler",
+        "evidence": "/aws/lambda/ingest-handler: retention 30 days, 100.0 GB stored. The retention comes from the account-level "
+        "retention policy org-logs-30, which overrides the log group's own setting.",
+        "monthlySaving": 0.0,
+        "recommendation": "/aws/lambda/ingest-handler keeps logs 30 days because of the account-level retention policy "
+        "org-logs-30; setting the group's own retention would change nothing. Ask the account's CloudWatch Logs "
+        "administrator to narrow org-logs-30's selection so it no longer covers the group (an account-level policy keeps "
+        f"at least 30 days), then run cost-spike again to set 7 days (about {cs.money(saving)}/month).",
     }
 
 
@@ -581,6 +649,28 @@ def test_a_function_resized_or_updating_since_the_plan_is_left_alone(
 ) -> None:
     action = memory_finding("transform-handler", 448, 301)["action"]
     clients = {"lambda": "client"}
+    monkeypatch.setattr(cs, "current_value", lambda given, planned: current if (given, planned) == (clients, action) else {})
+    assert cs.still_as_planned(clients, action) == {"asPlanned": as_planned, "current": current}
+
+
+@pytest.mark.parametrize(
+    ("current", "as_planned"),
+    [
+        ({"billingMode": "PROVISIONED", "tableStatus": "ACTIVE"}, True),
+        ({"billingMode": "PAY_PER_REQUEST", "tableStatus": "ACTIVE"}, False),
+        ({"billingMode": "PROVISIONED", "tableStatus": "UPDATING"}, False),
+    ],
+)
+def test_a_table_switched_or_updating_since_the_plan_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, current: dict[str, Any], as_planned: bool
+) -> None:
+    # DynamoDB refuses an UpdateTable while the table is UPDATING; one switched since the plan is not ours to switch
+    action = {
+        "kind": "dynamodb-capacity",
+        "target": "etl-metadata",
+        "before": {"billingMode": "PROVISIONED", "readCapacityUnits": 100, "writeCapacityUnits": 50},
+    }
+    clients = {"dynamodb": "client"}
     monkeypatch.setattr(cs, "current_value", lambda given, planned: current if (given, planned) == (clients, action) else {})
     assert cs.still_as_planned(clients, action) == {"asPlanned": as_planned, "current": current}
 
