@@ -3,7 +3,8 @@
 For every playbook: every scenario once (baseline); every scenario again with small and empty pages from every
 paginated API (same outcome and changes); a transient fault on every Task state's call (retried: same
 outcome); a persistent fault on each Task state in turn (outcome `failed`, reported, lock released, nothing applied
-left unreported); least privilege (actions each role really calls vs what the template grants); secrets in logs,
+left unreported); a persistent denial of each call whose error the ASL tells apart by its Cause (asked once, then
+handled as the state's Catch says); least privilege (actions each role really calls vs what the template grants); secrets in logs,
 e-mails and outputs; two triggers at once; a stale lock; bad input; state and transition coverage of the ASL.
 Writes docs/assurance.md. Runs fan out over a process pool (one local account per run).
 """
@@ -35,6 +36,10 @@ TRANSIENT = {
     "servicequotas": ("TooManyRequestsException", 400),
 }
 DEFAULT_TRANSIENT = ("ThrottlingException", 400)
+# A denial as each service answers it (IAM, CloudWatch: AccessDenied, 403; JSON services: AccessDeniedException, 400);
+# S3's is a 403 without a modelled code (a denied HEAD has no body), which Step Functions reports as S3.S3Exception.
+DENIAL_ERROR = {"iam": ("AccessDenied", 403), "cloudwatch": ("AccessDenied", 403), "s3": ("Forbidden", 403)}
+DEFAULT_DENIAL_ERROR = ("AccessDeniedException", 400)
 # Grants that no call in the account exercises because the service itself uses them, with the reason.
 SERVICE_SIDE = {
     "logs:CreateLogDelivery": "Step Functions configures its vended log delivery with the role",
@@ -326,7 +331,31 @@ def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list
             faults = [_with_error(tasks[name], 1) for name in aimed]
             jobs.append((playbook.id, run.scenario, "transient", None, faults))
         for name, scenario_name in chosen.items():
-            jobs.append((playbook.id, scenario_name, "persistent", name, [_with_error(tasks[name], 1000)]))
+            # the error also meets the state's "(retry)" copy, where the ASL runs a call whose error may pass again
+            aimed_at = [tasks[n] for n in (name, f"{name}{RETRY_COPY}") if n in tasks]
+            jobs.append((playbook.id, scenario_name, "persistent", name, [_with_error(fault, 1000) for fault in aimed_at]))
+        jobs += denial_jobs(playbook.id, dict(validate.states_of(definition)), tasks, chosen)
+    return jobs
+
+
+RETRY_COPY, RETRY_CHOICE, KEEP_THE_ERROR = " (retry)", ": retry?", ": keep the error"
+DENIAL = "denial"
+
+
+def denial_jobs(
+    playbook_id: str, states: dict[str, Any], tasks: dict[str, Fault], chosen: dict[str, str]
+) -> list[tuple[str, str, str, str | None, list[Fault]]]:
+    """A persistent denial of each call whose base-class error the ASL sends to a "<state>: retry?" Choice (the
+    services whose model names no denial): it must take the denial branch at once, not the "(retry)" copy."""
+    jobs: list[tuple[str, str, str, str | None, list[Fault]]] = []
+    for name, scenario_name in chosen.items():
+        if f"{name}{RETRY_CHOICE}" not in states:
+            continue
+        fault = tasks[name]
+        code, status = DENIAL_ERROR.get(fault.api.split(":")[0], DEFAULT_DENIAL_ERROR)
+        message = f"User: {fault.principal} is not authorized to perform: {fault.api} because no identity-based policy allows it"
+        denied = Fault(api=fault.api, error=code, status=status, times=1000, principal=fault.principal, state=name, message=message)
+        jobs.append((playbook_id, scenario_name, DENIAL, name, [denied]))
     return jobs
 
 
@@ -380,14 +409,17 @@ def judge(runs: list[Run]) -> None:
             run.problems.append(
                 f"large inputs changed the result: {run.outcome} {run.mutations} instead of {clean.outcome} {clean.mutations}{why}"
             )
-        if run.kind != "persistent":
+        # each entry of the state (a Map runs it once per item) asks once: a denial is the answer, not an error that may pass
+        if run.kind == DENIAL and run.faults != run.states.count(run.state or ""):
+            run.problems.append(f"the denial was asked {run.faults} times in {run.states.count(run.state or '')} entries of the state")
+        if run.kind not in ("persistent", DENIAL):
             continue
         reporting = run.state in ("Send the report",)
         if run.state == "Release the playbook lock":
             continue  # the lock then expires on its own (expiresAt); nothing else can fail after the report
         # A state whose own Catch handles the error on purpose (a read the playbook can do without, a change
         # recorded as failed while the others go on) may end in any outcome; every other one must end FAILED.
-        if not handles_own_errors(run.playbook, run.state) and run.status != "FAILED":
+        if not handles_own_errors(run.playbook, run.state, denied=run.kind == DENIAL) and run.status != "FAILED":
             run.problems.append(f"status {run.status}, expected FAILED")
         if not reporting and not any(not e.startswith("[approval needed]") for e in run.emails):
             run.problems.append("no report was sent")
@@ -398,9 +430,12 @@ def judge(runs: list[Run]) -> None:
 FAILURE_PATHS = {"Playbook failed", "Undo failed"}
 
 
-def handles_own_errors(playbook_id: str, state_name: str | None) -> bool:
-    """True when the state's catch-all leads somewhere other than the playbook's failure path."""
+def handles_own_errors(playbook_id: str, state_name: str | None, denied: bool = False) -> bool:
+    """True when the state's catch-all (for a denial: its "keep the error" branch) leads somewhere other than the
+    playbook's failure path."""
     states = dict(validate.states_of(project.playbook(playbook_id).definition))
+    if denied:
+        return states[f"{state_name}{KEEP_THE_ERROR}"]["Next"] not in FAILURE_PATHS
     catch_all = [c["Next"] for c in states.get(state_name or "", {}).get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
     return bool(catch_all) and catch_all[0] not in FAILURE_PATHS
 
@@ -892,7 +927,7 @@ def render(results: dict[str, Any]) -> str:
     for playbook_id, cover in results["coverage"].items():
         mine = [r for r in runs if r.playbook == playbook_id]
         transient = [r for r in mine if r.kind == "transient"]
-        persistent = [r for r in mine if r.kind == "persistent"]
+        persistent = [r for r in mine if r.kind in ("persistent", DENIAL)]
         paged = [r for r in mine if r.kind == "pagination"]
         bad = bad_input.get(playbook_id, {"tried": 0, "refused": 0, "unrelated_events": 0, "unrelated_ignored": 0})
         cases = [concurrency_passed(concurrency[playbook_id])] if playbook_id in concurrency else []

@@ -321,3 +321,31 @@ def test_no_gate_fault_is_aimed_at_a_call_the_scenario_itself_fails() -> None:
     assert "Disable the rule after the failure" not in aimed[("check-and-disable-fail", "transient")]
     assert "Disable the rule after the failure" in aimed[("check-fails-rule-disabled-again", "transient")]
     assert persistent["Disable the rule after the failure"] == "check-fails-rule-disabled-again"
+
+
+def test_a_call_told_apart_by_its_cause_is_faulted_on_both_branches() -> None:
+    # GIVEN a baseline run that reads the key policy (KMS names no denial: its errors go to a Choice on the Cause)
+    states = ["Read the key policy", "Was the key policy read denied?"]
+    reads = run("access-denied", "key-policy-not-delegated", states=states)
+    # WHEN the fault matrix is planned from it
+    jobs = assure.plan_jobs([reads])
+    aimed = {(kind, state): [(f.state, f.error, f.status) for f in faults] for _, _, kind, state, faults in jobs}
+    # THEN the persistent fault meets the "(retry)" copy too, and a persistent denial is planned (as KMS answers one)
+    assert [s for s, _, _ in aimed[("persistent", "Read the key policy")]] == ["Read the key policy", "Read the key policy (retry)"]
+    assert aimed[("denial", "Read the key policy")] == [("Read the key policy", "AccessDeniedException", 400)]
+
+
+def test_a_denial_asked_twice_fails_the_gate() -> None:
+    # GIVEN a denial run whose fault met two calls in one entry of the state (the denial was retried), and one whose
+    # fault met one call in each of two entries (a Map item each)
+    results = clean()
+    state = "Read the key policy"
+    retried = run("access-denied", "stale-lock", kind="denial", state=state, states=[state], faults=2, emails=["report"])
+    per_item = run("cost-spike", "stale-lock", kind="denial", state="Enable S3 Intelligent-Tiering", emails=["report"])
+    per_item.states, per_item.faults = [per_item.state, "Record the failed change"] * 2, 2
+    results["runs"] += [retried, per_item]
+    assure.judge(results["runs"])
+    # THEN the gate fails for the retried denial only, and says why
+    assert retried.problems == ["the denial was asked 2 times in 1 entries of the state"]
+    assert not per_item.problems
+    assert any("the denial was asked 2 times" in f for f in assure.failures(results))

@@ -7,6 +7,7 @@ and Step Functions responses recorded against AWS in LocalStack's snapshot tests
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from playbooks import project, validate
-from playbooks.local.aws import integrations
+from playbooks.local.aws import authorization, integrations
 
 
 def aws_error(code: str, message: str, status: int = 400) -> dict[str, Any]:
@@ -116,3 +117,65 @@ def test_every_retried_or_caught_error_name_is_one_aws_can_give() -> None:
     # THEN each error name is one the state's integration produces (a name AWS never gives is a dead retrier)
     dead = [f"{playbook} / {state}: {name}" for playbook, state, resource, name in error_names() if not producible(resource, name)]
     assert not dead
+
+
+def denial_names(service: str) -> set[str]:
+    """What Step Functions names a denial of an aws-sdk call to `service`: the denial code as the account's
+    authorization answers it (each service's Common Errors), named by the service's model; for S3 also the base
+    class, since a denied HEAD has no body and so no code."""
+    boto = integrations.SDK_SERVICE.get(service, service)
+    code, status = authorization.DENIAL.get(validate.IAM_PREFIX.get(service, service), authorization.DEFAULT_DENIAL)
+    names = {integrations.sdk_error(service, boto, aws_error(code, "User: r is not authorized to perform: a", status))[0]}
+    prefix = integrations.ERROR_PREFIX.get(service, service)
+    return names | ({f"{prefix}.{prefix}Exception"} if service == "s3" else set())
+
+
+def test_no_first_attempt_of_an_aws_sdk_call_retries_a_denial() -> None:
+    # WHEN every aws-sdk Task's retriers are read, in every state machine
+    retried = []
+    for machine in project.state_machines().values():
+        for state_name, state in validate.states_of(machine.definition):
+            resource = str(state.get("Resource", ""))
+            # a "(retry)" copy is reached only after a Choice found the first error was no denial
+            if not resource.startswith(validate.SDK_PREFIX) or state_name.endswith(" (retry)"):
+                continue
+            denial = denial_names(resource.removeprefix(validate.SDK_PREFIX).split(":")[0])
+            retried += [f"{machine.id} / {state_name}: {n}" for r in state.get("Retry", []) for n in r["ErrorEquals"] if n in denial]
+    # THEN none retries the error name its denial comes as: a denial is the answer, not a reason to wait and ask again
+    assert not retried, f"{len(retried)} retriers retry a denial: {retried}"
+
+
+def retry_choices() -> Iterator[tuple[str, str, list[str]]]:
+    """(state machine, Choice, the Cause patterns that send an error to its denial branch) of every retry Choice."""
+    for machine in project.state_machines().values():
+        for name, state in validate.states_of(machine.definition):
+            if name.endswith(": retry?"):
+                yield machine.id, name, [c["StringMatches"] for rule in state["Choices"] for c in rule["Or"]]
+
+
+@pytest.mark.parametrize(
+    ("service", "code", "message", "status", "denied"),
+    [
+        ("iam", "AccessDenied", "User: r is not authorized to perform: iam:SimulatePrincipalPolicy", 403, True),
+        ("kms", "AccessDeniedException", "User: r is not authorized to perform: kms:GetKeyPolicy on resource: k", 400, True),
+        ("sfn", "AccessDeniedException", "User: r is not authorized to perform: states:StopExecution", 400, True),
+        ("s3", "403", "Forbidden", 403, True),  # a denied HEAD: no body, no code
+        ("s3", "NoSuchBucketPolicy", "The bucket policy does not exist", 404, True),
+        ("iam", "Throttling", "Rate exceeded", 400, False),
+        ("kms", "ThrottlingException", "Rate exceeded", 400, False),
+        ("s3", "SlowDown", "Please reduce your request rate.", 503, False),
+        ("cloudwatch", "InternalFailure", "An internal error occurred", 500, False),
+    ],
+)
+def test_each_retry_choice_tells_the_accounts_denials_from_errors_that_may_pass(
+    service: str, code: str, message: str, status: int, denied: bool
+) -> None:
+    # GIVEN the error as the local account answers it, named and caused as Step Functions reports it
+    name, cause = integrations.sdk_error(service, integrations.SDK_SERVICE.get(service, service), aws_error(code, message, status))
+    prefix = integrations.ERROR_PREFIX[service]
+    assert name == f"{prefix}.{prefix}Exception"  # the base class: only the Cause can tell it apart
+    choices = list(retry_choices())
+    assert choices
+    # THEN every retry Choice sends a denial or a 404 to its denial branch and anything else to the retry
+    for machine, choice, patterns in choices:
+        assert any(fnmatch.fnmatchcase(cause, p) for p in patterns) == denied, f"{machine} / {choice}: {cause}"
