@@ -394,7 +394,8 @@ def with_restart(result: dict[str, Any], target: dict[str, Any], findings: dict[
         )
         return result
     name = execution["name"][:74] + "-retry"
-    restart = {"stateMachineArn": execution["stateMachineArn"], "name": name, "input": execution["input"]}
+    # The input (up to 256 KiB) is read by the function that starts the restart, never carried in the playbook's state.
+    restart = {"stateMachineArn": execution["stateMachineArn"], "name": name, "inputOf": target["failedExecutionArn"]}
     result["actions"].append(
         {
             "id": "restart_failed_execution",
@@ -403,7 +404,7 @@ def with_restart(result: dict[str, Any], target: dict[str, Any], findings: dict[
             "description": f"After the fix is verified, restart the {execution['status'].lower()} pipeline execution {execution['name']} "
             f"with its original input as {name}.",
             "before": {"execution": target["failedExecutionArn"], "status": execution["status"]},
-            "after": {"execution": name, "input": execution["input"]},
+            "after": {"execution": name, "inputOf": target["failedExecutionArn"]},
             "rollback": None,
         }
     )

@@ -121,7 +121,8 @@ def test_handling_the_same_incident_twice_changes_nothing_the_second_time() -> N
 
 
 def restarts() -> list[dict[str, Any]]:
-    return [c.params for c in RECORDER.calls if c.api == "states:StartExecution" and c.principal == "AccessDeniedStateMachine"]
+    """The pipeline runs the playbook started: its restart function reads the failed run's input and starts them."""
+    return [c.params for c in RECORDER.calls if c.api == "states:StartExecution" and c.principal == "StuckExecutionReprocessFunction"]
 
 
 def test_approving_only_the_fix_restarts_nothing() -> None:
@@ -194,3 +195,24 @@ def test_the_failed_run_is_restarted_only_once_the_grant_is_in_effect() -> None:
     assert restarted["status"] == "SUCCEEDED", restarted.get("cause")
     assert [item["objectKey"]["S"] for item in seen["recorded"]] == ["in/2026/11/25/part-0007.csv"]
     assert result.passed, result.expect_failures
+
+
+def test_a_failed_run_with_a_large_input_is_restarted_without_the_input_passing_through_the_playbook() -> None:
+    # GIVEN a failed pipeline run whose input is about 200 KB (the workflow passes its data between states)
+    seen: dict[str, Any] = {}
+
+    def inspect(account: LocalAccount, result: simulate.Result) -> None:
+        sfn = account.client("stepfunctions")
+        history = sfn.get_execution_history(executionArn=result.executions[0], maxResults=1000)["events"]
+        details = [v for e in history for k, v in e.items() if k.endswith("EventDetails") and isinstance(v, dict)]
+        seen["largest"] = max(len(str(d.get(field, ""))) for d in details for field in ("input", "output", "parameters"))
+        failed = result.report["target"]["failedExecutionArn"] if result.report else ""
+        seen["original"] = sfn.describe_execution(executionArn=failed)["input"]
+        seen["restarted"] = sfn.describe_execution(executionArn=failed + "-retry")["input"]
+
+    # WHEN the playbook fixes the grant and restarts the run
+    result = run("restart-with-a-large-input", inspect=inspect)
+    # THEN the run is restarted byte for byte with its input, and no state of the playbook held that input
+    assert result.passed, result.expect_failures
+    assert len(seen["original"]) > 200 * 1024 and seen["restarted"] == seen["original"]
+    assert seen["largest"] < 32 * 1024

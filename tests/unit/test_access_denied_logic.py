@@ -323,9 +323,9 @@ def restart_plan(execution: dict[str, Any] | None) -> dict[str, Any]:
 
 def test_a_failed_pipeline_run_is_offered_for_restart_as_a_second_action() -> None:
     sm = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:etl-workflow"
-    result = restart_plan({"status": "FAILED", "name": "run-1", "stateMachineArn": sm, "input": '{"k": 1}'})
+    result = restart_plan({"status": "FAILED", "name": "run-1", "stateMachineArn": sm})
     assert [a["id"] for a in result["actions"]] == ["add_identity_statement", "restart_failed_execution"]
-    assert result["restart"] == {"stateMachineArn": sm, "name": "run-1-retry", "input": '{"k": 1}'}
+    assert result["restart"] == {"stateMachineArn": sm, "name": "run-1-retry", "inputOf": FAILED}
 
 
 @pytest.mark.parametrize(
@@ -334,7 +334,7 @@ def test_a_failed_pipeline_run_is_offered_for_restart_as_a_second_action() -> No
 )
 def test_only_finished_failed_runs_of_the_pipeline_are_restarted(status: str, machine: str) -> None:
     sm = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{machine}"
-    result = restart_plan({"status": status, "name": "run-1", "stateMachineArn": sm, "input": "{}"})
+    result = restart_plan({"status": status, "name": "run-1", "stateMachineArn": sm})
     assert (result["restart"], [a["id"] for a in result["actions"]]) == (None, ["add_identity_statement"])
     assert "not restarted" in result["evidence"][-1]
 
