@@ -733,6 +733,31 @@ def current_policy(iam: Any, kms: Any, action: dict[str, Any]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- verify
+def check_grant(
+    iam: Any, kms: Any, action: dict[str, Any], parsed: dict[str, Any], identity: dict[str, Any], attempt: int, config: dict[str, Any]
+) -> dict[str, Any]:
+    """One of a bounded series of checks after the change: IAM and KMS apply a change eventually, with no published
+    bound, so a check that does not show it yet is repeated (`done` False) until the deadline, then reported as not
+    yet in effect. An explicit deny will not go away by waiting: done at once."""
+    result = verify(iam, kms, action, parsed, identity)
+    attempt += 1
+    waited = config["verifyWaitSeconds"] + (attempt - 1) * config["grantCheckPollSeconds"]
+    timed_out = waited >= config["verifyWaitSeconds"] + config["grantCheckDeadlineSeconds"]
+    done = result["allowed"] or result.get("decision") == "explicitDeny" or timed_out
+    summary = None
+    if done and result.get("decision") == "explicitDeny":
+        summary = (
+            f"After the change the {result['check']} reports an explicit deny of the call; a person has to look at the policy that denies."
+        )
+    elif done and not result["allowed"]:
+        summary = (
+            f"The grant is not yet in effect after {waited} s ({attempt} checks with the {result['check']}): AWS applies "
+            "policy changes eventually and publishes no bound. The change stays applied; the failed run was not restarted. "
+            "Check again later and restart the run once the check shows the grant."
+        )
+    return result | {"attempt": attempt, "waitedSeconds": waited, "done": done, "summary": summary}
+
+
 def verify(iam: Any, kms: Any, action: dict[str, Any], parsed: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
     role_arn = identity["role"]["arn"]
     resource = identity["denied"]["resource"]
@@ -801,6 +826,8 @@ def merge_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 
 @logger.inject_lambda_context
 def verify_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = verify(client("iam"), client("kms"), event["action"], event["parsed"], event["identity"])
-    logger.info("verified", extra={"action": event["action"]["id"], "allowed": result["allowed"]})
+    result = check_grant(
+        client("iam"), client("kms"), event["action"], event["parsed"], event["identity"], int(event["attempt"]), event["config"]
+    )
+    logger.info("verified", extra={"action": event["action"]["id"], "allowed": result["allowed"], "attempt": result["attempt"]})
     return result
