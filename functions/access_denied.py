@@ -394,7 +394,8 @@ def with_restart(result: dict[str, Any], target: dict[str, Any], findings: dict[
         )
         return result
     name = execution["name"][:74] + "-retry"
-    restart = {"stateMachineArn": execution["stateMachineArn"], "name": name, "input": execution["input"]}
+    # The input (up to 256 KiB) is read by the function that starts the restart, never carried in the playbook's state.
+    restart = {"stateMachineArn": execution["stateMachineArn"], "name": name, "inputOf": target["failedExecutionArn"]}
     result["actions"].append(
         {
             "id": "restart_failed_execution",
@@ -403,7 +404,7 @@ def with_restart(result: dict[str, Any], target: dict[str, Any], findings: dict[
             "description": f"After the fix is verified, restart the {execution['status'].lower()} pipeline execution {execution['name']} "
             f"with its original input as {name}.",
             "before": {"execution": target["failedExecutionArn"], "status": execution["status"]},
-            "after": {"execution": name, "input": execution["input"]},
+            "after": {"execution": name, "inputOf": target["failedExecutionArn"]},
             "rollback": None,
         }
     )
@@ -732,6 +733,31 @@ def current_policy(iam: Any, kms: Any, action: dict[str, Any]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- verify
+def check_grant(
+    iam: Any, kms: Any, action: dict[str, Any], parsed: dict[str, Any], identity: dict[str, Any], attempt: int, config: dict[str, Any]
+) -> dict[str, Any]:
+    """One of a bounded series of checks after the change: IAM and KMS apply a change eventually, with no published
+    bound, so a check that does not show it yet is repeated (`done` False) until the deadline, then reported as not
+    yet in effect. An explicit deny will not go away by waiting: done at once."""
+    result = verify(iam, kms, action, parsed, identity)
+    attempt += 1
+    waited = config["verifyWaitSeconds"] + (attempt - 1) * config["grantCheckPollSeconds"]
+    timed_out = waited >= config["verifyWaitSeconds"] + config["grantCheckDeadlineSeconds"]
+    done = result["allowed"] or result.get("decision") == "explicitDeny" or timed_out
+    summary = None
+    if done and result.get("decision") == "explicitDeny":
+        summary = (
+            f"After the change the {result['check']} reports an explicit deny of the call; a person has to look at the policy that denies."
+        )
+    elif done and not result["allowed"]:
+        summary = (
+            f"The grant is not yet in effect after {waited} s ({attempt} checks with the {result['check']}): AWS applies "
+            "policy changes eventually and publishes no bound. The change stays applied; the failed run was not restarted. "
+            "Check again later and restart the run once the check shows the grant."
+        )
+    return result | {"attempt": attempt, "waitedSeconds": waited, "done": done, "summary": summary}
+
+
 def verify(iam: Any, kms: Any, action: dict[str, Any], parsed: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
     role_arn = identity["role"]["arn"]
     resource = identity["denied"]["resource"]
@@ -800,6 +826,8 @@ def merge_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 
 @logger.inject_lambda_context
 def verify_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = verify(client("iam"), client("kms"), event["action"], event["parsed"], event["identity"])
-    logger.info("verified", extra={"action": event["action"]["id"], "allowed": result["allowed"]})
+    result = check_grant(
+        client("iam"), client("kms"), event["action"], event["parsed"], event["identity"], int(event["attempt"]), event["config"]
+    )
+    logger.info("verified", extra={"action": event["action"]["id"], "allowed": result["allowed"], "attempt": result["attempt"]})
     return result

@@ -345,10 +345,11 @@ def plan(
 
 
 # ---------------------------------------------------------------------------------------------- reprocess
-def reprocess(sfn: Any, *, stuck_arn: str, state_machine_arn: str, name: str) -> dict[str, Any]:
-    """Start the retry with the stuck execution's input, read here so that it never passes through the playbook's
-    state. Started again after a lost answer (a Lambda retry), the same name finds the retry it started."""
-    payload = sfn.describe_execution(executionArn=stuck_arn)["input"]
+def reprocess(sfn: Any, *, input_of: str, state_machine_arn: str, name: str) -> dict[str, Any]:
+    """Start a run named `name` with the input of execution `input_of` (a stuck run, or access-denied's failed one),
+    read here so that it never passes through the playbook's state. Started again after a lost answer (a Lambda
+    retry, or a second playbook run), the same name finds the run it started."""
+    payload = sfn.describe_execution(executionArn=input_of)["input"]
     try:
         started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)
     except ClientError as error:
@@ -468,9 +469,7 @@ def plan_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 @logger.inject_lambda_context
 def reprocess_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = reprocess(
-        client("stepfunctions"), stuck_arn=event["stuckExecutionArn"], state_machine_arn=event["stateMachineArn"], name=event["name"]
-    )
+    result = reprocess(client("stepfunctions"), input_of=event["inputOf"], state_machine_arn=event["stateMachineArn"], name=event["name"])
     logger.info("started the retry", extra={"execution": result["executionArn"]})
     return result
 

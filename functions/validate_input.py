@@ -23,6 +23,9 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "approvalTimeoutSeconds": 3600,
     "verifyWaitSeconds": 300,
     "grantPropagationSeconds": 300,
+    # access-denied: after the change, check it this often until it shows, and give up after this long.
+    "grantCheckPollSeconds": 30,
+    "grantCheckDeadlineSeconds": 900,
     # Asynchronous updates (Lambda configuration, DynamoDB UpdateTable): poll this often, give up after this long.
     "settlePollSeconds": 20,
     "settleTimeoutSeconds": 900,

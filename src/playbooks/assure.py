@@ -289,20 +289,13 @@ def with_large_inputs(loaded: scenario.Scenario) -> scenario.Scenario:
     return scenario.Scenario(loaded.playbook, loaded.name, loaded.path, data)
 
 
-# Playbooks whose large-payload runs are known to fail and are not run yet, with what fails: listed on the page.
-LARGE_PAYLOAD_PENDING = {
-    "access-denied": "its plan carries the failed execution's input to restart it; with a 200 KB input a state exceeds the "
-    "256 KiB quota (States.DataLimitExceeded), the run ends without a report and holds its lock (issue 17, access-denied)",
-}
-
-
 def large_payload_jobs(jobs: list[tuple[str, str, str, str | None, list[Fault]]]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
     """Every scenario (undo runs included) whose world has pipeline executions a playbook reads, again with large inputs."""
     chosen: list[tuple[str, str, str, str | None, list[Fault]]] = []
     for playbook_id, name, *_ in jobs:
         owner, own_name = name.split("/", 1) if playbook_id == UNDO else (playbook_id, name)
         world = scenario.load(owner, own_name).data.get("world", {})
-        if (world.get("executions") or world.get("failedExecutions")) and owner not in LARGE_PAYLOAD_PENDING:
+        if world.get("executions") or world.get("failedExecutions"):
             chosen.append((playbook_id, name, LARGE_PAYLOAD, None, []))
     return chosen
 
@@ -875,7 +868,6 @@ def large_payload_lines(runs: list[Run]) -> list[str]:
             f"{sum(1 for r in mine if not r.problems)} with the baseline's outcome and changes, reported, lock released"
         )
         lines += [f"  - {r.scenario}: {p}" for r in mine for p in r.problems]
-    lines += [f"- {playbook_id}: not run yet: {why}" for playbook_id, why in LARGE_PAYLOAD_PENDING.items()]
     return lines
 
 

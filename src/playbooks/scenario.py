@@ -75,7 +75,11 @@ class Scenario:
 
     def settings(self) -> Settings:
         account = self.data.get("world", {}).get("account", {})
-        return Settings(concurrency_limit=int(account.get("concurrencyLimit", 1000)))
+        return Settings(
+            concurrency_limit=int(account.get("concurrencyLimit", 1000)),
+            iam_propagation_s=float(account.get("iamPropagationSeconds", 60)),
+            iam_simulator_delay_s=float(account.get("iamSimulatorDelaySeconds", 0)),
+        )
 
 
 def _validator() -> Draft202012Validator:
@@ -586,6 +590,10 @@ def install_reactions(account: LocalAccount, reactions: list[dict[str, Any]]) ->
                 put_metrics(account, reaction.get("metrics", []), datetime.now(UTC))
                 if "brake" in reaction:
                     put_brake(account, reaction["brake"], datetime.now(UTC))
+                for role in reaction.get("inlinePolicies", []):
+                    account.client("iam").put_role_policy(
+                        RoleName=role["role"], PolicyName=role["name"], PolicyDocument=json.dumps(role["document"])
+                    )
                 start_reaction_executions(account, reaction.get("executions", []))
             finally:
                 PRINCIPAL.reset(token)

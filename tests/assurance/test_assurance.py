@@ -27,11 +27,13 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     # every scenario ran again with small and empty pages
     paged = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "pagination"}
     assert paged == {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "baseline"}
-    # every scenario whose pipeline executions a playbook reads ran again with ~200 KB inputs, execution-stuck's all
+    # every scenario whose pipeline executions a playbook reads ran again with ~200 KB inputs: execution-stuck's and
+    # access-denied's (its restart of the failed run)
     large = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == assure.LARGE_PAYLOAD}
-    world = {s.name: s.data.get("world", {}) for s in scenario.scenarios("execution-stuck")}
-    reads = {name for name, w in world.items() if w.get("executions") or w.get("failedExecutions")}
-    assert {s for p, s in large if p == "execution-stuck"} == reads and len(reads) > 1
+    for playbook_id in ("execution-stuck", "access-denied"):
+        world = {s.name: s.data.get("world", {}) for s in scenario.scenarios(playbook_id)}
+        reads = {name for name, w in world.items() if w.get("executions") or w.get("failedExecutions")}
+        assert {s for p, s in large if p == playbook_id} == reads and len(reads) > 1, playbook_id
     # every playbook and the undo had faults injected, and they met their calls
     assert {r.playbook for r in results["runs"] if r.kind == "transient" and r.faults} == set(project.state_machines())
 

@@ -44,6 +44,8 @@ def put_role_policy_documents() -> list[dict[str, Any]]:
         "control-characters-in-message",
         "inline-policy-quota",
         "key-policy-too-large",
+        "inline-policy-grows-before-the-change",
+        "grant-not-in-effect-by-the-deadline",
     ],
 )
 def test_scenario_meets_its_expectations(name: str) -> None:
@@ -121,7 +123,8 @@ def test_handling_the_same_incident_twice_changes_nothing_the_second_time() -> N
 
 
 def restarts() -> list[dict[str, Any]]:
-    return [c.params for c in RECORDER.calls if c.api == "states:StartExecution" and c.principal == "AccessDeniedStateMachine"]
+    """The pipeline runs the playbook started: its restart function reads the failed run's input and starts them."""
+    return [c.params for c in RECORDER.calls if c.api == "states:StartExecution" and c.principal == "StuckExecutionReprocessFunction"]
 
 
 def test_approving_only_the_fix_restarts_nothing() -> None:
@@ -170,9 +173,11 @@ def test_alarm_sample_reaches_the_playbook_through_the_templates_rule() -> None:
         assert len(again) == 1 and again != started
 
 
-def test_the_failed_run_is_restarted_only_once_the_grant_is_in_effect() -> None:
+@pytest.mark.parametrize("name", ["restart-once-the-grant-is-in-effect", "grant-slow-to-show"])
+def test_the_failed_run_is_restarted_only_once_the_grant_is_in_effect(name: str) -> None:
     # GIVEN the pipeline's workflow as deployed (its calls authorized under lambda-execution-role), whose run failed on
-    # the denied PutItem, and an account where a policy change governs authorization only after it propagates
+    # the denied PutItem, and an account where a policy change governs authorization only after it propagates (and,
+    # in grant-slow-to-show, shows in the simulator only then, 180 s later)
     seen: dict[str, Any] = {}
 
     def pipeline_runs(account: LocalAccount, result: simulate.Result) -> None:
@@ -187,10 +192,31 @@ def test_the_failed_run_is_restarted_only_once_the_grant_is_in_effect() -> None:
         seen["recorded"] = account.client("dynamodb").scan(TableName="etl-metadata")["Items"]
 
     # WHEN the playbook fixes the grant and restarts the run
-    result = run("restart-once-the-grant-is-in-effect", inspect=pipeline_runs)
+    result = run(name, inspect=pipeline_runs)
     # THEN the original run had failed on the denial, and the restart, started once the grant was in effect, succeeded
     original, restarted = seen["3f9c2b1e-0d4a-4e8f-9b6c-2a1d0e9f8c7b"], seen["3f9c2b1e-0d4a-4e8f-9b6c-2a1d0e9f8c7b-retry"]
     assert original["status"] == "FAILED"
     assert restarted["status"] == "SUCCEEDED", restarted.get("cause")
     assert [item["objectKey"]["S"] for item in seen["recorded"]] == ["in/2026/11/25/part-0007.csv"]
     assert result.passed, result.expect_failures
+
+
+def test_a_failed_run_with_a_large_input_is_restarted_without_the_input_passing_through_the_playbook() -> None:
+    # GIVEN a failed pipeline run whose input is about 200 KB (the workflow passes its data between states)
+    seen: dict[str, Any] = {}
+
+    def inspect(account: LocalAccount, result: simulate.Result) -> None:
+        sfn = account.client("stepfunctions")
+        history = sfn.get_execution_history(executionArn=result.executions[0], maxResults=1000)["events"]
+        details = [v for e in history for k, v in e.items() if k.endswith("EventDetails") and isinstance(v, dict)]
+        seen["largest"] = max(len(str(d.get(field, ""))) for d in details for field in ("input", "output", "parameters"))
+        failed = result.report["target"]["failedExecutionArn"] if result.report else ""
+        seen["original"] = sfn.describe_execution(executionArn=failed)["input"]
+        seen["restarted"] = sfn.describe_execution(executionArn=failed + "-retry")["input"]
+
+    # WHEN the playbook fixes the grant and restarts the run
+    result = run("restart-with-a-large-input", inspect=inspect)
+    # THEN the run is restarted byte for byte with its input, and no state of the playbook held that input
+    assert result.passed, result.expect_failures
+    assert len(seen["original"]) > 200 * 1024 and seen["restarted"] == seen["original"]
+    assert seen["largest"] < 32 * 1024

@@ -323,9 +323,9 @@ def restart_plan(execution: dict[str, Any] | None) -> dict[str, Any]:
 
 def test_a_failed_pipeline_run_is_offered_for_restart_as_a_second_action() -> None:
     sm = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:etl-workflow"
-    result = restart_plan({"status": "FAILED", "name": "run-1", "stateMachineArn": sm, "input": '{"k": 1}'})
+    result = restart_plan({"status": "FAILED", "name": "run-1", "stateMachineArn": sm})
     assert [a["id"] for a in result["actions"]] == ["add_identity_statement", "restart_failed_execution"]
-    assert result["restart"] == {"stateMachineArn": sm, "name": "run-1-retry", "input": '{"k": 1}'}
+    assert result["restart"] == {"stateMachineArn": sm, "name": "run-1-retry", "inputOf": FAILED}
 
 
 @pytest.mark.parametrize(
@@ -334,10 +334,62 @@ def test_a_failed_pipeline_run_is_offered_for_restart_as_a_second_action() -> No
 )
 def test_only_finished_failed_runs_of_the_pipeline_are_restarted(status: str, machine: str) -> None:
     sm = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{machine}"
-    result = restart_plan({"status": status, "name": "run-1", "stateMachineArn": sm, "input": "{}"})
+    result = restart_plan({"status": status, "name": "run-1", "stateMachineArn": sm})
     assert (result["restart"], [a["id"] for a in result["actions"]]) == (None, ["add_identity_statement"])
     assert "not restarted" in result["evidence"][-1]
 
 
 def test_an_unreadable_execution_is_not_restarted() -> None:
     assert restart_plan(None)["restart"] is None
+
+
+# ------------------------------------------------------------------------------------------- checking the grant
+class Simulator:
+    """IAM's SimulatePrincipalPolicy paginator answering the decisions given, one per check."""
+
+    def __init__(self, *decisions: str) -> None:
+        self.decisions = list(decisions)
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "simulate_principal_policy"
+        return self
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [{"EvaluationResults": [{"EvalDecision": self.decisions.pop(0)}]}]
+
+
+GRANT_CONFIG = {"verifyWaitSeconds": 10, "grantCheckPollSeconds": 30, "grantCheckDeadlineSeconds": 120}
+IDENTITY_ACTION = {"id": "add_identity_statement"}
+IDENTITY = {"role": {"arn": f"arn:aws:iam::{ACCOUNT}:role/lambda-execution-role"}, "denied": {"resource": "arn:aws:s3:::b/*"}}
+
+
+def checks(*decisions: str) -> list[dict[str, Any]]:
+    """The checks a run makes (as the state machine loops on `done`) while the simulator answers `decisions`."""
+    simulator, attempt = Simulator(*decisions), 0
+    results: list[dict[str, Any]] = []
+    while not results or not results[-1]["done"]:
+        results.append(ad.check_grant(simulator, None, IDENTITY_ACTION, {"action": "s3:PutObject"}, IDENTITY, attempt, GRANT_CONFIG))
+        attempt = results[-1]["attempt"]
+    return results
+
+
+def test_the_grant_is_checked_again_until_it_shows() -> None:
+    results = checks("implicitDeny", "implicitDeny", "allowed")
+    assert [(r["attempt"], r["waitedSeconds"], r["allowed"], r["done"]) for r in results] == [
+        (1, 10, False, False),
+        (2, 40, False, False),
+        (3, 70, True, True),
+    ]
+    assert results[-1]["summary"] is None
+
+
+def test_a_grant_that_does_not_show_by_the_deadline_is_reported_not_yet_in_effect() -> None:
+    results = checks(*["implicitDeny"] * 10)
+    assert [r["waitedSeconds"] for r in results] == [10, 40, 70, 100, 130]
+    assert results[-1]["summary"].startswith("The grant is not yet in effect after 130 s (5 checks with the IAM policy simulator)")
+
+
+def test_an_explicit_deny_ends_the_checks_at_once() -> None:
+    (result,) = checks("explicitDeny")
+    assert (result["done"], result["allowed"]) == (True, False)
+    assert "explicit deny" in result["summary"]

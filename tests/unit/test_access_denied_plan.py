@@ -724,7 +724,7 @@ def restart(
 
 
 def test_a_failed_run_is_restarted_with_its_input_after_the_fix() -> None:
-    result = restart({"status": "TIMED_OUT", "name": "r" * 80, "stateMachineArn": PIPELINE, "input": '{"k": 1}'})
+    result = restart({"status": "TIMED_OUT", "name": "r" * 80, "stateMachineArn": PIPELINE})
     name = "r" * 74 + "-retry"
     assert result["actions"][1] == {
         "id": "restart_failed_execution",
@@ -732,10 +732,10 @@ def test_a_failed_run_is_restarted_with_its_input_after_the_fix() -> None:
         "target": PIPELINE,
         "description": f"After the fix is verified, restart the timed_out pipeline execution {'r' * 80} with its original input as {name}.",
         "before": {"execution": FAILED, "status": "TIMED_OUT"},
-        "after": {"execution": name, "input": '{"k": 1}'},
+        "after": {"execution": name, "inputOf": FAILED},
         "rollback": None,
     }
-    assert result["restart"] == {"stateMachineArn": PIPELINE, "name": name, "input": '{"k": 1}'}
+    assert result["restart"] == {"stateMachineArn": PIPELINE, "name": name, "inputOf": FAILED}
 
 
 def test_an_unreadable_run_is_not_restarted_and_says_why() -> None:
@@ -752,7 +752,7 @@ def test_a_run_that_could_not_be_read_without_a_cause_still_says_so() -> None:
 
 
 def test_a_plan_that_changes_nothing_or_names_no_run_offers_no_restart() -> None:
-    execution = {"status": "FAILED", "name": "run-1", "stateMachineArn": PIPELINE, "input": "{}"}
+    execution = {"status": "FAILED", "name": "run-1", "stateMachineArn": PIPELINE}
     escalated = plan(findings(message(), "explicitDeny"))
     assert restart(execution, disposition_of=copy.deepcopy(escalated)) == escalated
     remediating = plan(findings(message()))

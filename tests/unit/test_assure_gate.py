@@ -300,10 +300,12 @@ def test_large_payload_runs_compare_changes_without_the_retry_times() -> None:
     assert other.problems and other.problems[0].startswith("large inputs changed the result")
 
 
-def test_a_playbook_pending_the_large_payload_fix_is_listed_not_passed() -> None:
-    jobs = assure.large_payload_jobs([("access-denied", "missing-dynamodb-put", "baseline", None, [])])
-    assert jobs == []
-    assert f"- access-denied: not run yet: {assure.LARGE_PAYLOAD_PENDING['access-denied']}" in assure.render(clean())
+def test_access_denied_runs_with_large_inputs_where_it_restarts_a_failed_run() -> None:
+    jobs = assure.large_payload_jobs(
+        [("access-denied", "missing-dynamodb-put", "baseline", None, []), ("access-denied", "dry-run", "baseline", None, [])]
+    )
+    assert jobs == [("access-denied", "missing-dynamodb-put", assure.LARGE_PAYLOAD, None, [])]
+    assert "not run yet" not in assure.render(clean())
 
 
 def test_no_gate_fault_is_aimed_at_a_call_the_scenario_itself_fails() -> None:

@@ -181,8 +181,8 @@ def test_reprocess_starts_the_retry_with_the_stuck_input_once() -> None:
         payload = json.dumps({"detail": {"object": {"key": "k"}}, "padding": "r" * 200 * 1024})
         stuck = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="stuck", input=payload)["executionArn"]
         # WHEN the retry is started, and started again (a Lambda retry after a lost answer)
-        first = execution_stuck.reprocess(sfn, stuck_arn=stuck, state_machine_arn=machine["stateMachineArn"], name="retry-1")
-        again = execution_stuck.reprocess(sfn, stuck_arn=stuck, state_machine_arn=machine["stateMachineArn"], name="retry-1")
+        first = execution_stuck.reprocess(sfn, input_of=stuck, state_machine_arn=machine["stateMachineArn"], name="retry-1")
+        again = execution_stuck.reprocess(sfn, input_of=stuck, state_machine_arn=machine["stateMachineArn"], name="retry-1")
         # THEN one retry runs, with the stuck execution's input
         assert first == again
         assert sfn.describe_execution(executionArn=first["executionArn"])["input"] == payload

@@ -60,7 +60,7 @@ def reprocess_as_planned(action: dict[str, Any], sfn: WorkflowSfn) -> dict[str, 
     """What the reprocess function does with the plan's action: read the input of `inputOf`, start the retry."""
     assert action["id"] == "reprocess"
     return execution_stuck.reprocess(
-        sfn, stuck_arn=action["after"]["inputOf"], state_machine_arn=action["target"], name=action["after"]["name"]
+        sfn, input_of=action["after"]["inputOf"], state_machine_arn=action["target"], name=action["after"]["name"]
     )
 
 
@@ -247,7 +247,7 @@ def test_the_change_states_read_the_fields_the_plan_fills(monkeypatch: pytest.Mo
     stopped = {name.removesuffix(".$"): resolve(path, actions, 0) for name, path in stop["Parameters"].items()}
     assert stopped == {"ExecutionArn": STUCK, "Error": "ExecutionStuck", "Cause": actions[0]["after"]["cause"]}
     payload = {name.removesuffix(".$"): resolve(path, actions, 1) for name, path in start["Parameters"]["Payload"].items()}
-    assert payload == {"stuckExecutionArn": STUCK, "stateMachineArn": WORKFLOW, "name": actions[1]["after"]["name"]}
+    assert payload == {"inputOf": STUCK, "stateMachineArn": WORKFLOW, "name": actions[1]["after"]["name"]}
     # AND the reprocess function, given that payload, starts the retry on the workflow with the stuck run's input
     sfn = WorkflowSfn()
     monkeypatch.setattr(execution_stuck, "client", lambda service: {"stepfunctions": sfn}[service])

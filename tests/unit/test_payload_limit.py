@@ -96,3 +96,29 @@ def test_within_the_quota_nothing_changes(account: LocalAccount) -> None:
     account.client("dynamodb").put_item(TableName="payload-limit", Item={"pk": {"S": "small"}, "blob": {"S": "x" * 1000}})
     task = read_big(["States.ALL"]) | {"Parameters": {"TableName": "payload-limit", "Key": {"pk": {"S": "small"}}}}
     assert run(account, "within-quota", task)["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------------------------------------ States.Runtime
+def read_missing_path(catch: list[str], retry: list[str] | None = None) -> dict[str, Any]:
+    """A task whose Parameters name a JSONPath its input does not have: States.Runtime on AWS."""
+    task: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:dynamodb:getItem",
+        "Parameters": {"TableName": "payload-limit", "Key": {"pk": {"S.$": "$.not.there"}}},
+        "Catch": [{"ErrorEquals": catch, "Next": "Caught"}],
+    }
+    if retry:
+        task["Retry"] = [{"ErrorEquals": retry, "MaxAttempts": 2}]
+    return task
+
+
+@pytest.mark.parametrize("names", [["States.ALL"], ["States.Runtime"]], ids=["states-all", "named"])
+def test_a_runtime_error_is_caught_and_retried_by_nothing(account: LocalAccount, names: list[str]) -> None:
+    # GIVEN a task whose Parameters select a path the input lacks, caught and retried on States.ALL (or by name)
+    # WHEN it runs
+    described = run(account, f"runtime-{names[0].split('.')[1].lower()}", read_missing_path(names, retry=names))
+    # THEN the execution fails with States.Runtime: no retrier ran it again and no catcher took it
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
+    assert "The JSONPath '$.not.there' could not be found in the input" in described["cause"]
+    history = account.client("stepfunctions").get_execution_history(executionArn=described["executionArn"])["events"]
+    assert not any(e["type"] == "PassStateEntered" for e in history)

@@ -116,9 +116,42 @@ def test_a_policy_change_governs_authorization_only_once_it_has_propagated(accou
     simulated = client.simulate_principal_policy(PolicySourceArn=role.arn, ActionNames=["dynamodb:PutItem"])["EvaluationResults"]
     assert simulated[0]["EvalDecision"] == "allowed"
     assert iam.inline_policies_in_effect(role) == []
-    account.clock.advance(iam.POLICY_PROPAGATION_S)
+    account.clock.advance(account.settings.iam_propagation_s)
     assert [json.loads(text) if isinstance(text, str) else text for text in iam.inline_policies_in_effect(role)] == [grant]
     client.delete_role_policy(RoleName=ROLE, PolicyName="grant")
+
+
+def test_the_simulator_can_show_a_change_late_and_authorization_later_still(account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.iam.models import iam_backends
+
+    # GIVEN an account whose simulator shows a policy change after 120 s and whose authorization honours it after 180 s
+    monkeypatch.setattr(account.settings, "iam_simulator_delay_s", 120.0)
+    monkeypatch.setattr(account.settings, "iam_propagation_s", 180.0)
+    client = account.client("iam")
+    role = iam_backends[account.account_id]["aws"].get_role(ROLE)
+    grant = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}]}
+
+    def simulated() -> str:
+        results = client.simulate_principal_policy(PolicySourceArn=role.arn, ActionNames=["dynamodb:GetItem"])["EvaluationResults"]
+        return str(results[0]["EvalDecision"])
+
+    # WHEN someone other than the world building writes a grant
+    token = PRINCIPAL.set("an-administrator-after-deployment")
+    try:
+        client.put_role_policy(RoleName=ROLE, PolicyName="late", PolicyDocument=json.dumps(grant))
+    finally:
+        PRINCIPAL.reset(token)
+    # THEN it reads back at once, the simulator shows it only after 120 s, and it governs authorization after 180 s
+    assert client.get_role_policy(RoleName=ROLE, PolicyName="late")["PolicyDocument"] == grant
+    assert simulated() == "implicitDeny"
+    account.clock.advance(119)
+    assert simulated() == "implicitDeny"
+    account.clock.advance(1)
+    assert (simulated(), iam.inline_policies_in_effect(role)) == ("allowed", [])
+    account.clock.advance(60)
+    assert [json.loads(text) if isinstance(text, str) else text for text in iam.inline_policies_in_effect(role)] == [grant]
+    client.delete_role_policy(RoleName=ROLE, PolicyName="late")
+    account.clock.advance(180)
 
 
 def test_a_key_policy_change_governs_authorization_only_once_it_has_propagated(account: LocalAccount) -> None:

@@ -55,6 +55,9 @@ class Settings:
     concurrency_limit: int = 1000
     # Paginated APIs answer an empty first page, then one item per page (aws.pagination): AWS may page like that.
     small_pages: bool = False
+    # After PutRolePolicy/DeleteRolePolicy: when the change governs authorization, and when the simulator shows it.
+    iam_propagation_s: float = 60.0
+    iam_simulator_delay_s: float = 0.0
 
 
 @dataclass

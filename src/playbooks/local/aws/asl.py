@@ -97,6 +97,22 @@ GAPS = [
             ),
         ),
     ),
+    Gap(
+        "States.Runtime",
+        "an execution fails with `States.Runtime` on an error it cannot process at run time (e.g. a JSONPath in "
+        "Parameters or ResultSelector that selects nothing in its input, InputPath or OutputPath on a null payload); "
+        "States.ALL 'can't catch the States.DataLimitExceeded terminal error type and runtime error types', and a "
+        "States.Runtime error 'isn't retriable, and will always cause the execution to fail' (Step Functions "
+        "developer guide, 'Error handling in Step Functions workflows', Error names: States.ALL and States.Runtime)",
+        "lets a States.ALL catcher or retrier take a States.Runtime error: we let no catcher or retrier take it, not "
+        "even one that names States.Runtime (the stricter reading of 'will always cause the execution to fail')",
+        sources=(
+            Source(
+                "AWS Step Functions developer guide, Handling errors in Step Functions workflows",
+                "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html",
+            ),
+        ),
+    ),
 ]
 
 
@@ -233,7 +249,8 @@ def _patch_stopped_stays_stopped() -> None:
 
 
 def _patch_payload_limit() -> None:
-    """States.DataLimitExceeded is terminal for States.ALL, and a task's input after Parameters counts too."""
+    """States.DataLimitExceeded is terminal for States.ALL, States.Runtime for every catcher and retrier, and a task's
+    input after Parameters counts towards the payload quota too."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
     from moto.stepfunctions.parser.quotas import is_within_size_quota
@@ -242,9 +259,10 @@ def _patch_payload_limit() -> None:
 
     def eval_body(self: Any, env: Any) -> None:
         error_name = env.stack[-1]
-        if _is_data_limit(error_name) and not any(_is_data_limit(name) for name in self.error_names):
+        unnamed_data_limit = _is_data_limit(error_name) and not any(_is_data_limit(name) for name in self.error_names)
+        if unnamed_data_limit or _is_states_error(error_name, "StatesRuntime"):
             env.stack.pop()
-            env.stack.append(False)  # only a catcher or retrier that names it matches
+            env.stack.append(False)  # DataLimitExceeded: only a catcher or retrier naming it matches; Runtime: none
             return
         matches(self, env)
 
@@ -279,11 +297,15 @@ def _keep_failure_events(base: type) -> None:
         subclass._from_error = from_error  # type: ignore[attr-defined]
 
 
-def _is_data_limit(error_name: Any) -> bool:
+def _is_states_error(error_name: Any, kind: str) -> bool:
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 
-    return isinstance(error_name, StatesErrorName) and error_name.typ == StatesErrorNameType.StatesStatesDataLimitExceeded
+    return isinstance(error_name, StatesErrorName) and error_name.typ == getattr(StatesErrorNameType, kind)
+
+
+def _is_data_limit(error_name: Any) -> bool:
+    return _is_states_error(error_name, "StatesStatesDataLimitExceeded")
 
 
 def _data_limit_exceeded(task: Any, env: Any, what: str) -> Exception:

@@ -11,8 +11,6 @@ from .authorization import applies, covers, document, statements
 from .runtime import Gap, Handler, Source, active
 
 MAX_ROLE_INLINE_CHARACTERS = 10240
-# How long after PutRolePolicy/DeleteRolePolicy the change governs authorization, on the account's clock.
-POLICY_PROPAGATION_S = 60.0
 # Changes made by these callers (the scenario's world building, the deployer) are in effect from the start.
 WORLD_CALLERS = ("operator", "deployer")
 
@@ -24,7 +22,8 @@ GAPS = [
         "(authorization.py: explicit deny > allow > implicit deny; Action/NotAction, Resource/NotResource, * and ? "
         "wildcards; conditions against the request's ContextEntries, a missing key failing a positive operator and "
         "satisfying a negated one), reporting the condition keys the request did not give as MissingContextValues. "
-        "It reads the policies as stored, so a change shows at once (its effect on authorization may not yet)",
+        "It reads a role's inline policies as the account's settings say the simulator sees them: by default as stored, "
+        "so a change shows at once (its effect on authorization may not yet)",
         sources=(
             Source(
                 "AWS SDK for .NET API reference, IAM SimulatePrincipalPolicyRequest (the API reference's description)",
@@ -57,10 +56,12 @@ GAPS = [
         "IAM is eventually consistent: 'changes that I make are not always immediately visible'; a change 'may take "
         "time' to reach every endpoint, and AWS advises to verify that it has propagated before production workflows "
         "depend on it (IAM User Guide, Troubleshoot IAM: Changes that I make are not always immediately visible)",
-        f"applies a change at once: a role's inline policy written or deleted after the world is built governs authorization "
-        f"only {POLICY_PROPAGATION_S:.0f} s later on the account's clock (until then the previous one does), while "
-        "GetRolePolicy and the simulator read the new one at once. Changes by the scenario's world building are in effect "
-        "from the start",
+        "applies a change at once: a role's inline policy written or deleted after the world is built governs authorization "
+        "only later on the account's clock (60 s, or the scenario's `iamPropagationSeconds`; until then the previous one "
+        "does), while GetRolePolicy reads the new one at once. The simulator, itself an IAM endpoint, shows the change "
+        "at once by default (the stricter reading for a verification: it shows a grant before it is in effect) or "
+        "`iamSimulatorDelaySeconds` later (a verification that reads it once then sees the previous policy). Changes by "
+        "the scenario's world building are in effect from the start",
         sources=(
             Source(
                 "AWS CloudTrail user guide, Managing data consistency in CloudTrail (a change to CloudTrail 'or other AWS services' takes time to become visible)",
@@ -71,6 +72,8 @@ GAPS = [
 ]
 # (role name, policy name) -> (account time the newest change takes effect, the document in effect until then or None)
 PENDING: dict[tuple[str, str], tuple[float, Any]] = {}
+# The same for what the policy simulator sees.
+SIMULATOR_PENDING: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 def _role_policies(role_arn: str) -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, Any] | None]:
@@ -84,7 +87,7 @@ def _role_policies(role_arn: str) -> tuple[list[tuple[str, str, dict[str, Any]]]
     def default_document(policy: Any) -> dict[str, Any]:
         return document(next(v.document for v in policy.versions if v.is_default))
 
-    sources = [(name, "role", document(text)) for name, text in role.policies.items()]
+    sources = [(name, "role", document(text)) for name, text in _inline_as_of(role, SIMULATOR_PENDING).items()]
     for arn, policy in role.managed_policies.items():
         sources.append((policy.name, "aws-managed" if ":iam::aws:" in arn else "user-managed", default_document(policy)))
     boundary = None
@@ -165,13 +168,16 @@ def _role(name: str) -> Any:
 
 
 def _changing(role: Any, policy_name: str) -> None:
-    """Note a change of one inline policy: until it propagates, the document in effect stays the previous one."""
+    """Note a change of one inline policy: until it propagates, the document in effect (and the one the simulator
+    sees) stays the previous one."""
     if PRINCIPAL.get() in WORLD_CALLERS:
         return
     now = active().clock.now()
-    effective_at, previous = PENDING.get((role.name, policy_name), (now, None))
+    settings = active().settings
     current = role.policies.get(policy_name)
-    PENDING[(role.name, policy_name)] = (now + POLICY_PROPAGATION_S, previous if effective_at > now else current)
+    for pending, delay in ((PENDING, settings.iam_propagation_s), (SIMULATOR_PENDING, settings.iam_simulator_delay_s)):
+        settles_at, previous = pending.get((role.name, policy_name), (now, None))
+        pending[(role.name, policy_name)] = (now + delay, previous if settles_at > now else current)
 
 
 def _put_role_policy(params: dict[str, Any]) -> Any:
@@ -195,17 +201,22 @@ def _delete_role_policy(params: dict[str, Any]) -> Any:
     return None  # moto deletes the policy
 
 
-def inline_policies_in_effect(role: Any) -> list[Any]:
-    """The role's inline policy documents that govern authorization now (a change still propagating is not yet)."""
+def _inline_as_of(role: Any, pending: dict[tuple[str, str], tuple[float, Any]]) -> dict[str, Any]:
+    """The role's inline policy documents by name, with each change still propagating in `pending` not yet made."""
     now = active().clock.now()
     documents = dict(role.policies)
-    for (role_name, policy_name), (effective_at, previous) in PENDING.items():
-        if role_name == role.name and effective_at > now:
+    for (role_name, policy_name), (settles_at, previous) in pending.items():
+        if role_name == role.name and settles_at > now:
             if previous is None:
                 documents.pop(policy_name, None)
             else:
                 documents[policy_name] = previous
-    return list(documents.values())
+    return documents
+
+
+def inline_policies_in_effect(role: Any) -> list[Any]:
+    """The role's inline policy documents that govern authorization now (a change still propagating is not yet)."""
+    return list(_inline_as_of(role, PENDING).values())
 
 
 # The calls this module answers instead of moto (None: moto answers).

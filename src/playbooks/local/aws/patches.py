@@ -36,6 +36,7 @@ def install(account: Account) -> None:
         RECORDER.gaps.update(module.HANDLERS)
     sfn.BUCKETS.clear()
     iam.PENDING.clear()
+    iam.SIMULATOR_PENDING.clear()
     kms.PENDING.clear()
     sfn.API_LATENCY_S["value"] = 0.0
     sfn.reset_quotas()

@@ -61,6 +61,12 @@ class Settings(Protocol):
     @property
     def small_pages(self) -> bool: ...
 
+    @property
+    def iam_propagation_s(self) -> float: ...
+
+    @property
+    def iam_simulator_delay_s(self) -> float: ...
+
 
 class Account(Protocol):
     """The parts of the local account that the service modules read or call."""
