@@ -27,3 +27,11 @@ def reset_clients() -> None:
 def table(name: str) -> Any:
     """A DynamoDB table resource (native Python values in and out)."""
     return boto3.resource("dynamodb", config=RETRY_CONFIG).Table(name)
+
+
+def page_items(pages: Any) -> list[Any]:
+    """The items a state machine kept while it read a listing page by page, in reading order. JSONPath cannot join two
+    lists, so each page is kept beside the list so far (States.Array): [[[], page 1], page 2]. A flat list reads as is."""
+    if not isinstance(pages, list):
+        return []
+    return [item for value in pages for item in (page_items(value) if isinstance(value, list) else [value])]
