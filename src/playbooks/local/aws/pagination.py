@@ -38,7 +38,9 @@ GAPS = [
         "every paginated call the stack makes, a function's or a state machine's aws-sdk task's, gets an empty first "
         "page and then one item per page. The state machines follow IsTruncated/Marker or NextToken with a Choice "
         "loop: iam:SimulatePrincipalPolicy and cloudtrail:LookupEvents (access-denied), states:GetExecutionHistory "
-        "(execution-stuck), cloudwatch:DescribeAlarms (event-loop)",
+        "(execution-stuck, keeping all other arguments unchanged as its API reference asks), cloudwatch:DescribeAlarms "
+        "(event-loop). A listing kept page by page stops once a page's worth is kept, so a state holds at most 39 "
+        "CloudTrail events (20 asked) and 19 history events (10 asked); the one-item reads stop at their item",
     ),
 ]
 
