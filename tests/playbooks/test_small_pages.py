@@ -57,3 +57,24 @@ def test_the_history_kept_is_bounded() -> None:
     tokens = _tokens("states:GetExecutionHistory", "ExecutionStuckStateMachine")
     assert len(tokens) == 1 + wanted, tokens
     assert tokens[-1] is not None
+
+
+def _with_identity_deny() -> scenario.Scenario:
+    """missing-s3-put where the role's own policy also denies the write: only the simulator's answer shows the deny."""
+    loaded = scenario.load("access-denied", "missing-s3-put")
+    data = json.loads(json.dumps(loaded.data))
+    policy = data["world"]["roles"][0]["inlinePolicies"]["LambdaS3Access"]
+    policy["Statement"].append({"Effect": "Deny", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::processed-data-bucket/*"})
+    data["expect"] = {}
+    return scenario.Scenario(loaded.playbook, loaded.name, loaded.path, data)
+
+
+def test_an_explicit_deny_on_a_later_simulator_page_is_still_seen() -> None:
+    # GIVEN the denied role's identity policy denies the action: with full pages the simulator says explicitDeny
+    full = simulate.run(_with_identity_deny())
+    assert full.outcome == "escalated" and not full.mutations, (full.outcome, full.mutations)
+    # WHEN the simulator's first page comes back empty with IsTruncated
+    small = simulate.run(_with_identity_deny(), small_pages=True)
+    # THEN the playbook reads on and escalates the deny as before instead of proposing an Allow it cannot make work
+    assert (small.outcome, small.mutations) == (full.outcome, full.mutations)
+    assert any("explicitly denies" in email["body"] for email in small.emails), [e["subject"] for e in small.emails]
