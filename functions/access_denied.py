@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import denied_message
 from shared import clock
-from shared.aws import client
+from shared.aws import client, kept_items
 from shared.errors import PlaybookError
 
 logger = Logger()
@@ -319,7 +319,7 @@ def denied_in_cloudtrail(cloudtrail: dict[str, Any], parsed: dict[str, Any]) -> 
     """The denied calls of this role and action in the CloudTrail lookup, newest first, as short summaries."""
     role = parsed["principal"]["roleName"]
     found = []
-    for event in cloudtrail.get("events") or []:
+    for event in kept_items(cloudtrail, "Events"):
         try:
             record = json.loads(event.get("CloudTrailEvent") or "{}")
         except ValueError:

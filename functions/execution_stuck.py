@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from shared import clock
-from shared.aws import client
+from shared.aws import client, kept_items
 
 logger = Logger()
 
@@ -447,7 +447,9 @@ def _recorded_since(dynamodb: Any, table: str, key_attribute: str, key: str, exe
 @logger.inject_lambda_context
 def diagnose_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     definition, obj = read_workflow(client("stepfunctions"), event["executionArn"])
-    result = diagnose(client("logs"), client("lambda"), event["execution"], event["history"], definition, obj, clock.now())
+    result = diagnose(
+        client("logs"), client("lambda"), event["execution"], kept_items(event["history"], "Events"), definition, obj, clock.now()
+    )
     logger.info(
         "diagnosed stuck execution",
         extra={

@@ -29,8 +29,9 @@ PRICE_GB_SECOND_ARM = 0.0000133334
 PRICE_REQUEST = 0.20 / 1_000_000
 # before_approval: 15 until the brake and circuit check (one Task, one Choice) came between every plan and its approval
 # e-mail, two transitions in every playbook; access-denied's diagnosis (message, CloudTrail, role and resource policies,
-# the simulator) was at 15 and is at 17. The check cannot go: an engaged brake must stop the e-mail.
-TARGETS = {"transitions": 60, "cost_usd": 0.0015, "before_approval": 17, "simulation_s": 3.0, "import_ms": 250, "make_test_s": 480}
+# the simulator) was at 15 and is at 17. The check cannot go: an engaged brake must stop the e-mail. 19 since its two
+# paginated reads (CloudTrail, the simulator) each ask a Choice whether a short or empty page left more to read.
+TARGETS = {"transitions": 60, "cost_usd": 0.0015, "before_approval": 19, "simulation_s": 3.0, "import_ms": 250, "make_test_s": 480}
 MAIN_SCENARIO = {
     "lambda-throttling": "throttled",
     "execution-stuck": "lambda-timeout",

@@ -4,12 +4,9 @@ AWS documents that a page can hold fewer items than asked for, or none, with mor
 "Partially full or empty pages don't necessarily mean that pagination is finished"; most List/Describe APIs: "the
 actual number of results returned might be fewer than the specified maximum"). moto always fills its pages, so a
 client that stops at the first short or empty page passes. With the account's `small_pages` setting on (the
-pagination pass of `playbooks assure` turns it on for every scenario), every call a function of the stack makes to an
-API botocore knows as paginated is answered with an empty first page and then one item per page, each with a next
-token until the last.
-
-Not yet for the state machines' own aws-sdk tasks: several read one page (iam:SimulatePrincipalPolicy,
-cloudtrail:LookupEvents, states:GetExecutionHistory), which AWS allows to come back short; see docs/local-account.md.
+pagination pass of `playbooks assure` turns it on for every scenario), every call the stack makes (its functions' and
+its state machines' aws-sdk tasks) to an API botocore knows as paginated is answered with an empty first page and then
+one item per page, each with a next token until the last.
 """
 
 from __future__ import annotations
@@ -34,12 +31,16 @@ GAPS = [
         "paginated APIs (logs:FilterLogEvents, states:ListExecutions, iam:ListRolePolicies, ...)",
         "may answer with partially full or empty pages that carry a next token; only a page without a token ends the "
         "listing. Sources: CloudWatch Logs API reference, FilterLogEvents ('Partially full or empty pages don't "
-        "necessarily mean that pagination is finished'); the maxResults/MaxItems notes of the other APIs",
+        "necessarily mean that pagination is finished'); IAM API reference, SimulatePrincipalPolicy (IsTruncated: "
+        "'IAM might return fewer than the MaxItems number of results even when there are more results available'); the "
+        "maxResults/MaxItems notes of the other APIs",
         "always fills its pages: with the account's small-pages setting on (the pagination pass of `playbooks assure`) "
-        "every paginated call a function makes gets an empty first page and then one item per page. Not yet for the "
-        "state machines' aws-sdk tasks, which read one page of iam:SimulatePrincipalPolicy (access-denied), "
-        "cloudtrail:LookupEvents (access-denied) and states:GetExecutionHistory (execution-stuck): on AWS a short "
-        "page there would hide results (a known gap, listed for a follow-up)",
+        "every paginated call the stack makes, a function's or a state machine's aws-sdk task's, gets an empty first "
+        "page and then one item per page. The state machines follow IsTruncated/Marker or NextToken with a Choice "
+        "loop: iam:SimulatePrincipalPolicy and cloudtrail:LookupEvents (access-denied), states:GetExecutionHistory "
+        "(execution-stuck, keeping all other arguments unchanged as its API reference asks), cloudwatch:DescribeAlarms "
+        "(event-loop). A listing kept page by page stops once a page's worth is kept, so a state holds at most 39 "
+        "CloudTrail events (20 asked) and 19 history events (10 asked); the one-item reads stop at their item",
         sources=(
             Source(
                 "AWS SDK for .NET API reference, CloudWatch Logs FilterLogEvents (the API reference's description: partially full or empty pages)",
@@ -100,8 +101,10 @@ def _paginator_config(service: str, operation: str) -> dict[str, Any] | None:
 def small_pages(call: Call) -> Any:
     """The page AWS might answer, or None to let the call through (the setting is off, or the API does not page)."""
     account = active()
-    if not account.settings.small_pages or call.principal not in account.function_principals():
-        return None  # see the module's note: the functions' calls only
+    if not account.settings.small_pages:
+        return None
+    if call.principal not in account.function_principals() and account.state_machine_of_principal(call.principal) is None:
+        return None  # the world building's and the operator's calls are not the stack's
     config = _paginator_config(call.service, call.operation)
     if config is None:
         return None

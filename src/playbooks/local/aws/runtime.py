@@ -91,6 +91,8 @@ class Account(Protocol):
 
     def function_principals(self) -> set[str]: ...
 
+    def state_machine_of_principal(self, principal: str) -> tuple[str, str] | None: ...
+
 
 _ACTIVE: list[Account] = []
 # A service module's answer to one API call instead of moto's (None: let moto answer).
