@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from approval_fakes import TASK_TOKEN, FakeSfn, FakeSns, create_approvals_table, emptied
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
 import approvals
@@ -719,3 +719,18 @@ def test_every_record_of_a_request_is_kept_ninety_days(table: Any) -> None:
     items = table.scan()["Items"]
     assert sorted(item["kind"] for item in items) == ["approval", "run", "ticket"]
     assert all(item["ttl"] == expires for item in items)
+
+
+def test_a_callback_that_never_reaches_step_functions_is_not_recorded(table: Any) -> None:
+    """No connection (botocore's own error, not a service answer): the approver is told and can press again."""
+    tickets = request(table)
+
+    class Unreachable(FakeSfn):
+        def send_task_success(self, **kwargs: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com")
+
+    outcome = approve(table, Unreachable(), tickets)
+    assert outcome.status == 503 and "EndpointConnectionError" in outcome.message
+    fresh = record(table)
+    assert fresh["status"] == approvals.PENDING and fresh["approvals"] == {} and "decidedAt" not in fresh
+    assert approve(table, FakeSfn(), tickets).status == 200
