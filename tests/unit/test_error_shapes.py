@@ -105,15 +105,15 @@ def producible(resource: str, name: str) -> bool:
 
 
 def error_names() -> Iterator[tuple[str, str, str, str]]:
-    for playbook in project.playbooks().values():
-        for state_name, state in validate.states_of(json.loads(playbook.asl_path.read_text())):
+    for machine in project.state_machines().values():
+        for state_name, state in validate.states_of(json.loads(machine.asl_path.read_text())):
             for handler in [*state.get("Retry", []), *state.get("Catch", [])]:
                 for name in handler["ErrorEquals"]:
-                    yield playbook.id, state_name, str(state.get("Resource", "")), name
+                    yield machine.id, state_name, str(state.get("Resource", "")), name
 
 
 def test_every_retried_or_caught_error_name_is_one_aws_can_give() -> None:
-    # WHEN every Retry and Catch of every playbook is read
+    # WHEN every Retry and Catch of every state machine (the undo's too) is read
     # THEN each error name is one the state's integration produces (a name AWS never gives is a dead retrier)
     dead = [f"{playbook} / {state}: {name}" for playbook, state, resource, name in error_names() if not producible(resource, name)]
     assert not dead
