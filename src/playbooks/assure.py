@@ -19,6 +19,7 @@ import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,7 +100,7 @@ NO_RESOURCE_LEVEL = {
 class Run:
     playbook: str
     scenario: str
-    kind: str  # baseline | pagination | transient | persistent
+    kind: str  # baseline | pagination | transient | persistent | denial | large-payload
     state: str | None
     status: str
     outcome: str
@@ -122,6 +123,7 @@ class Run:
     touched: list[tuple[str, str, str]] = field(default_factory=list)  # (principal, IAM action, resource) authorized
     grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # role's inline statements as deployed
     unreported: list[str] = field(default_factory=list)  # executions that took their lock and sent no report
+    small_pages: bool = False  # the account answered every paginated call with an empty first page, then one item a page
 
 
 def task_call(name: str, state: dict[str, Any], machine: str) -> Fault | None:
@@ -169,6 +171,8 @@ def undo_scenarios() -> list[str]:
 def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
     """One scenario run; for undo (scenario "<playbook>/<name>") the run judged is the undo's, after its playbook's."""
     playbook_id, scenario_name, kind, state_name, faults = job
+    kind, paged_faults, _ = kind.partition(SMALL_PAGES)
+    small_pages = kind == "pagination" or bool(paged_faults)
     warnings.filterwarnings("ignore")
     undoing = playbook_id == UNDO
     owner, name = scenario_name.split("/", 1) if undoing else (playbook_id, scenario_name)
@@ -210,7 +214,7 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         ]
         captured["unreported"] = [arn for arn in result.executions if not reported(account, arn)]
 
-    result = simulate.run(loaded, extra_faults=faults, inspect=inspect, small_pages=kind == "pagination")
+    result = simulate.run(loaded, extra_faults=faults, inspect=inspect, small_pages=small_pages)
     names = captured["history"]
     judged: dict[str, Any] = result.undo if undoing and result.undo else {}
     emails = [e["subject"] + "\n" + e["body"] for e in judged.get("emails", result.emails)]
@@ -238,6 +242,7 @@ def _execute(job: tuple[str, str, str, str | None, list[Fault]]) -> Run:
         unfired=[
             f"{f.api} {f.match or ''} in {f.state!r}" if f.state else f"{f.api} {f.match or ''}".strip() for f in faults if not f.fired
         ],
+        small_pages=small_pages,
         started=captured["started"],
         touched=captured["touched"],
         grants=captured["grants"],
@@ -305,7 +310,18 @@ def _timeless(mutations: list[str]) -> list[str]:
     return sorted(re.sub(r"\b\d{10}\b", "<time>", m) for m in mutations)
 
 
-def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list[Fault]]]:
+# A fault job's kind with this suffix runs with small and empty pages: the states that read a next page run only then.
+SMALL_PAGES = " with small pages"
+
+
+def plan_jobs(
+    runs: list[Run],
+    aimed_before: AbstractSet[tuple[str, str]] = frozenset(),
+    kind_suffix: str = "",
+) -> list[tuple[str, str, str, str | None, list[Fault]]]:
+    """The fault matrix over the Task states `runs` entered, except those (playbook, state) in `aimed_before`: each
+    run again with every such call failing once (transient), and each call failing always (persistent; a denial too
+    where the ASL tells denials from errors that may pass)."""
     jobs: list[tuple[str, str, str, str | None, list[Fault]]] = []
     for playbook in project.state_machines().values():
         definition = playbook.definition
@@ -314,21 +330,33 @@ def plan_jobs(baseline: list[Run]) -> list[tuple[str, str, str, str | None, list
             fault = task_call(name, state, playbook.logical_id) if state.get("Type") == "Task" else None
             if fault is not None:
                 tasks[name] = fault
-        runs = [r for r in baseline if r.playbook == playbook.id and r.status in ("SUCCEEDED", "FAILED")]
+        mine = [r for r in runs if r.playbook == playbook.id and r.status in ("SUCCEEDED", "FAILED")]
         chosen: dict[str, str] = {}
-        for run in runs:
+        for run in mine:
             own = scenario_faults(playbook.id, run.scenario)
-            aimed = [name for name in dict.fromkeys(run.states) if name in tasks and not answered_by(own, tasks[name])]
+            aimed = [
+                name
+                for name in dict.fromkeys(run.states)
+                if name in tasks and (playbook.id, name) not in aimed_before and not answered_by(own, tasks[name])
+            ]
             for name in aimed:
                 chosen.setdefault(name, run.scenario)
-            faults = [_with_error(tasks[name], 1) for name in aimed]
-            jobs.append((playbook.id, run.scenario, "transient", None, faults))
+            if aimed or not kind_suffix:
+                jobs.append((playbook.id, run.scenario, "transient" + kind_suffix, None, [_with_error(tasks[name], 1) for name in aimed]))
         for name, scenario_name in chosen.items():
             # the error also meets the state's "(retry)" copy, where the ASL runs a call whose error may pass again
             aimed_at = [tasks[n] for n in (name, f"{name}{RETRY_COPY}") if n in tasks]
-            jobs.append((playbook.id, scenario_name, "persistent", name, [_with_error(fault, 1000) for fault in aimed_at]))
-        jobs += denial_jobs(playbook.id, dict(validate.states_of(definition)), tasks, chosen)
+            jobs.append((playbook.id, scenario_name, "persistent" + kind_suffix, name, [_with_error(fault, 1000) for fault in aimed_at]))
+        jobs += [
+            (p, s, kind + kind_suffix, state, faults)
+            for p, s, kind, state, faults in denial_jobs(playbook.id, dict(validate.states_of(definition)), tasks, chosen)
+        ]
     return jobs
+
+
+def entered_tasks(runs: list[Run]) -> set[tuple[str, str]]:
+    """(playbook, state) of every state the runs entered."""
+    return {(r.playbook, name) for r in runs for name in r.states}
 
 
 RETRY_COPY, RETRY_CHOICE, KEEP_THE_ERROR = " (retry)", ": retry?", ": keep the error"
@@ -772,6 +800,14 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         baseline = _collect(baseline_runs, "every scenario", say)
         matrix = _fan_out(pool, _execute, plan_jobs(baseline), "transient and persistent faults", say)
         paged = _collect(paged_runs, "every scenario with small and empty pages", say)
+        # the states that read a next page run only with small pages: their faults are planned from those runs
+        matrix += _fan_out(
+            pool,
+            _execute,
+            plan_jobs(paged, entered_tasks(baseline), SMALL_PAGES),
+            "faults in the states that read a next page",
+            say,
+        )
         large = _collect(large_runs, "the pipeline's executions with large inputs", say)
         concurrency = _collect(concurrency_runs, "two triggers at once", say)
         bad_input = _collect(bad_input_runs, "bad input and unrelated alarms", say)

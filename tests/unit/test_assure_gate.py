@@ -351,3 +351,19 @@ def test_a_denial_asked_twice_fails_the_gate() -> None:
     assert retried.problems == ["the denial was asked 2 times in 1 entries of the state"]
     assert not per_item.problems
     assert any("the denial was asked 2 times" in f for f in assure.failures(results))
+
+
+def test_the_states_that_read_a_next_page_are_faulted_under_small_pages() -> None:
+    # GIVEN execution-stuck's full-page run, which reads one page of history, and its small-pages run, which reads on
+    first, following = "Read the execution's recent history", "Read the next page of history"
+    full = run("execution-stuck", "lambda-timeout", states=[first, "Find the stuck state"])
+    paged = run("execution-stuck", "lambda-timeout", kind="pagination", states=[first, following, "Find the stuck state"])
+    # WHEN the faults are planned from the small-pages runs, beside what the full-page runs were already faulted in
+    jobs = assure.plan_jobs([paged], assure.entered_tasks([full]), assure.SMALL_PAGES)
+    aimed = {(kind, state): [f.state for f in faults] for _, _, kind, state, faults in jobs}
+    # THEN only the next-page read is faulted, every way (once, always, denied), each job with small pages
+    assert aimed == {
+        ("transient" + assure.SMALL_PAGES, None): [following],
+        ("persistent" + assure.SMALL_PAGES, following): [following, f"{following} (retry)"],
+        ("denial" + assure.SMALL_PAGES, following): [following],
+    }
