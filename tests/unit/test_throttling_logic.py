@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 import lambda_throttling as lt
+from playbooks import project
 
+PLAN_SCHEMA = Draft202012Validator(json.loads((project.SCHEMAS / "plan.json").read_text()))
 CONFIG = {"lookbackMinutes": 60, "maxReservedConcurrency": 1000, "concurrencyIncreaseFactor": 2}
 
 
@@ -85,6 +89,11 @@ def test_a_reservation_of_zero_is_restored_from_the_throttled_calls() -> None:
         {"reservedConcurrentExecutions": 60},
     )
     assert action["rollback"]["parameters"]["ReservedConcurrentExecutions"] == 0
+    # AND the change and its rollback name the throttled function, and the approver reads why 0 was the problem
+    assert (action["target"], action["rollback"]["parameters"]["FunctionName"]) == ("ingest-handler", "ingest-handler")
+    assert action["description"].startswith("Raise reserved concurrency of ingest-handler from 0 (every call throttled) to 60")
+    assert "A reservation of 0 throttles every call: someone throttled the function on purpose, or by mistake." in plan["evidence"]
+    PLAN_SCHEMA.validate(plan)
 
 
 def test_an_open_quota_request_is_followed_not_repeated() -> None:
@@ -95,3 +104,32 @@ def test_an_open_quota_request_is_followed_not_repeated() -> None:
     # THEN nothing new is proposed and the summary names the request and its case
     assert (plan["case"], plan["actions"]) == ("quota-request-open", [])
     assert "request r-1, CASE_OPENED, support case 170" in plan["summary"]
+    assert plan["summary"].endswith(
+        "already requested (request r-1, CASE_OPENED, support case 170): follow that request in the Service Quotas "
+        "console; nothing new is requested."
+    )
+    PLAN_SCHEMA.validate(plan)
+
+
+def test_an_open_quota_request_without_a_case_names_none() -> None:
+    # GIVEN an increase requested and still PENDING: AWS has opened no support case yet
+    data = findings(120, None, unreserved=100)
+    data["measured"]["metrics"]["openQuotaRequest"] = {"id": "r-2", "status": "PENDING", "desiredValue": 2000}
+    plan = lt.plan({"functionName": "ingest-handler"}, data, CONFIG)
+    # THEN the summary names the request and no case
+    assert plan["summary"].endswith(
+        "already requested (request r-2, PENDING): follow that request in the Service Quotas console; nothing new is requested."
+    )
+    PLAN_SCHEMA.validate(plan)
+
+
+def test_a_quota_request_says_the_run_ends_escalated_until_aws_grants_it() -> None:
+    # GIVEN the account's concurrency is exhausted and no request is open
+    plan = lt.plan({"functionName": "ingest-handler"}, findings(120, None, unreserved=100), CONFIG)
+    # THEN the approver reads that AWS reviews the request and the run will not claim it remediated
+    assert plan["case"] == "account-level"
+    assert plan["summary"].endswith(
+        "(limit 1000, unreserved 100). AWS reviews a quota increase, often through a support case: the run ends escalated "
+        "with the request to follow unless AWS grants it at once."
+    )
+    PLAN_SCHEMA.validate(plan)
