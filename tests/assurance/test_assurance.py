@@ -23,7 +23,11 @@ def test_every_fault_is_survived_or_handled(results: dict[str, Any]) -> None:
     problems = [f"{r.playbook}/{r.scenario} {r.kind} {r.state or ''}: {p}" for r in results["runs"] for p in r.problems]
     assert problems == []
     kinds = {r.kind for r in results["runs"]}
-    assert kinds == {"baseline", "pagination", "transient", "persistent", assure.LARGE_PAYLOAD}
+    assert kinds == {"baseline", "pagination", "transient", "persistent", assure.DENIAL, assure.LARGE_PAYLOAD}
+    # the states only small pages reach (a next page's read) had their faults too, every kind, with small pages
+    paged_faults = {(r.playbook, r.kind) for r in results["runs"] if r.small_pages and r.kind != "pagination"}
+    for playbook_id in ("execution-stuck", "access-denied", "event-loop"):
+        assert {kind for p, kind in paged_faults if p == playbook_id} == {"transient", "persistent", assure.DENIAL}, playbook_id
     # every scenario ran again with small and empty pages
     paged = {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "pagination"}
     assert paged == {(r.playbook, r.scenario) for r in results["runs"] if r.kind == "baseline"}
