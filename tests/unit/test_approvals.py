@@ -734,3 +734,26 @@ def test_a_callback_that_never_reaches_step_functions_is_not_recorded(table: Any
     fresh = record(table)
     assert fresh["status"] == approvals.PENDING and fresh["approvals"] == {} and "decidedAt" not in fresh
     assert approve(table, FakeSfn(), tickets).status == 200
+
+
+@pytest.mark.parametrize(
+    ("ids", "repeated"),
+    [(["a1", "t1", "a1", "t2"], "a1"), (["a1", "t1", "a2", "t1"], "t1")],
+    ids=["request-id", "ticket-id"],
+)
+def test_a_repeated_id_never_overwrites_a_request_or_its_link(
+    table: Any, monkeypatch: pytest.MonkeyPatch, ids: list[str], repeated: str
+) -> None:
+    # GIVEN a request approved through its link, and an id generator that repeats one id (ids are random: this is the
+    # defence behind them)
+    queue = iter(ids)
+    monkeypatch.setattr(approvals, "new_id", lambda: next(queue))
+    tickets = request(table)
+    approvals.decide(table, FakeSfn(), tickets["approver"], decision="approve", nonce=tickets["nonce:approver"], now=NOW)
+    before = table.get_item(Key={"id": repeated}, ConsistentRead=True)["Item"]
+    # WHEN a second request draws the same id
+    with pytest.raises(ClientError) as refused:
+        request(table)
+    # THEN DynamoDB refuses the write and the decided request (or the approver's link) is as it was
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert table.get_item(Key={"id": repeated}, ConsistentRead=True)["Item"] == before
