@@ -1,15 +1,21 @@
-"""Shared fixtures: fake AWS credentials (never real ones), the functions/ directory importable, a Lambda context."""
+"""Shared fixtures: fake AWS credentials (never real ones), the functions/ directory importable, a Lambda context, the
+approval service's table for fast tests."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from approval_fakes import create_approvals_table, emptied
+from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
+
+from shared.aws import reset_clients  # noqa: E402 - functions/ is importable from the line above
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +41,19 @@ class Context:
 @pytest.fixture
 def lambda_context() -> Context:
     return Context()
+
+
+@pytest.fixture(scope="module")
+def approvals_table_of_module() -> Iterator[Any]:
+    """One ApprovalsTable per test module, in moto: creating it is most of a fast test's time (tests take
+    `approvals_table`, the same table emptied)."""
+    with mock_aws():
+        reset_clients()
+        yield create_approvals_table()
+        reset_clients()
+
+
+@pytest.fixture
+def approvals_table(approvals_table_of_module: Any) -> Any:
+    """The module's ApprovalsTable with no item left: each test reads only what it wrote."""
+    return emptied(approvals_table_of_module)

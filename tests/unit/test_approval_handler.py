@@ -5,7 +5,6 @@ ticked, and nothing the form did not send is ever decided."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -13,14 +12,12 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
-from approval_fakes import FakeSfn, FakeSns, create_approvals_table, emptied
-from moto import mock_aws
+from approval_fakes import FakeSfn, FakeSns
 
 import approval_api
 import approvals
 from playbooks.local.approval_web import api_event, read_form
 from shared import clock
-from shared.aws import reset_clients
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 EXECUTE_API = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
@@ -64,6 +61,39 @@ TWO_ACTIONS = ONE_ACTION | {
     "recommendations": ["Batch small files before ingest", "Move the nightly load out of peak hours"],
 }
 THREE_ACTIONS = ONE_ACTION | {"actions": [RAISE, MEMORY, RETENTION]}
+# What every page of TWO_ACTIONS shows of its plan, pending or decided: the summary and the evidence, then the actions
+# with each change's before and after, and the recommendations.
+TWO_ACTIONS_EVIDENCE = [
+    "ingest-handler is throttled at its reserved concurrency.",
+    "Evidence",
+    "420 throttles in 5 minutes",
+    "concurrency at its reservation of 100",
+]
+TWO_ACTIONS_TABLE = [
+    "Proposed actions",
+    "Action",
+    "Before → after",
+    "Raise reserved concurrency from 100 to 200",
+    "lambda:PutFunctionConcurrency",
+    "on",
+    "ingest-handler",
+    "{",
+    '- "ReservedConcurrentExecutions": 100',
+    '+ "ReservedConcurrentExecutions": 200',
+    "}",
+    "Lower memory to 512 MB",
+    "lambda:UpdateFunctionConfiguration",
+    "on",
+    "transform-handler",
+    "{",
+    '- "MemorySize": 1024,',
+    '+ "MemorySize": 512,',
+    '"Timeout": 60',
+    "}",
+    "Recommendations (not automated)",
+    "Batch small files before ingest",
+    "Move the nightly load out of peak hours",
+]
 
 
 @dataclass
@@ -143,20 +173,11 @@ class Site:
         return self.sfn.successes == self.sfn.failures == []
 
 
-@pytest.fixture(scope="module")
-def module_table() -> Iterator[Any]:
-    """One table for the module: creating it is most of a test's time (each test empties it, see `site`)."""
-    with mock_aws():
-        reset_clients()
-        yield create_approvals_table()
-        reset_clients()
-
-
 @pytest.fixture
-def site(module_table: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Site:
+def site(approvals_table: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Site:
     sfn = FakeSfn()
-    here = Site(table=emptied(module_table), sfn=sfn, context=lambda_context)
-    monkeypatch.setenv("APPROVALS_TABLE", module_table.name)
+    here = Site(table=approvals_table, sfn=sfn, context=lambda_context)
+    monkeypatch.setenv("APPROVALS_TABLE", approvals_table.name)
     monkeypatch.setattr(approval_api, "client", lambda service: {"stepfunctions": sfn}[service])
     monkeypatch.setattr(clock, "now", lambda: here.now)  # the page and the decision read the site's clock
     return here
@@ -442,34 +463,9 @@ def test_the_pending_page_reads_as_a_review(site: Site) -> None:
         "Status:",
         "pending",
         "· expires 2026-11-25T03:10:00.000Z · approvals needed: 1 · you are approver",
-        "ingest-handler is throttled at its reserved concurrency.",
-        "Evidence",
-        "420 throttles in 5 minutes",
-        "concurrency at its reservation of 100",
+        *TWO_ACTIONS_EVIDENCE,
         "Untick any action you do not approve; only the ticked actions are applied.",
-        "Proposed actions",
-        "Action",
-        "Before → after",
-        "Raise reserved concurrency from 100 to 200",
-        "lambda:PutFunctionConcurrency",
-        "on",
-        "ingest-handler",
-        "{",
-        '- "ReservedConcurrentExecutions": 100',
-        '+ "ReservedConcurrentExecutions": 200',
-        "}",
-        "Lower memory to 512 MB",
-        "lambda:UpdateFunctionConfiguration",
-        "on",
-        "transform-handler",
-        "{",
-        '- "MemorySize": 1024,',
-        '+ "MemorySize": 512,',
-        '"Timeout": 60',
-        "}",
-        "Recommendations (not automated)",
-        "Batch small files before ingest",
-        "Move the nightly load out of peak hours",
+        *TWO_ACTIONS_TABLE,
         "Comment",
         "Approve",
         "Reject",
@@ -504,33 +500,8 @@ def test_a_decided_page_shows_who_decided_what_and_offers_nothing_to_press(site:
         "Status:",
         "rejected",
         "· expires 2026-11-25T03:10:00.000Z · approvals needed: 2 · you are ana@example.com",
-        "ingest-handler is throttled at its reserved concurrency.",
-        "Evidence",
-        "420 throttles in 5 minutes",
-        "concurrency at its reservation of 100",
-        "Proposed actions",
-        "Action",
-        "Before → after",
-        "Raise reserved concurrency from 100 to 200",
-        "lambda:PutFunctionConcurrency",
-        "on",
-        "ingest-handler",
-        "{",
-        '- "ReservedConcurrentExecutions": 100',
-        '+ "ReservedConcurrentExecutions": 200',
-        "}",
-        "Lower memory to 512 MB",
-        "lambda:UpdateFunctionConfiguration",
-        "on",
-        "transform-handler",
-        "{",
-        '- "MemorySize": 1024,',
-        '+ "MemorySize": 512,',
-        '"Timeout": 60',
-        "}",
-        "Recommendations (not automated)",
-        "Batch small files before ingest",
-        "Move the nightly load out of peak hours",
+        *TWO_ACTIONS_EVIDENCE,
+        *TWO_ACTIONS_TABLE,
         "Decisions",
         "2026-11-25T03:00:00.000Z: ana@example.com approve (raise_reserved_concurrency, lower_memory): “both”",
         "2026-11-25T03:00:30.000Z: ben@example.com reject",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from approval_fakes import TASK_TOKEN, FakeSfn, FakeSns, create_approvals_table, emptied
+from approval_fakes import TASK_TOKEN, FakeSfn, FakeSns
 from botocore.exceptions import ClientError, EndpointConnectionError
-from moto import mock_aws
 
 import approvals
 
@@ -43,16 +41,10 @@ TWO_ACTIONS: dict[str, Any] = PLAN | {
 }
 
 
-@pytest.fixture(scope="module")
-def module_table() -> Iterator[Any]:
-    with mock_aws():
-        yield create_approvals_table()
-
-
 @pytest.fixture
-def table(module_table: Any) -> Any:
-    """The module's table, empty: every test reads only what it wrote (the helpers below scan it)."""
-    return emptied(module_table)
+def table(approvals_table: Any) -> Any:
+    """Every test reads only what it wrote (the helpers below scan the table)."""
+    return approvals_table
 
 
 def request(table: Any, approvers: list[str] | None = None, required: int = 1, plan: dict[str, Any] | None = None) -> dict[str, str]:
