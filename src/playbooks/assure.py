@@ -341,7 +341,7 @@ def plan_jobs(
             ]
             for name in aimed:
                 chosen.setdefault(name, run.scenario)
-            if aimed or not kind_suffix:
+            if aimed:  # a run with nothing to fault would only repeat the run it was planned from
                 jobs.append((playbook.id, run.scenario, "transient" + kind_suffix, None, [_with_error(tasks[name], 1) for name in aimed]))
         for name, scenario_name in chosen.items():
             # the error also meets the state's "(retry)" copy, where the ASL runs a call whose error may pass again
@@ -354,8 +354,8 @@ def plan_jobs(
     return jobs
 
 
-def entered_tasks(runs: list[Run]) -> set[tuple[str, str]]:
-    """(playbook, state) of every state the runs entered."""
+def entered_states(runs: list[Run]) -> set[tuple[str, str]]:
+    """(playbook, state) of every state the runs entered (plan_jobs skips the states that are not Tasks)."""
     return {(r.playbook, name) for r in runs for name in r.states}
 
 
@@ -804,7 +804,7 @@ def run_all(workers: int | None = None, progress: Progress | None = None) -> dic
         matrix += _fan_out(
             pool,
             _execute,
-            plan_jobs(paged, entered_tasks(baseline), SMALL_PAGES),
+            plan_jobs(paged, entered_states(baseline), SMALL_PAGES),
             "faults in the states that read a next page",
             say,
         )

@@ -359,7 +359,7 @@ def test_the_states_that_read_a_next_page_are_faulted_under_small_pages() -> Non
     full = run("execution-stuck", "lambda-timeout", states=[first, "Find the stuck state"])
     paged = run("execution-stuck", "lambda-timeout", kind="pagination", states=[first, following, "Find the stuck state"])
     # WHEN the faults are planned from the small-pages runs, beside what the full-page runs were already faulted in
-    jobs = assure.plan_jobs([paged], assure.entered_tasks([full]), assure.SMALL_PAGES)
+    jobs = assure.plan_jobs([paged], assure.entered_states([full]), assure.SMALL_PAGES)
     aimed = {(kind, state): [f.state for f in faults] for _, _, kind, state, faults in jobs}
     # THEN only the next-page read is faulted, every way (once, always, denied), each job with small pages
     assert aimed == {
@@ -367,3 +367,16 @@ def test_the_states_that_read_a_next_page_are_faulted_under_small_pages() -> Non
         ("persistent" + assure.SMALL_PAGES, following): [following, f"{following} (retry)"],
         ("denial" + assure.SMALL_PAGES, following): [following],
     }
+
+
+def test_a_run_with_nothing_to_fault_is_not_run_again() -> None:
+    # GIVEN a run whose only Task's call its own scenario fails (a gate fault there would never meet the call), and a
+    # run that entered a Task nothing answers
+    denied = run("event-loop", "check-and-disable-fail", status="FAILED", outcome="failed", states=["Disable the rule after the failure"])
+    reads = run("event-loop", "check-fails-rule-disabled-again", states=["Disable the rule after the failure"])
+    # WHEN the fault matrix is planned from them
+    jobs = assure.plan_jobs([denied, reads])
+    # THEN only the run with a call to fault is run again with transient faults: the other would repeat its baseline
+    assert [(s, [f.state for f in faults]) for _, s, kind, _, faults in jobs if kind == "transient"] == [
+        ("check-fails-rule-disabled-again", ["Disable the rule after the failure"])
+    ]
