@@ -52,17 +52,21 @@ class EventuallyConsistent:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)
 
-    def _write(self, key: dict[str, Any], write: Any) -> Any:
-        before = copy.deepcopy(self._table.get_item(Key=key, ConsistentRead=True).get("Item"))
-        answer = write()  # a write refused by its condition changes nothing, so leaves nothing stale
-        self._before[key["id"]] = before
+    def _write(self, key: dict[str, Any], write: Any, kwargs: dict[str, Any]) -> Any:
+        if "ReturnValues" in kwargs:  # the caller's own: the item before is one read more
+            before = copy.deepcopy(self._table.get_item(Key=key, ConsistentRead=True).get("Item"))
+            answer = write(**kwargs)
+        else:  # the write itself answers with the item before (one request, as AWS does with ALL_OLD)
+            answer = write(**kwargs, ReturnValues="ALL_OLD")
+            before = answer.pop("Attributes", None)
+        self._before[key["id"]] = before  # a write refused by its condition raised above: nothing is stale
         return answer
 
     def put_item(self, **kwargs: Any) -> Any:
-        return self._write({"id": kwargs["Item"]["id"]}, lambda: self._table.put_item(**kwargs))
+        return self._write({"id": kwargs["Item"]["id"]}, self._table.put_item, kwargs)
 
     def update_item(self, **kwargs: Any) -> Any:
-        return self._write(kwargs["Key"], lambda: self._table.update_item(**kwargs))
+        return self._write(kwargs["Key"], self._table.update_item, kwargs)
 
     def get_item(self, **kwargs: Any) -> Any:
         if kwargs.get("ConsistentRead") is True or kwargs["Key"]["id"] not in self._before:
