@@ -250,7 +250,11 @@ def render(definition: dict[str, Any]) -> str:
 
 
 def state_machine_files() -> list[Path]:
-    return sorted(STATE_MACHINES.glob("*.asl.json"))
+    """Every statemachines/*.asl.json of the project."""
+    found = sorted(STATE_MACHINES.glob("*.asl.json"))
+    if not found:
+        raise project.ProjectError(f"no *.asl.json in {STATE_MACHINES}")
+    return found
 
 
 def plan(paths: Iterable[Path]) -> list[Rewrite]:
