@@ -265,7 +265,8 @@ def retry_choices_command(
         for state in rewrite.states:
             console.print(f"{escape(str(shown))}: {escape(state)}", soft_wrap=True)
     if check:
-        errors.print(f"{sum(len(r.states) for r in rewrites)} Tasks to rewrite: run playbooks retry-choices")
+        count = sum(len(rewrite.states) for rewrite in rewrites)
+        errors.print(f"{count} Task{'s' if count > 1 else ''} to rewrite: run playbooks retry-choices")
         raise typer.Exit(1)
 
 
