@@ -236,6 +236,40 @@ def write_docs(
     console.print("\n".join(f"wrote {path}" for path in written) or "docs are up to date")
 
 
+@app.command("retry-choices")
+def retry_choices_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(metavar="[PATHS]...", help="ASL files (default: every statemachines/*.asl.json).")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a Task needs rewriting.")] = False,
+) -> None:
+    """A denial is not retried: rewrite each aws-sdk Task that retries the error a denial comes as (a "<state>: retry?"
+    Choice on the Cause, a "<state>: keep the error" Pass and a "<state> (retry)" copy; Lambda and DynamoDB just stop
+    retrying their base class), and re-sync each "(retry)" copy with its Task."""
+    from . import retry_choices
+
+    try:
+        rewrites = retry_choices.plan(paths or retry_choices.state_machine_files())
+    except project.ProjectError as error:
+        raise _fail(str(error)) from None
+    if not rewrites:
+        console.print("nothing to rewrite")
+        return
+    if not check:
+        try:
+            retry_choices.write(rewrites)
+        except OSError as error:
+            raise _fail(f"{error.filename}: {error.strerror}") from None
+    for rewrite in rewrites:
+        shown = rewrite.path.relative_to(project.ROOT) if rewrite.path.is_relative_to(project.ROOT) else rewrite.path
+        for state in rewrite.states:
+            console.print(f"{escape(str(shown))}: {escape(state)}", soft_wrap=True)
+    if check:
+        count = sum(len(rewrite.states) for rewrite in rewrites)
+        errors.print(f"{count} Task{'s' if count > 1 else ''} to rewrite: run playbooks retry-choices")
+        raise typer.Exit(1)
+
+
 @app.command()
 def start(
     playbook: Annotated[str, typer.Argument(help="Playbook id.")],

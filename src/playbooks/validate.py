@@ -33,23 +33,24 @@ class Check:
         return not self.problems
 
 
+def inner_definitions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The definitions a state runs inside it: a Parallel state's Branches, a Map state's ItemProcessor (Iterator)."""
+    processor = state.get("ItemProcessor") or state.get("Iterator")
+    return [*state.get("Branches", []), *([processor] if processor else [])]
+
+
 def states_of(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every state, including those inside Map and Parallel states."""
     for name, state in definition.get("States", {}).items():
         yield name, state
-        for branch in state.get("Branches", []):
-            yield from states_of(branch)
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            yield from states_of(processor)
+        for inner in inner_definitions(state):
+            yield from states_of(inner)
 
 
 def successors(state: dict[str, Any]) -> list[str]:
     nexts = [state["Next"]] if "Next" in state else []
     # A Map or Parallel state runs its inner states before moving on: they are reachable from it.
-    nexts += [branch["StartAt"] for branch in state.get("Branches", [])]
-    processor = state.get("ItemProcessor") or state.get("Iterator")
-    nexts += [processor["StartAt"]] if processor else []
+    nexts += [inner["StartAt"] for inner in inner_definitions(state)]
     nexts += [choice["Next"] for choice in state.get("Choices", [])]
     nexts += [state["Default"]] if "Default" in state else []
     nexts += [catcher["Next"] for catcher in state.get("Catch", [])]

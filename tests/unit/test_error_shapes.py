@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from playbooks import project, validate
-from playbooks.local.aws import authorization, integrations
+from playbooks.local.aws import integrations
+from playbooks.retry_choices import denials_retried
 
 
 def aws_error(code: str, message: str, status: int = 400) -> dict[str, Any]:
@@ -119,30 +120,11 @@ def test_every_retried_or_caught_error_name_is_one_aws_can_give() -> None:
     assert not dead
 
 
-def denial_names(service: str) -> set[str]:
-    """What Step Functions names a denial of an aws-sdk call to `service`: the denial code as the account's
-    authorization answers it (each service's Common Errors), named by the service's model; for S3 also the base
-    class, since a denied HEAD has no body and so no code."""
-    boto = integrations.SDK_SERVICE.get(service, service)
-    code, status = authorization.DENIAL.get(validate.IAM_PREFIX.get(service, service), authorization.DEFAULT_DENIAL)
-    names = {integrations.sdk_error(service, boto, aws_error(code, "User: r is not authorized to perform: a", status))[0]}
-    prefix = integrations.ERROR_PREFIX.get(service, service)
-    return names | ({f"{prefix}.{prefix}Exception"} if service == "s3" else set())
-
-
 def test_no_first_attempt_of_an_aws_sdk_call_retries_a_denial() -> None:
-    # WHEN every aws-sdk Task's retriers are read, in every state machine
-    retried = []
-    for machine in project.state_machines().values():
-        for state_name, state in validate.states_of(machine.definition):
-            resource = str(state.get("Resource", ""))
-            # a "(retry)" copy is reached only after a Choice found the first error was no denial
-            if not resource.startswith(validate.SDK_PREFIX) or state_name.endswith(" (retry)"):
-                continue
-            denial = denial_names(resource.removeprefix(validate.SDK_PREFIX).split(":")[0])
-            retried += [f"{machine.id} / {state_name}: {n}" for r in state.get("Retry", []) for n in r["ErrorEquals"] if n in denial]
+    # WHEN every aws-sdk Task's first attempt is read, in every state machine
+    retried = [f"{machine.id} / {found}" for machine in project.state_machines().values() for found in denials_retried(machine.definition)]
     # THEN none retries the error name its denial comes as: a denial is the answer, not a reason to wait and ask again
-    assert not retried, f"{len(retried)} retriers retry a denial: {retried}"
+    assert not retried, f"{len(retried)} retriers retry a denial: {retried}; run playbooks retry-choices, which rewrites them"
 
 
 def retry_choices() -> Iterator[tuple[str, str, list[str]]]:

@@ -211,13 +211,22 @@ def _task_failure(task: Any, env: Any, error: str, cause: str) -> Any:
     )
 
 
+def error_prefix(sfn_service: str) -> str:
+    """The prefix of an aws-sdk Task's error names: `Iam` in `Iam.NoSuchEntityException`."""
+    return ERROR_PREFIX.get(sfn_service, sfn_service[0].upper() + sfn_service[1:])
+
+
+def exception_class(shape_name: str) -> str:
+    """An error shape's name as Step Functions names it, always with the Exception suffix."""
+    return shape_name if shape_name.endswith("Exception") else shape_name + "Exception"
+
+
 def _exception_name(boto_service: str, code: str) -> str | None:
     """The SDK's exception class for an error code the service models (the shape's name, which can differ from the
-    code: IAM's NoSuchEntity is NoSuchEntityException), suffixed "Exception" as Step Functions names it; None when
-    the service does not model the code."""
+    code: IAM's NoSuchEntity is NoSuchEntityException); None when the service does not model the code."""
     for shape in service_model(boto_service).error_shapes:
         if shape.metadata.get("error", {}).get("code", shape.name) == code or shape.name == code:
-            return shape.name if shape.name.endswith("Exception") else shape.name + "Exception"
+            return exception_class(shape.name)
     return None
 
 
@@ -229,7 +238,7 @@ def sdk_error(sfn_service: str, boto_service: str, response: dict[str, Any]) -> 
     """An aws-sdk task's error and cause as Step Functions reports them: `<Service>.<Shape>Exception` for a modelled
     error, `<Service>.<Service>Exception` for any other; the cause is the Java SDK v2 message, which has no error
     code: `<message> (Service: <Service>, Status Code: <n>, Request ID: <id>)`, S3 adding its extended request id."""
-    prefix = ERROR_PREFIX.get(sfn_service, sfn_service[0].upper() + sfn_service[1:])
+    prefix = error_prefix(sfn_service)
     code = str(response["Error"]["Code"])
     name = _exception_name(boto_service, code) or f"{prefix}Exception"
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
