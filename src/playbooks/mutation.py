@@ -5,9 +5,10 @@ what is approved, applied, gated or refused are counted: the approval service, t
 definition of a change, and each playbook's plan and bound functions. `--guard` is the quick guard `make test` runs:
 a fixed sample of the gate proof's and the change classification's mutants, which must all be killed.
 
-One adaptation of mutmut, in `_launch`: the Lambda code in functions/ is imported as top-level modules (`approvals`,
+Two adaptations of mutmut, in `_launch`: the Lambda code in functions/ is imported as top-level modules (`approvals`,
 as Lambda imports it), while mutmut names a mutant after its file path (`functions.approvals...`); the trampoline
 would then never find the mutant under test and every mutant would pass as "no tests". We name them as imported.
+And mutmut mutates every function of a file: we keep only the mutants of the counted functions.
 """
 
 from __future__ import annotations
@@ -45,7 +46,16 @@ TARGETS = [
     Target(
         "src/playbooks/validate.py",
         "playbooks.validate",
-        ("states_of", "successors", "is_approval", "function_changes", "function_of", "mutating_reason", "approval_gate"),
+        (
+            "inner_definitions",
+            "states_of",
+            "successors",
+            "is_approval",
+            "function_changes",
+            "function_of",
+            "mutating_reason",
+            "approval_gate",
+        ),
         "the approval-gate proof and what counts as mutating",
     ),
     Target("src/playbooks/safety.py", "playbooks.safety", (), "which recorded calls are changes"),
@@ -358,8 +368,6 @@ def _launch(guard: bool = False) -> None:
 
     format_utils.get_mutant_name = as_imported  # before mutmut's modules import it by name
     _only_counted_functions()
-    _load_the_sdk()
-    _fastest_tests_first()
     # This launcher was imported from the original package: forget it, so that tests import the mutated copy.
     for name in [name for name in sys.modules if name == "playbooks" or name.startswith("playbooks.")]:
         del sys.modules[name]
@@ -392,45 +400,6 @@ def _only_counted_functions() -> None:
         return module, mutations, ignored_classes, ignored_functions
 
     file_mutation.create_mutations = counted_only
-
-
-def _load_the_sdk() -> None:
-    """Load once, in mutmut's process, the SDK models and the moto backend the fast tests' fixtures use: every mutant's
-    tests run in a fork of this process and would otherwise load them again (0.4 s of the 0.5 s an approval test
-    module's table takes, for every mutant of the approval service)."""
-    import boto3
-    from moto import mock_aws
-
-    with mock_aws():
-        boto3.resource("dynamodb", region_name="us-east-1").create_table(
-            TableName="warm",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        for service in ("stepfunctions", "sns"):  # the approval fakes check each call against the SDK's model
-            boto3.client(service, region_name="us-east-1").meta.service_model.operation_names  # noqa: B018
-
-
-def _fastest_tests_first() -> None:
-    """Run a mutant's tests from the quickest file to the slowest, and in each file the quickest test first (mutmut
-    passes them in a set's order, so one slow test could come first for every mutant): a mutant is killed by its first
-    failing test, and most die in the first few. A file's tests stay together, so its fixtures are set up once."""
-    from mutmut.runners.harness import PytestRunner
-    from mutmut.state import state
-
-    regular_run = PytestRunner._pytest_args_regular_run
-
-    def ordered(self: PytestRunner, tests: Any) -> list[str]:
-        durations = state().duration_by_test
-        per_file: Counter[str] = Counter()
-        for test in tests:
-            per_file[test.split("::")[0]] += durations.get(test, 0.0)
-        return regular_run(
-            self, sorted(tests, key=lambda test: (per_file[test.split("::")[0]], test.split("::")[0], durations.get(test, 0.0)))
-        )
-
-    PytestRunner._pytest_args_regular_run = ordered  # type: ignore[method-assign]
 
 
 def _run_guard_sample() -> None:
