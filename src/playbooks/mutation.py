@@ -368,6 +368,7 @@ def _launch(guard: bool = False) -> None:
 
     format_utils.get_mutant_name = as_imported  # before mutmut's modules import it by name
     _only_counted_functions()
+    _killers_first()
     # This launcher was imported from the original package: forget it, so that tests import the mutated copy.
     for name in [name for name in sys.modules if name == "playbooks" or name.startswith("playbooks.")]:
         del sys.modules[name]
@@ -400,6 +401,40 @@ def _only_counted_functions() -> None:
         return module, mutations, ignored_classes, ignored_functions
 
     file_mutation.create_mutations = counted_only
+
+
+def _killers_first() -> None:
+    """Run first, for each mutant, the tests that killed earlier mutants of its function (the latest first): mutmut
+    runs every test that reaches the function, in no set order, and stops at the first failure, so a mutant of a
+    branch only a few tests take ran on through most of the others first (a `_send` mutant: 4.7 s on average). The
+    tests that killed one mutant of a function are the likeliest to kill the next; mutmut runs a function's mutants one
+    after another."""
+    from mutmut.runners.harness import PytestRunner
+    from mutmut.utils.file_utils import change_cwd
+
+    run_tests = PytestRunner.run_tests
+    killers = (ROOT / "mutants" / ".killers").resolve()
+
+    def killers_first(self: PytestRunner, *, mutant_name: str | None, tests: Any) -> int:
+        if mutant_name is None:  # the clean run and the forced failure
+            return int(run_tests(self, mutant_name=mutant_name, tests=tests))
+        record = killers / mutant_name.partition("__mutmut_")[0]
+        known = record.read_text().splitlines() if record.exists() else []
+        wanted = list(tests)
+        first = [test for test in dict.fromkeys(reversed(known)) if test in wanted]
+        ordered = first + [test for test in wanted if test not in first]
+
+        class Recorder:
+            def pytest_runtest_logreport(self, report: Any) -> None:
+                if report.failed:
+                    killers.mkdir(exist_ok=True)
+                    with record.open("a") as lines:  # an append of one short line: the two workers never interleave
+                        lines.write(report.nodeid + "\n")
+
+        with change_cwd("mutants"):
+            return int(self.execute_pytest(self._pytest_args_regular_run(ordered), plugins=[Recorder()]))
+
+    PytestRunner.run_tests = killers_first  # type: ignore[method-assign]
 
 
 def _run_guard_sample() -> None:
