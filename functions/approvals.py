@@ -98,7 +98,7 @@ def request_approval(
     base_url: str,
     topic_arn: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> None:
     approval_id = new_id()
     expires_at = clock.iso(now + timedelta(seconds=timeout_seconds))
     recipients = approvers or [UNNAMED_APPROVER]
@@ -155,7 +155,6 @@ def request_approval(
         "approval requested",
         extra={"playbook": playbook, "execution": execution, "approvers": len(recipients), "expiresAt": expires_at},
     )
-    return {"approvers": len(recipients), "expiresAt": expires_at}
 
 
 def reminder_text(playbook: str, plan: dict[str, Any], link: str, asked_at: str, expires_at: str, required: int) -> tuple[str, str]:
@@ -310,8 +309,10 @@ def remind_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 @logger.inject_lambda_context
-def request_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return request_approval(
+def request_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    """The playbook's approval Task (lambda:invoke.waitForTaskToken): Step Functions discards what this returns and
+    waits for the decision's SendTaskSuccess or SendTaskFailure."""
+    request_approval(
         table(os.environ["APPROVALS_TABLE"]),
         client("sns"),
         task_token=event["taskToken"],

@@ -116,13 +116,23 @@ class FakeSfn:
         self.failures.append(kwargs)
 
 
+# SNS's MessageAttributeValue: "Amazon SNS supports the following logical data types: String, String.Array, Number,
+# and Binary"; SNS refuses other type prefixes. The stricter reading: case-sensitive.
+SNS_DATA_TYPE_PREFIXES = ("String", "Number", "Binary")
+
+
 class FakeSns:
-    """SNS's Publish: parameters checked against the SDK's model, each message kept."""
+    """SNS's Publish: parameters checked against the SDK's model and each attribute's data type as SNS checks it, each
+    message kept."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
 
     def publish(self, **kwargs: Any) -> dict[str, str]:
         validate_parameters(kwargs, _input_shape("sns", "Publish"))
+        for name, value in kwargs.get("MessageAttributes", {}).items():
+            if value["DataType"].split(".")[0] not in SNS_DATA_TYPE_PREFIXES:
+                message = f"The message attribute '{name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String."
+                raise ClientError({"Error": {"Code": "InvalidParameterValue", "Message": message}}, "Publish")
         self.messages.append(kwargs)
         return {"MessageId": str(len(self.messages))}

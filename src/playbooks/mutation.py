@@ -311,6 +311,7 @@ UNSHOWN_MALFORMED = "the reason is never shown: every malformed body becomes the
 HEADER_CASE = "API Gateway's headers are read case-insensitively (Powertools' CaseInsensitiveDict), as HTTP names are"
 HOST_ALWAYS = "a request names its site (HTTP/1.1 requires Host; API Gateway sends domainName): the last fallbacks are never reached"
 DYNAMODB_KEYWORD_CASE = "DynamoDB's update-expression keywords are case-insensitive (set = SET)"
+NONCE_LENGTH = "the form's nonce is only compared with the ticket's: 24 random bytes or more (None is 32) are as unguessable"
 CLOCK_UNREAD = "decide checked expiry at this same instant, so the write lost to a decided request, whose status is read without the clock"
 EQUIVALENT |= {
     'def render_view(ticket_id: str, view: approvals.View, base_path: str = "XXXX") -> str:': "its one caller, the page route, always passes base_path",
@@ -347,6 +348,11 @@ EQUIVALENT |= {
     'UpdateExpression="set #s = :expired",': DYNAMODB_KEYWORD_CASE,
     'UpdateExpression="set #s = :pending, audit = list_append(audit, :note)" + vote,': DYNAMODB_KEYWORD_CASE,
     "return _lost_race(table, view, None)": CLOCK_UNREAD,
+    "return _reject(table, sfn, view, entry, None)": CLOCK_UNREAD + " (_reject reads the clock only to tell a lost race)",
+    'plan_actions = [action["id"] for action in view.plan.get("actions", None)]': PLAN_HAS,
+    'plan_actions = [action["id"] for action in view.plan.get("actions", )]': PLAN_HAS,
+    '"nonce": secrets.token_urlsafe(None),': NONCE_LENGTH,
+    '"nonce": secrets.token_urlsafe(25),': NONCE_LENGTH,
     'domain = event.request_context.domain_name or event.headers.get("host", "XXXX") or "localhost"': HOST_ALWAYS,
     'domain = event.request_context.domain_name or event.headers.get("host", "") or "XXlocalhostXX"': HOST_ALWAYS,
     'domain = event.request_context.domain_name or event.headers.get("host", "") or "LOCALHOST"': HOST_ALWAYS,
@@ -485,11 +491,6 @@ def counted(target: Target, name: str) -> bool:
     return not target.functions or function in target.functions
 
 
-def changed_line(name: str) -> str:
-    added = [line[1:].strip() for line in _mutmut("show", name).splitlines() if line.startswith("+") and not line.startswith("+++")]
-    return added[0] if added else ""
-
-
 def escape_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -515,8 +516,9 @@ def report(statuses: dict[str, str], seconds: float) -> str:
         other = len(mine) - killed - survived
         share = 100 * killed / len(mine) if mine else 0.0
         lines.append(f"| `{target.path}` | {target.why} | {len(mine)} | {killed} | {survived} | {other} | {share:.1f}% |")
+        changed = mutated_lines(target)
         for name in sorted(n for n, s in mine.items() if s not in DETECTED):
-            line = changed_line(name)
+            line = changed.get(name, "")
             survivors.append((name, line, EQUIVALENT.get(line, f"NOT JUSTIFIED ({mine[name]})")))
     lines += ["", "## Survivors", ""]
     if not survivors:
@@ -551,8 +553,9 @@ def mutated_lines(target: Target) -> dict[str, str]:
         original = functions.get(re.sub(r"__mutmut_\d+$", "__mutmut_orig", name))
         if original is None or not re.search(r"__mutmut_\d+$", name):
             continue
-        before = (ast.get_source_segment(source, original) or "").splitlines()[1:]
-        after = (ast.get_source_segment(source, node) or "").splitlines()[1:]
+        plain = name.split("__mutmut_")[0].removeprefix("x_")  # the def line as the source has it, as `mutmut show` shows it
+        before = (ast.get_source_segment(source, original) or "").replace(original.name, plain, 1).splitlines()
+        after = (ast.get_source_segment(source, node) or "").replace(name, plain, 1).splitlines()
         added = [line[2:].strip() for line in difflib.ndiff(before, after) if line.startswith("+ ")]
         found[f"{target.module}.{name}"] = added[0] if added else ""
     return found

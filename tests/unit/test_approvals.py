@@ -300,6 +300,17 @@ def to(message: dict[str, Any], attribute: str) -> str | None:
     return str(value["StringValue"]) if value else None
 
 
+def test_each_named_approver_is_sent_only_their_link_and_an_unnamed_one_reaches_every_subscriber(table: Any) -> None:
+    # GIVEN a request to two named approvers, and one to nobody named (the topic's own subscribers)
+    named, unnamed = FakeSns(), FakeSns()
+    ask(table, named, ["a@example.com", "b@example.com"], required=2)
+    ask(table, unnamed, [])
+    # THEN each named approver's message is filtered to them (the stack subscribes each address with a filter policy
+    # on `approver`), and the unnamed request carries no attribute, so no subscription's filter can hold it back
+    assert sorted(to(message, "approver") or "" for message in named.messages) == ["a@example.com", "b@example.com"]
+    assert [message["MessageAttributes"] for message in unnamed.messages] == [{}]
+
+
 def test_the_reminder_goes_out_once_at_half_time_with_the_same_links(table: Any) -> None:
     sns = FakeSns()
     ask(table, sns, ["a@example.com", "b@example.com"], required=2)
