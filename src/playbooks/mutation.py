@@ -547,15 +547,19 @@ def mutated_lines(target: Target) -> dict[str, str]:
     """Each generated mutant of the target's file and its mutated line, read from mutmut's mutated copy (one parse,
     no `mutmut show` per mutant)."""
     source = (ROOT / "mutants" / target.path).read_text()
+    lines = source.splitlines()  # once: ast.get_source_segment would split the whole (megabytes) file per function
     functions = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+
+    def text(node: ast.FunctionDef, name: str, plain: str) -> list[str]:
+        return "\n".join(lines[node.lineno - 1 : node.end_lineno]).replace(name, plain, 1).splitlines()
+
     found: dict[str, str] = {}
     for name, node in functions.items():
         original = functions.get(re.sub(r"__mutmut_\d+$", "__mutmut_orig", name))
         if original is None or not re.search(r"__mutmut_\d+$", name):
             continue
         plain = name.split("__mutmut_")[0].removeprefix("x_")  # the def line as the source has it, as `mutmut show` shows it
-        before = (ast.get_source_segment(source, original) or "").replace(original.name, plain, 1).splitlines()
-        after = (ast.get_source_segment(source, node) or "").replace(name, plain, 1).splitlines()
+        before, after = text(original, original.name, plain), text(node, name, plain)
         added = [line[2:].strip() for line in difflib.ndiff(before, after) if line.startswith("+ ")]
         found[f"{target.module}.{name}"] = added[0] if added else ""
     return found
