@@ -1,5 +1,11 @@
 """The README's cost per run is what a run costs: each main scenario's transitions, Lambda invocations and price, as
-`make bench` measures them, are the figures of the README's table (they moved unnoticed when steps were added)."""
+`make bench` measures them, are the figures of the README's table (they moved unnoticed when steps were added).
+
+Transitions and invocations are exact. The price also bills the handlers' time, which the local account measures as
+the in-process wall time of each call: more on a loaded machine (a first call that builds its SDK clients took 0.7 s
+here and over 2 s on a busy CI runner). So the README states the price of the transitions and requests with the
+Lambda time of a quiet run, and the test holds it between that floor and what this run measured, both to the row's
+four decimals."""
 
 from __future__ import annotations
 
@@ -17,5 +23,8 @@ def test_the_readme_states_what_a_run_costs(playbook: str, name: str) -> None:
     assert row, f"no cost row for {playbook} / {name} in README.md"
     # WHEN the scenario runs as the bench runs it
     result = simulate.run(scenario.load(playbook, name))
-    # THEN the row has its transitions, invocations and price (to the row's four decimals)
-    assert (int(row[1]), int(row[2]), row[3]) == (result.transitions, result.lambda_invocations, f"{bench.cost(result):.4f}")
+    # THEN the row has its transitions and invocations
+    assert (int(row[1]), int(row[2])) == (result.transitions, result.lambda_invocations)
+    # AND its price is at least what the transitions and requests cost, and at most what this run cost with its Lambda time
+    floor = result.transitions * bench.PRICE_TRANSITION + result.lambda_invocations * bench.PRICE_REQUEST
+    assert round(floor, 4) <= float(row[3]) <= round(bench.cost(result), 4), (row[3], floor, bench.cost(result))
