@@ -412,7 +412,7 @@ def _only_counted_functions() -> None:
 def _killers_first() -> None:
     """Run first, for each mutant, the tests that killed earlier mutants of its function (the latest first): mutmut
     runs every test that reaches the function, in no set order, and stops at the first failure, so a mutant of a
-    branch only a few tests take ran on through most of the others first (a `_send` mutant: 4.7 s on average). The
+    branch only a few tests take ran on through most of the others first (a `_send` mutant: 4.7 to 5.3 s on average in two runs). The
     tests that killed one mutant of a function are the likeliest to kill the next; mutmut runs a function's mutants one
     after another."""
     from mutmut.runners.harness import PytestRunner
@@ -581,20 +581,21 @@ GUARD_LINE = re.compile(r"^GUARD (\S+(?: \S+)?) (\S+__mutmut_\d+) (.*)$")
 
 def guard() -> int:
     """The quick guard `make test` runs: a fixed sample of the gate proof's and the change classification's mutants
-    must all be killed (seconds, not the minutes of `make mutate`)."""
+    must all be detected (seconds, not the minutes of `make mutate`). A mutant whose tests run out of mutmut's CPU-time
+    limit (an endless loop) is detected, as `make mutate` counts it; one that survives or was not run fails the guard."""
     started = time.monotonic()
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     output = _mutmut_guard()
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     results = [match.groups() for line in output.splitlines() if (match := GUARD_LINE.match(line))]
-    alive = [(status, name, line) for status, name, line in results if status != "killed"]
+    alive = [(status, name, line) for status, name, line in results if status not in DETECTED]
     for status, name, line in alive:
         print(f"mutation guard: {name} {status}: {line}")
     seconds = time.monotonic() - started
     if len(results) != GUARD_SAMPLE or alive:
-        print(f"mutation guard: FAILED, {len(results) - len(alive)} of {GUARD_SAMPLE} sampled mutants killed ({seconds:.0f} s)")
+        print(f"mutation guard: FAILED, {len(results) - len(alive)} of {GUARD_SAMPLE} sampled mutants detected ({seconds:.0f} s)")
         return 1
-    print(f"mutation guard: all {GUARD_SAMPLE} sampled mutants of the gate proof and the change classification killed ({seconds:.0f} s)")
+    print(f"mutation guard: all {GUARD_SAMPLE} sampled mutants of the gate proof and the change classification detected ({seconds:.0f} s)")
     return 0
 
 

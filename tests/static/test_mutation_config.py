@@ -61,3 +61,30 @@ def test_the_guard_samples_the_gate_proof_and_the_change_classification_over_tes
     for argument in mutation.GUARD_TESTS:
         path = argument.removeprefix("--deselect=").split("::")[0]
         assert (project.ROOT / path).is_file(), argument
+
+
+@pytest.mark.parametrize(
+    ("status", "passes"), [("killed", True), ("timeout", True), ("survived", False), ("not run", False), ("suspicious", False)]
+)
+def test_the_guard_fails_on_a_mutant_its_tests_did_not_detect(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], status: str, passes: bool
+) -> None:
+    # GIVEN mutmut's report of the sample: every mutant killed but one, which ended with the given status
+    lines = [f"GUARD killed playbooks.safety.x_mutations__mutmut_{n} line {n}" for n in range(1, mutation.GUARD_SAMPLE)]
+    lines.append(f"GUARD {status} playbooks.validate.x_gate__mutmut_7 the mutated line")
+    monkeypatch.setattr(mutation, "_mutmut_guard", lambda: "\n".join(lines) + "\n")
+    monkeypatch.setattr(mutation.shutil, "rmtree", lambda *args, **kwargs: None)  # the tree's mutants/ stays as it is
+    # WHEN the guard reads it
+    code = mutation.guard()
+    # THEN a killed or timed-out mutant passes, and one that survived or was not run fails, named with its line
+    output = capsys.readouterr().out
+    assert code == (0 if passes else 1)
+    assert ("x_gate__mutmut_7" in output) is not passes
+    assert ("the mutated line" in output) is not passes
+
+
+def test_the_guard_fails_when_mutmut_reports_fewer_mutants_than_the_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [f"GUARD killed playbooks.safety.x_mutations__mutmut_{n} line {n}" for n in range(1, mutation.GUARD_SAMPLE)]
+    monkeypatch.setattr(mutation, "_mutmut_guard", lambda: "\n".join(lines) + "\n")
+    monkeypatch.setattr(mutation.shutil, "rmtree", lambda *args, **kwargs: None)
+    assert mutation.guard() == 1
