@@ -63,17 +63,21 @@ def test_the_guard_samples_the_gate_proof_and_the_change_classification_over_tes
         assert (project.ROOT / path).is_file(), argument
 
 
+def _mutmut_reports(monkeypatch: pytest.MonkeyPatch, *last: str) -> None:
+    """mutmut's report of the guard's sample: every mutant killed but the last, which reads as given."""
+    killed = [f"GUARD killed playbooks.safety.x_mutations__mutmut_{n} line {n}" for n in range(1, mutation.GUARD_SAMPLE)]
+    monkeypatch.setattr(mutation, "_mutmut_guard", lambda: "\n".join([*killed, *last]) + "\n")
+    monkeypatch.setattr(mutation.shutil, "rmtree", lambda *args, **kwargs: None)  # the tree's mutants/ stays as it is
+
+
 @pytest.mark.parametrize(
     ("status", "passes"), [("killed", True), ("timeout", True), ("survived", False), ("not run", False), ("suspicious", False)]
 )
 def test_the_guard_fails_on_a_mutant_its_tests_did_not_detect(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], status: str, passes: bool
 ) -> None:
-    # GIVEN mutmut's report of the sample: every mutant killed but one, which ended with the given status
-    lines = [f"GUARD killed playbooks.safety.x_mutations__mutmut_{n} line {n}" for n in range(1, mutation.GUARD_SAMPLE)]
-    lines.append(f"GUARD {status} playbooks.validate.x_gate__mutmut_7 the mutated line")
-    monkeypatch.setattr(mutation, "_mutmut_guard", lambda: "\n".join(lines) + "\n")
-    monkeypatch.setattr(mutation.shutil, "rmtree", lambda *args, **kwargs: None)  # the tree's mutants/ stays as it is
+    # GIVEN a sample whose last mutant ended with the given status
+    _mutmut_reports(monkeypatch, f"GUARD {status} playbooks.validate.x_gate__mutmut_7 the mutated line")
     # WHEN the guard reads it
     code = mutation.guard()
     # THEN a killed or timed-out mutant passes, and one that survived or was not run fails, named with its line
@@ -84,7 +88,6 @@ def test_the_guard_fails_on_a_mutant_its_tests_did_not_detect(
 
 
 def test_the_guard_fails_when_mutmut_reports_fewer_mutants_than_the_sample(monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = [f"GUARD killed playbooks.safety.x_mutations__mutmut_{n} line {n}" for n in range(1, mutation.GUARD_SAMPLE)]
-    monkeypatch.setattr(mutation, "_mutmut_guard", lambda: "\n".join(lines) + "\n")
-    monkeypatch.setattr(mutation.shutil, "rmtree", lambda *args, **kwargs: None)
+    # GIVEN a sample one mutant short, WHEN the guard reads it, THEN it fails
+    _mutmut_reports(monkeypatch)
     assert mutation.guard() == 1
