@@ -37,7 +37,8 @@ demo: $(STAMP)
 # `playbooks assure` checks; `make scan` shows their own output.
 # The static checks (one core each, about a minute and a half) run beside pytest rather than before it; pytest
 # finishes last, so its summary is the last line.
-# The mutation guard runs first (under a minute): a sample of the safety mutants that must all be detected (killed, or their tests ran out of time).
+# The mutation guard runs first (under a minute): a sample of the safety mutants that must all be detected (killed,
+# or their tests ran out of time).
 test: $(STAMP) $(SCAN_VENV)/.installed mutate-guard
 	$(MAKE) --no-print-directory -j2 --output-sync=target static pytest
 

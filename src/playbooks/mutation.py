@@ -412,9 +412,9 @@ def _only_counted_functions() -> None:
 def _killers_first() -> None:
     """Run first, for each mutant, the tests that killed earlier mutants of its function (the latest first): mutmut
     runs every test that reaches the function, in no set order, and stops at the first failure, so a mutant of a
-    branch only a few tests take ran on through most of the others first (a `_send` mutant: 4.7 to 5.3 s on average in two runs). The
-    tests that killed one mutant of a function are the likeliest to kill the next; mutmut runs a function's mutants one
-    after another."""
+    branch only a few tests take ran on through most of the others first (a `_send` mutant: 4.7 to 5.3 s on average
+    in two runs). The tests that killed one mutant of a function are the likeliest to kill the next; mutmut runs a
+    function's mutants one after another."""
     from mutmut.runners.harness import PytestRunner
     from mutmut.utils.file_utils import change_cwd
 
